@@ -1,0 +1,290 @@
+"""What every platform hook shares: connection reading, the transport, and the job calls.
+
+A platform hook only says how to turn its Airflow connection into a dialect and an auth
+(:meth:`TuningJobHook.configure`); everything else (sync and async get/list/cancel,
+retries, secret masking, the shared async client pool, the Test button) lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from airflow_ft_provider.connection_fields import CONNECTION_FORMS, legacy_form_widgets, legacy_ui_behaviour
+from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.jobs import Platform, TuningJob
+from airflow_ft_provider.platforms.base import Dialect
+from airflow_ft_provider.transport import AsyncTransport, ClientSettings, SyncTransport, shared_async_client
+from airflow.providers.common.compat.sdk import BaseHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+
+class ConnectionConfigError(ValueError):
+    """The Airflow connection is missing something or holds a value that cannot work."""
+
+
+@dataclass
+class PlatformSetup:
+    """Everything a transport needs, derived from one Airflow connection."""
+
+    dialect: Dialect
+    auth: httpx.Auth | None
+    settings: ClientSettings
+    #: Values to register with the secrets masker (keys, tokens, private keys).
+    secrets: list[str] = field(default_factory=list)
+
+
+def extra_value(conn: Connection, name: str, default: Any = None) -> Any:
+    """An extra field, plain or with the legacy ``extra__<type>__`` prefix; blanks count as unset."""
+    extras = conn.extra_dejson
+    for key in (name, f"extra__{conn.conn_type}__{name}"):
+        value = extras.get(key)
+        if value not in (None, ""):
+            return value
+    return default
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def client_settings(conn: Connection) -> ClientSettings:
+    """Timeouts and retry limits from the connection's extras (all optional)."""
+    defaults = ClientSettings()
+    try:
+        return ClientSettings(
+            timeout=float(extra_value(conn, "timeout", defaults.timeout)),
+            max_attempts=max(1, int(extra_value(conn, "max_retries", defaults.max_attempts - 1)) + 1),
+            max_retry_seconds=float(extra_value(conn, "max_retry_seconds", defaults.max_retry_seconds)),
+            backoff_max=float(extra_value(conn, "backoff_max", defaults.backoff_max)),
+            verify_tls=_as_bool(extra_value(conn, "verify_tls", True)),
+            max_connections=int(extra_value(conn, "max_connections", defaults.max_connections)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConnectionConfigError(
+            f"Connection {conn.conn_id!r}: timeout, max_retries, max_retry_seconds, backoff_max and "
+            f"max_connections must be numbers ({exc})."
+        ) from None
+
+
+def base_url(conn: Connection, default: str) -> str:
+    """The connection's ``host`` (or ``base_url`` extra) as a URL, else the platform default.
+
+    Plain ``http://`` is refused except for loopback hosts (emulators, local proxies) or
+    with ``allow_insecure_http`` in the extras: API keys must not cross a network in clear.
+    """
+    raw = extra_value(conn, "base_url") or conn.host or default
+    url = raw if "://" in raw else f"https://{raw}"
+    if conn.port and "://" not in raw:
+        url = f"{url}:{conn.port}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConnectionConfigError(
+            f"Connection {conn.conn_id!r}: host {raw!r} is not an http(s) URL. "
+            "Set the host to e.g. 'https://api.example.com/v1' or leave it empty for the default."
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if not _as_bool(extra_value(conn, "allow_insecure_http", False)):
+            raise ConnectionConfigError(
+                f"Connection {conn.conn_id!r}: plain http:// to {parts.hostname!r} would send the API key "
+                "unencrypted. Use https://, or set the extra allow_insecure_http=true if this is intended."
+            )
+    return url.rstrip("/")
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def require_secret(conn: Connection, value: str | None, what: str, where: str = "Password") -> str:
+    if not value:
+        raise ConnectionConfigError(
+            f"Connection {conn.conn_id!r} has no {what}. Put it in the connection's {where} field."
+        )
+    return value
+
+
+class BearerAuth(httpx.Auth):
+    """``Authorization: Bearer <key>`` (or another header), applied by the transport only."""
+
+    def __init__(self, secret: str, header: str = "Authorization", scheme: str | None = "Bearer") -> None:
+        self._header = header
+        self._value = f"{scheme} {secret}" if scheme else secret
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        request.headers[self._header] = self._value
+        yield request
+
+    def __repr__(self) -> str:  # never show the key
+        return f"{type(self).__name__}(header={self._header!r})"
+
+
+class TuningJobHook(BaseHook):
+    """Read, list and cancel fine-tuning jobs of one platform, sync or async."""
+
+    conn_name_attr = "conn_id"
+    conn_type: ClassVar[str]
+    default_conn_name: ClassVar[str]
+    hook_name: ClassVar[str]
+    platform: ClassVar[Platform]
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id or self.default_conn_name
+        self._client: httpx.Client | None = None
+
+    # -- what a platform hook provides -------------------------------------------------
+    def configure(self, conn: Connection) -> PlatformSetup:
+        """Turn the Airflow connection into a dialect, an auth and client settings."""
+        raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give each platform hook the legacy form methods for Airflow 3.1.
+
+        Airflow only looks for them in the hook class's own ``__dict__``, so inheriting them
+        is not enough; 3.2+ reads the same fields from ``conn-fields`` and skips them.
+        """
+        super().__init_subclass__(**kwargs)
+        form = CONNECTION_FORMS.get(cls.__dict__.get("conn_type", ""))
+        if form is not None:
+            cls.hook_name = form.hook_name
+            cls.get_connection_form_widgets = classmethod(  # type: ignore[assignment,method-assign]
+                lambda c: legacy_form_widgets(form.fields)
+            )
+            cls.get_ui_field_behaviour = classmethod(  # type: ignore[assignment,method-assign]
+                lambda c: legacy_ui_behaviour(form.ui)
+            )
+
+    # -- sync ---------------------------------------------------------------------------
+    @cached_property
+    def setup(self) -> PlatformSetup:
+        setup = self.configure(self.get_connection(self.conn_id))
+        from airflow.providers.common.compat.sdk import mask_secret
+
+        for secret in setup.secrets:
+            mask_secret(secret)
+        return setup
+
+    @property
+    def transport(self) -> SyncTransport:
+        setup = self.setup
+        if self._client is None:
+            self._client = httpx.Client(**setup.settings.client_kwargs())  # type: ignore[arg-type]
+        return SyncTransport(setup.dialect, setup.auth, setup.settings, self._client)
+
+    def get_conn(self) -> SyncTransport:
+        return self.transport
+
+    def get_job(self, job_id: str) -> TuningJob:
+        dialect = self.setup.dialect
+        return self.transport.call(dialect.get_request(job_id), dialect.parse_job)
+
+    def list_jobs(self, page_size: int | None = None) -> Iterator[TuningJob]:
+        """Every job of the connection, newest first where the platform orders them; pages are
+        fetched lazily as the iterator advances."""
+        dialect, token = self.setup.dialect, None
+        while True:
+            request = dialect.list_request(token, page_size)
+            page = self.transport.call(request, lambda r, req=request: dialect.parse_page(r, req))
+            yield from page.jobs
+            if not (token := page.next_token):
+                return
+
+    def cancel_job(self, job_id: str) -> TuningJob | None:
+        """Ask the platform to cancel; returns the job if the answer carries it.
+
+        This is the raw call: it raises :class:`JobNotCancellableError` for an ended job.
+        The operator adds the read-first, idempotent semantics on top.
+        """
+        dialect = self.setup.dialect
+        request = dialect.cancel_request(job_id)
+        return self.transport.call(request, lambda r: dialect.parse_cancel(r, request))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated call (the first page of one job) for the UI's Test button."""
+        try:
+            dialect = self.setup.dialect
+            request = dialect.list_request(None, 1)
+            self.transport.call(request, lambda r: dialect.parse_page(r, request))
+        except (TuningJobError, ConnectionConfigError) as exc:
+            return False, f"{self.hook_name}: {exc}"
+        return True, f"{self.hook_name}: connected to {dialect.base_url} and listed tuning jobs."
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- async (triggerer) --------------------------------------------------------------
+    async def aget_setup(self) -> PlatformSetup:
+        """The setup from the connection, read without blocking the event loop."""
+        cached = self.__dict__.get("_async_setup")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        from airflow.providers.common.compat.connection import get_async_connection
+
+        conn = await get_async_connection(self.conn_id, hook=self)
+        setup = self.configure(conn)
+        await _amask(setup.secrets)
+        self.__dict__["_async_setup"] = setup
+        return setup
+
+    async def atransport(self) -> AsyncTransport:
+        setup = await self.aget_setup()
+        client = shared_async_client(self._pool_key(setup), setup.settings)
+        return AsyncTransport(setup.dialect, setup.auth, setup.settings, client)
+
+    async def aget_job(self, job_id: str) -> TuningJob:
+        transport = await self.atransport()
+        dialect = transport.dialect
+        return await transport.call(dialect.get_request(job_id), dialect.parse_job)
+
+    async def alist_jobs(self, page_size: int | None = None) -> AsyncIterator[TuningJob]:
+        transport = await self.atransport()
+        dialect, token = transport.dialect, None
+        while True:
+            request = dialect.list_request(token, page_size)
+            page = await transport.call(request, lambda r, req=request: dialect.parse_page(r, req))
+            for job in page.jobs:
+                yield job
+            if not (token := page.next_token):
+                return
+
+    async def acancel_job(self, job_id: str) -> TuningJob | None:
+        transport = await self.atransport()
+        dialect = transport.dialect
+        request = dialect.cancel_request(job_id)
+        return await transport.call(request, lambda r: dialect.parse_cancel(r, request))
+
+    def _pool_key(self, setup: PlatformSetup) -> tuple[object, ...]:
+        # Clients are shared per connection and its HTTP settings (an edited connection gets
+        # a new pool); credentials are applied per request, so they are not part of the key.
+        return (self.conn_id, setup.dialect.base_url, setup.settings)
+
+
+async def _amask(secrets: Sequence[str]) -> None:
+    """Register secrets with the masker without a blocking supervisor call on the loop."""
+    from airflow.sdk import log as sdk_log
+
+    amask = getattr(sdk_log, "amask_secret", None)  # Airflow 3.3+
+    for secret in secrets:
+        if amask is not None:
+            await amask(secret)
+        else:
+            await asyncio.to_thread(sdk_log.mask_secret, secret)

@@ -1,0 +1,205 @@
+"""The one place that does HTTP: runs a dialect's requests through httpx, sync or async.
+
+Both transports share every decision (what to retry, how long to wait, how to map a
+network failure); they differ only in ``await``. Retries use tenacity: 429, 5xx,
+connect/read errors and unreadable bodies are retried with capped exponential backoff and
+jitter, honouring the platform's hint (``Retry-After``, ``retry-after-ms``, Google's
+``RetryInfo.retryDelay``); every other error is raised at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from airflow_ft_provider.errors import PlatformUnavailableError, TuningJobError
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Per-connection HTTP behaviour; every field can be set from the connection's extras."""
+
+    #: Seconds for one request (read/write/pool); connecting gets at most 10 s of it.
+    timeout: float = 30.0
+    #: Tries per call, the first included.
+    max_attempts: int = 6
+    #: Give up retrying once this many seconds have passed since the first try.
+    max_retry_seconds: float = 300.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    #: Platform hints longer than this are capped (a bad header must not stall a task).
+    max_retry_after: float = 120.0
+    verify_tls: bool = True
+    #: Connections the pooled async client keeps open at most (shared by all triggers).
+    max_connections: int = 50
+
+    def client_kwargs(self) -> dict[str, object]:
+        return {
+            "timeout": httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
+            "verify": self.verify_tls,
+            "limits": httpx.Limits(
+                max_connections=self.max_connections, max_keepalive_connections=self.max_connections
+            ),
+            "follow_redirects": False,
+        }
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, TuningJobError) and exc.retryable
+
+
+def _retry_options(settings: ClientSettings, dialect: Dialect, request: ApiRequest) -> dict[str, object]:
+    backoff = wait_exponential_jitter(initial=settings.backoff_initial, max=settings.backoff_max)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hint = getattr(exc, "retry_after", None)
+        if hint is not None:
+            return float(min(hint, settings.max_retry_after))
+        return float(backoff(state))
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "%s %s %s failed (attempt %d of %d): %s; retrying in %.1f s",
+            dialect.platform,
+            request.operation,
+            request.job_id or "",
+            state.attempt_number,
+            settings.max_attempts,
+            exc,
+            delay,
+        )
+
+    return {
+        "stop": stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.max_retry_seconds),
+        "wait": wait,
+        "retry": retry_if_exception(_is_retryable),
+        "before_sleep": before_sleep,
+        "reraise": True,
+    }
+
+
+def _network_error(exc: httpx.HTTPError, dialect: Dialect, request: ApiRequest) -> PlatformUnavailableError:
+    # str(exc) of httpx errors names the failure, never the headers, so no secret leaks.
+    return PlatformUnavailableError(
+        f"{type(exc).__name__} talking to {dialect.platform} ({request.method} {request.url}): {exc}",
+        platform=dialect.platform,
+        job_id=request.job_id,
+    )
+
+
+def _httpx_kwargs(request: ApiRequest, auth: httpx.Auth | None) -> dict[str, Any]:
+    return {
+        "method": request.method,
+        "url": request.url,
+        "params": dict(request.params),
+        "json": request.json,
+        "headers": dict(request.headers),
+        "auth": auth or httpx.USE_CLIENT_DEFAULT,
+    }
+
+
+def _checked(
+    response: httpx.Response,
+    dialect: Dialect,
+    request: ApiRequest,
+    started: float,
+) -> ApiResponse:
+    answer = ApiResponse(response.status_code, response.headers, response.content)
+    log.debug(
+        "%s %s -> %d in %.3f s",
+        request.method,
+        request.url,
+        response.status_code,
+        time.monotonic() - started,
+    )
+    if response.status_code >= 400:
+        raise dialect.parse_error(answer, request)
+    return answer
+
+
+class SyncTransport:
+    """Runs requests on a worker with a blocking ``httpx.Client``."""
+
+    def __init__(
+        self, dialect: Dialect, auth: httpx.Auth | None, settings: ClientSettings, client: httpx.Client
+    ) -> None:
+        self.dialect, self.auth, self.settings, self.client = dialect, auth, settings, client
+
+    def call(self, request: ApiRequest, parse: Callable[[ApiResponse], T]) -> T:
+        for attempt in Retrying(**_retry_options(self.settings, self.dialect, request)):  # type: ignore[arg-type]
+            with attempt:
+                started = time.monotonic()
+                try:
+                    response = self.client.request(**_httpx_kwargs(request, self.auth))
+                except httpx.HTTPError as exc:
+                    raise _network_error(exc, self.dialect, request) from None
+                return parse(_checked(response, self.dialect, request, started))
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+
+class AsyncTransport:
+    """Runs requests in the triggerer with a pooled ``httpx.AsyncClient``."""
+
+    def __init__(
+        self, dialect: Dialect, auth: httpx.Auth | None, settings: ClientSettings, client: httpx.AsyncClient
+    ) -> None:
+        self.dialect, self.auth, self.settings, self.client = dialect, auth, settings, client
+
+    async def call(self, request: ApiRequest, parse: Callable[[ApiResponse], T]) -> T:
+        async for attempt in AsyncRetrying(**_retry_options(self.settings, self.dialect, request)):  # type: ignore[arg-type]
+            with attempt:
+                started = time.monotonic()
+                try:
+                    response = await self.client.request(**_httpx_kwargs(request, self.auth))
+                except httpx.HTTPError as exc:
+                    raise _network_error(exc, self.dialect, request) from None
+                return parse(_checked(response, self.dialect, request, started))
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+
+# One AsyncClient per (event loop, connection settings): every trigger of a connection in a
+# triggerer process shares its connection pool. Keyed by loop because an AsyncClient is
+# bound to the loop that first used it; the weak map lets a finished loop's clients go.
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, ...], httpx.AsyncClient]]
+_ASYNC_CLIENTS = weakref.WeakKeyDictionary()
+
+
+def shared_async_client(key: tuple[object, ...], settings: ClientSettings) -> httpx.AsyncClient:
+    """The pooled client for ``key`` on the running loop, created on first use."""
+    loop = asyncio.get_running_loop()
+    clients = _ASYNC_CLIENTS.setdefault(loop, {})
+    client = clients.get(key)
+    if client is None or client.is_closed:
+        client = clients[key] = httpx.AsyncClient(**settings.client_kwargs())  # type: ignore[arg-type]
+    return client
+
+
+async def close_shared_async_clients() -> None:
+    """Close the running loop's pooled clients (tests and benchmarks; the triggerer never needs to)."""
+    clients = _ASYNC_CLIENTS.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.aclose()
