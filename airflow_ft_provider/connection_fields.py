@@ -96,7 +96,7 @@ OPENAI_FIELDS: tuple[ConnField, ...] = (
 _KEY_ONLY_HIDDEN = ["schema", "port", "login"]
 
 
-def behaviour(host_placeholder: str, password_label: str = "API key", hide_password: bool = False) -> dict[str, Any]:
+def behaviour(host_placeholder: str, password_label: str = "API key", hide_password: bool = False) -> dict[str, Any]:  # noqa: S107
     hidden = [*_KEY_ONLY_HIDDEN, *(["password"] if hide_password else [])]
     return {
         "hidden-fields": hidden,

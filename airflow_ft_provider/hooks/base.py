@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
+from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_ft_provider.connection_fields import CONNECTION_FORMS, legacy_form_widgets, legacy_ui_behaviour
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import Platform, TuningJob
 from airflow_ft_provider.platforms.base import Dialect
 from airflow_ft_provider.transport import AsyncTransport, ClientSettings, SyncTransport, shared_async_client
-from airflow.providers.common.compat.sdk import BaseHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -94,12 +94,12 @@ def base_url(conn: Connection, default: str) -> str:
             f"Connection {conn.conn_id!r}: host {raw!r} is not an http(s) URL. "
             "Set the host to e.g. 'https://api.example.com/v1' or leave it empty for the default."
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        if not _as_bool(extra_value(conn, "allow_insecure_http", False)):
-            raise ConnectionConfigError(
-                f"Connection {conn.conn_id!r}: plain http:// to {parts.hostname!r} would send the API key "
-                "unencrypted. Use https://, or set the extra allow_insecure_http=true if this is intended."
-            )
+    insecure_ok = _as_bool(extra_value(conn, "allow_insecure_http", False))
+    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not insecure_ok:
+        raise ConnectionConfigError(
+            f"Connection {conn.conn_id!r}: plain http:// to {parts.hostname!r} would send the API key "
+            "unencrypted. Use https://, or set the extra allow_insecure_http=true if this is intended."
+        )
     return url.rstrip("/")
 
 
@@ -127,7 +127,7 @@ class BearerAuth(httpx.Auth):
         self._header = header
         self._value = f"{scheme} {secret}" if scheme else secret
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers[self._header] = self._value
         yield request
 
@@ -201,7 +201,7 @@ class TuningJobHook(BaseHook):
         dialect, token = self.setup.dialect, None
         while True:
             request = dialect.list_request(token, page_size)
-            page = self.transport.call(request, lambda r, req=request: dialect.parse_page(r, req))
+            page = self.transport.call(request, partial(dialect.parse_page, request=request))
             yield from page.jobs
             if not (token := page.next_token):
                 return
@@ -236,7 +236,7 @@ class TuningJobHook(BaseHook):
         """The setup from the connection, read without blocking the event loop."""
         cached = self.__dict__.get("_async_setup")
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         from airflow.providers.common.compat.connection import get_async_connection
 
         conn = await get_async_connection(self.conn_id, hook=self)
@@ -260,7 +260,7 @@ class TuningJobHook(BaseHook):
         dialect, token = transport.dialect, None
         while True:
             request = dialect.list_request(token, page_size)
-            page = await transport.call(request, lambda r, req=request: dialect.parse_page(r, req))
+            page = await transport.call(request, partial(dialect.parse_page, request=request))
             for job in page.jobs:
                 yield job
             if not (token := page.next_token):

@@ -54,9 +54,7 @@ class OpenAIDialect(Dialect):
     ) -> None:
         super().__init__(base_url)
         self.headers = {
-            name: value
-            for name, value in (("OpenAI-Organization", organization), ("OpenAI-Project", project))
-            if value
+            name: value for name, value in (("OpenAI-Organization", organization), ("OpenAI-Project", project)) if value
         }
 
     def get_request(self, job_id: str) -> ApiRequest:
@@ -69,9 +67,7 @@ class OpenAIDialect(Dialect):
         params = {"limit": str(page_size or 100)}
         if page_token:
             params["after"] = page_token
-        return ApiRequest(
-            Operation.LIST, "GET", self.url("fine_tuning", "jobs"), params=params, headers=self.headers
-        )
+        return ApiRequest(Operation.LIST, "GET", self.url("fine_tuning", "jobs"), params=params, headers=self.headers)
 
     def cancel_request(self, job_id: str) -> ApiRequest:
         job_id = self.check_job_id(job_id)

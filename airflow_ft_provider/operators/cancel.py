@@ -1,0 +1,237 @@
+"""CancelTuningJobOperator: stop a fine-tuning job and confirm how it ended.
+
+The connection's type picks the platform. Only Airflow and this package's light modules
+are imported here: DAG files import this module at every parse, so hooks, httpx and the
+trigger are loaded inside ``execute``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    BaseOperator,
+    conf,
+)
+
+from airflow_ft_provider.errors import JobNotFoundError, TuningJobError
+from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.links import CONSOLE_URL_XCOM_KEY, TuningJobConsoleLink
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_ft_provider.flows import WaitResult
+    from airflow_ft_provider.hooks.base import TuningJobHook
+
+
+class IfEnded(StrEnum):
+    """What to do when the job had already ended before the cancel."""
+
+    SUCCEED = "succeed"
+    SKIP = "skip"
+    FAIL = "fail"
+
+
+class IfNotFound(StrEnum):
+    """What to do when the platform does not know the job."""
+
+    FAIL = "fail"
+    SUCCEED = "succeed"  # cleanup DAGs: a job that is gone is as good as cancelled
+    SKIP = "skip"
+
+
+def _choice(enum: type[StrEnum], value: str, name: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in enum)
+        raise ValueError(f"{name}={value!r} is not valid; use one of {allowed}.") from None
+
+
+class CancelTuningJobOperator(BaseOperator):
+    """Cancel one fine-tuning job and wait until the platform confirms it ended.
+
+    1. Reads the job. If it already ended, sends nothing (``if_ended`` decides the task's outcome).
+    2. If it is already cancelling, sends nothing more and waits.
+    3. Otherwise sends cancel once; "already cancelling / cancelled" answers count as success.
+    4. With ``wait_for_completion``, waits (on the worker, or deferred to the triggerer) until the
+       job is terminal. A job that won the race and ended SUCCEEDED or FAILED is reported plainly;
+       ``fail_if_not_cancelled`` decides whether that fails the task.
+
+    Returns the final job record (JSON, no secrets) to XCom.
+
+    :param conn_id: connection of one of the provider's types; it decides the platform.
+    :param job_id: job id or resource name (templated).
+    :param wait_for_completion: wait until the job is terminal (default True).
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param timeout: seconds for the whole wait, kept as one absolute deadline across deferral.
+    :param if_ended: ``"succeed"`` (default), ``"skip"`` or ``"fail"`` when the job had already ended.
+    :param if_not_found: ``"fail"`` (default, no retries), ``"succeed"`` or ``"skip"``.
+    :param fail_if_not_cancelled: fail when the job ended SUCCEEDED/FAILED/EXPIRED instead of CANCELLED.
+    :param poll_interval: the longest pause between two reads of the job while waiting.
+    :param min_poll_interval: the first pauses after the cancel; polling backs off from here.
+    """
+
+    template_fields: Sequence[str] = ("job_id", "conn_id")
+    operator_extra_links = (TuningJobConsoleLink(),)
+    ui_color = "#f4c7c3"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        job_id: str,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        timeout: float = 60 * 60,
+        if_ended: str = IfEnded.SUCCEED,
+        if_not_found: str = IfNotFound.FAIL,
+        fail_if_not_cancelled: bool = False,
+        poll_interval: float = 30.0,
+        min_poll_interval: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.job_id = job_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        if timeout <= 0 or poll_interval <= 0 or min_poll_interval <= 0:
+            raise ValueError("timeout, poll_interval and min_poll_interval must be positive numbers of seconds.")
+        self.timeout = timeout
+        self.if_ended = _choice(IfEnded, if_ended, "if_ended")
+        self.if_not_found = _choice(IfNotFound, if_not_found, "if_not_found")
+        self.fail_if_not_cancelled = fail_if_not_cancelled
+        self.poll_interval = poll_interval
+        self.min_poll_interval = min(min_poll_interval, poll_interval)
+        self._hook: TuningJobHook | None = None
+        self._cancel_sent = False
+
+    # -- execution ---------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        from airflow_ft_provider.flows import CancelAction, cancel_flow, run_flow
+        from airflow_ft_provider.hooks.registry import get_hook
+        from airflow_ft_provider.task_errors import task_failure
+
+        try:
+            hook = self._hook = get_hook(self.conn_id)
+            result = run_flow(hook, cancel_flow(self.job_id))
+        except JobNotFoundError as exc:
+            self._not_found(exc)
+            return None
+        except (TuningJobError, ValueError) as exc:
+            raise task_failure(exc, self.conn_id) from exc
+        self._cancel_sent = result.action is CancelAction.SENT
+        job = result.after
+        if job.console_url:
+            context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url)
+        self.log.info("%s job %s was %s: %s", job.platform, job.job_id, result.before.state, result.action.value)
+        if result.action is CancelAction.ALREADY_ENDED:
+            return self._already_ended(job)
+        if not self.wait_for_completion or job.is_terminal:
+            return self._finish(job) if job.is_terminal else job.to_xcom()
+
+        deadline = time.time() + self.timeout
+        if self.deferrable:
+            self._defer(job, deadline)
+        return self._after_wait(self._wait_here(hook, job.job_id, deadline))
+
+    def _wait_here(self, hook: TuningJobHook, job_id: str, deadline: float) -> WaitResult:
+        from airflow_ft_provider.flows import PollSchedule, run_flow, wait_flow
+
+        schedule = PollSchedule(minimum=self.min_poll_interval, maximum=self.poll_interval)
+        return run_flow(hook, wait_flow(job_id, deadline=deadline, schedule=schedule))
+
+    def _defer(self, job: TuningJob, deadline: float) -> None:
+        from airflow_ft_provider.triggers.job_state import TuningJobStateTrigger
+
+        self.defer(
+            trigger=TuningJobStateTrigger(
+                conn_id=self.conn_id,
+                platform=job.platform,
+                job_id=job.job_id,
+                deadline=deadline,
+                min_poll_interval=self.min_poll_interval,
+                poll_interval=self.poll_interval,
+            ),
+            method_name="execute_complete",
+            # The trigger keeps the deadline: a framework timeout would skip execute_complete.
+            timeout=None,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        from airflow_ft_provider.flows import WaitResult, WaitStatus
+        from airflow_ft_provider.triggers.job_state import JobStateEvent
+
+        try:
+            parsed = JobStateEvent.parse(event)
+        except ValueError as exc:
+            raise AirflowException(str(exc)) from None
+        return self._after_wait(
+            WaitResult(WaitStatus(parsed.status), parsed.job, parsed.message, parsed.polls, parsed.retryable)
+        )
+
+    # -- outcomes ------------------------------------------------------------------------
+    def _after_wait(self, result: WaitResult) -> dict[str, Any] | None:
+        from airflow_ft_provider.flows import WaitStatus
+
+        if result.status is WaitStatus.REACHED and result.job is not None:
+            return self._finish(result.job)
+        if result.status is WaitStatus.TIMEOUT:
+            raise AirflowException(
+                f"{result.message}: no confirmation within timeout={self.timeout:g} s. The cancel was "
+                f"{'sent' if self._cancel_sent else 'not needed'}; raise timeout if the platform is slow."
+            )
+        if result.retryable:
+            raise AirflowException(f"Waiting for job {self.job_id} failed: {result.message}")
+        raise AirflowFailException(f"Waiting for job {self.job_id} failed: {result.message}")
+
+    def _finish(self, job: TuningJob) -> dict[str, Any]:
+        if job.state is TuningJobState.CANCELLED:
+            self.log.info("Confirmed: %s job %s is CANCELLED.", job.platform, job.job_id)
+            return job.to_xcom()
+        message = (
+            f"{job.platform} job {job.job_id} ended {job.state} (platform state {job.native_state!r}), "
+            "not CANCELLED: it finished before the cancellation took effect."
+        )
+        if self.fail_if_not_cancelled:
+            raise AirflowFailException(message)
+        self.log.warning("%s", message)
+        return job.to_xcom()
+
+    def _already_ended(self, job: TuningJob) -> dict[str, Any]:
+        message = f"{job.platform} job {job.job_id} had already ended {job.state}; no cancel was sent."
+        if self.if_ended is IfEnded.FAIL:
+            raise AirflowFailException(message)
+        if self.if_ended is IfEnded.SKIP:
+            raise AirflowSkipException(message)
+        self.log.info("%s", message)
+        return job.to_xcom()
+
+    def _not_found(self, exc: JobNotFoundError) -> None:
+        message = f"Job {self.job_id} not found with connection {self.conn_id!r}: {exc}"
+        if self.if_not_found is IfNotFound.SUCCEED:
+            self.log.warning("%s; treating it as done (if_not_found='succeed').", message)
+            return None
+        if self.if_not_found is IfNotFound.SKIP:
+            raise AirflowSkipException(message)
+        raise AirflowFailException(message)
+
+    def on_kill(self) -> None:
+        """Killed while reading or waiting on the worker: make sure the cancel was sent."""
+        if self._hook is None or self._cancel_sent:
+            return
+        from airflow_ft_provider.flows import cancel_flow, run_flow
+
+        try:
+            run_flow(self._hook, cancel_flow(self.job_id))
+            self.log.info("Task killed: cancel sent for job %s.", self.job_id)
+        except Exception:
+            self.log.exception("Task killed: cancelling job %s failed.", self.job_id)

@@ -1,0 +1,193 @@
+"""Alibaba Cloud Model Studio (DashScope) fine-tunes (``/api/v1/fine-tunes``).
+
+DashScope wraps every answer in ``{"request_id", "output": {...}}`` and writes times as
+``YYYY-MM-DD HH:MM:SS`` without a zone. Both regions are read as UTC+8: Beijing (``cn``)
+is China Standard Time and the international endpoint is served from Singapore, also
+UTC+8, so one default fits both; ``naive_tz`` exists for hosts that differ.
+
+A job object may carry its own ``code``/``message`` (a cancelled job shows
+``"code": "1"``); only the HTTP status marks a failed request, and the job's message is
+read as its error only when the job FAILED.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timezone
+from typing import Any, TypeGuard
+
+from airflow_ft_provider.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    JobNotCancellableError,
+    JobNotFoundError,
+    PermissionDeniedError,
+    PlatformUnavailableError,
+    RateLimitedError,
+    TuningJobError,
+)
+from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
+from airflow_ft_provider.platforms.base import (
+    CHINA_STANDARD_TIME,
+    ApiRequest,
+    ApiResponse,
+    Dialect,
+    Operation,
+    Page,
+    parse_time,
+    retry_after_header,
+    text,
+)
+
+#: Region name (the connection's ``region`` extra) -> API base URL.
+BASE_URLS = {
+    "cn": "https://dashscope.aliyuncs.com/api/v1",
+    "intl": "https://dashscope-intl.aliyuncs.com/api/v1",
+}
+DEFAULT_REGION = "intl"
+#: The list endpoint accepts page sizes 1-100.
+MAX_PAGE_SIZE = 100
+
+STATES = {
+    "PENDING": TuningJobState.PENDING,
+    # QUEUING and CANCELING are undocumented but plausible; CANCELLED/CANCELLING (two L)
+    # are tolerated in case the spelling is ever aligned with the rest of the world.
+    "QUEUING": TuningJobState.QUEUED,
+    "RUNNING": TuningJobState.RUNNING,
+    "CANCELING": TuningJobState.CANCELLING,
+    "CANCELLING": TuningJobState.CANCELLING,
+    "SUSPENDED": TuningJobState.PAUSED,
+    "SUCCEEDED": TuningJobState.SUCCEEDED,
+    "FAILED": TuningJobState.FAILED,
+    "CANCELED": TuningJobState.CANCELLED,
+    "CANCELLED": TuningJobState.CANCELLED,
+    "UNKNOWN": TuningJobState.UNKNOWN,
+}
+
+#: What to check when DashScope refuses; keys and jobs belong to one region and workspace.
+_HINTS = {
+    401: "Check the API key in the connection's Password and its region: cn and intl keys differ.",
+    404: "Check the job id and the connection's region, workspace and host.",
+}
+
+
+class DashScopeDialect(Dialect):
+    platform = Platform.DASHSCOPE
+    id_pattern = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+    id_example = "ft-202410291653-1c7f"
+    states = STATES
+
+    def __init__(
+        self,
+        base_url: str = BASE_URLS[DEFAULT_REGION],
+        workspace: str | None = None,
+        naive_tz: timezone = CHINA_STANDARD_TIME,
+    ) -> None:
+        super().__init__(base_url)
+        self.naive_tz = naive_tz
+        self.headers = {"X-DashScope-WorkSpace": workspace} if workspace else {}
+
+    def get_request(self, job_id: str) -> ApiRequest:
+        job_id = self.check_job_id(job_id)
+        return ApiRequest(Operation.GET, "GET", self.url("fine-tunes", job_id), headers=self.headers, job_id=job_id)
+
+    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
+        size = min(max(page_size or MAX_PAGE_SIZE, 1), MAX_PAGE_SIZE)
+        params = {"page_no": page_token or "1", "page_size": str(size)}
+        return ApiRequest(Operation.LIST, "GET", self.url("fine-tunes"), params=params, headers=self.headers)
+
+    def cancel_request(self, job_id: str) -> ApiRequest:
+        job_id = self.check_job_id(job_id)
+        return ApiRequest(
+            Operation.CANCEL,
+            "POST",
+            self.url("fine-tunes", job_id, "cancel"),
+            headers=self.headers,
+            job_id=job_id,
+        )
+
+    def parse_job(self, response: ApiResponse) -> TuningJob:
+        return self.job_from_json(self._output(response), response)
+
+    def parse_cancel(self, response: ApiResponse, request: ApiRequest) -> TuningJob | None:
+        # The answer is only {"output": {"status": "success"}}: no job to report.
+        self._output(response)
+        return None
+
+    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
+        output = self._output(response)
+        items = output.get("jobs")
+        total = output.get("total")
+        if not isinstance(items, list) or not _is_int(total):
+            raise self.malformed("List answer has no 'output.jobs' array or no integer 'output.total'", response)
+        page_no = _int_or(output.get("page_no"), int(request.params["page_no"]))
+        page_size = _int_or(output.get("page_size"), int(request.params["page_size"]))
+        jobs = [self.job_from_json(item, response) for item in items]
+        # An empty page ends the walk even if 'total' promises more, so a wrong total cannot loop.
+        more = bool(jobs) and page_size > 0 and page_no * page_size < total
+        return Page(jobs, str(page_no + 1) if more else None)
+
+    def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
+        if not isinstance(item, dict) or not text(item.get("job_id")):
+            raise self.malformed("Job object without a 'job_id'", response)
+        native = item.get("status")
+        state = self.map_state(native)
+        return TuningJob(
+            platform=self.platform,
+            job_id=item["job_id"],
+            state=state,
+            native_state=str(native),
+            display_name=text(item.get("job_name")),
+            # 'model' is what the job was tuned from (possibly an earlier tuned model);
+            # 'base_model' is the foundation model under it, used when 'model' is absent.
+            base_model=text(item.get("model")) or text(item.get("base_model")),
+            tuned_model=text(item.get("finetuned_output")),
+            created_at=parse_time(item.get("create_time"), self.naive_tz),
+            ended_at=parse_time(item.get("end_time"), self.naive_tz),
+            error_message=text(item.get("message")) if state is TuningJobState.FAILED else None,
+        )
+
+    def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
+        status = response.status_code
+        try:
+            body = response.json_object(self.platform)
+        except TuningJobError:
+            body = {}
+        code = text(body.get("code"))
+        message = text(body.get("message")) or f"HTTP {status} from DashScope"
+        if status in _HINTS:
+            message = f"{message.rstrip('.! ')}. {_HINTS[status]}"
+        info: dict[str, Any] = {
+            "platform": self.platform,
+            "status_code": status,
+            "native_code": code,
+            "request_id": text(body.get("request_id")),
+            "job_id": request.job_id,
+        }
+        if status == 401:
+            return AuthenticationError(message, **info)
+        if status == 403:
+            return PermissionDeniedError(message, **info)
+        if status == 404:
+            return JobNotFoundError(message, **info)
+        if status == 429:
+            return RateLimitedError(message, retry_after=retry_after_header(response.headers), **info)
+        if status >= 500:
+            return PlatformUnavailableError(message, retry_after=retry_after_header(response.headers), **info)
+        if request.operation is Operation.CANCEL and (status == 409 or code == "UnsupportedOperation"):
+            return JobNotCancellableError(message, **info)
+        return InvalidRequestError(message, **info)
+
+    def _output(self, response: ApiResponse) -> dict[str, Any]:
+        output = response.json_object(self.platform).get("output")
+        if not isinstance(output, dict):
+            raise self.malformed("Answer has no 'output' object", response)
+        return output
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_or(value: object, default: int) -> int:
+    return value if _is_int(value) else default

@@ -1,0 +1,139 @@
+"""Together AI fine-tunes (``/v1/fine-tunes``).
+
+Together lists every job in one answer (no pagination) and cancels asynchronously: the
+cancel answer is the truncated job, usually in ``cancel_requested``. ``compressing`` and
+``uploading`` come after training but the job is still active, so they count as RUNNING.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airflow_ft_provider.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    JobNotCancellableError,
+    JobNotFoundError,
+    PermissionDeniedError,
+    PlatformUnavailableError,
+    RateLimitedError,
+    TuningJobError,
+)
+from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
+from airflow_ft_provider.platforms.base import (
+    ApiRequest,
+    ApiResponse,
+    Dialect,
+    Operation,
+    Page,
+    parse_time,
+    retry_after_header,
+    text,
+)
+
+DEFAULT_BASE_URL = "https://api.together.xyz/v1"
+
+STATES = {
+    "pending": TuningJobState.PENDING,
+    "queued": TuningJobState.QUEUED,
+    "running": TuningJobState.RUNNING,
+    "compressing": TuningJobState.RUNNING,
+    "uploading": TuningJobState.RUNNING,
+    "cancel_requested": TuningJobState.CANCELLING,
+    "cancelled": TuningJobState.CANCELLED,
+    "error": TuningJobState.FAILED,
+    "user_error": TuningJobState.FAILED,
+    "completed": TuningJobState.SUCCEEDED,
+}
+
+
+class TogetherDialect(Dialect):
+    platform = Platform.TOGETHER
+    id_pattern = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+    id_example = "ft-01234567-89ab-cdef-0123-456789abcdef"
+    states = STATES
+
+    def __init__(self, base_url: str = DEFAULT_BASE_URL) -> None:
+        super().__init__(base_url)
+
+    def get_request(self, job_id: str) -> ApiRequest:
+        job_id = self.check_job_id(job_id)
+        return ApiRequest(Operation.GET, "GET", self.url("fine-tunes", job_id), job_id=job_id)
+
+    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
+        # One answer holds every job: there is no page to ask for.
+        return ApiRequest(Operation.LIST, "GET", self.url("fine-tunes"))
+
+    def cancel_request(self, job_id: str) -> ApiRequest:
+        job_id = self.check_job_id(job_id)
+        return ApiRequest(Operation.CANCEL, "POST", self.url("fine-tunes", job_id, "cancel"), job_id=job_id)
+
+    def parse_job(self, response: ApiResponse) -> TuningJob:
+        return self.job_from_json(response.json_object(self.platform), response)
+
+    def parse_cancel(self, response: ApiResponse, request: ApiRequest) -> TuningJob | None:
+        return self.parse_job(response)
+
+    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
+        data = response.json_object(self.platform).get("data")
+        if not isinstance(data, list):
+            raise self.malformed("List answer has no 'data' array", response)
+        return Page([self.job_from_json(item, response) for item in data], None)
+
+    def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
+        if not isinstance(item, dict) or not text(item.get("id")):
+            raise self.malformed("Job object without an 'id'", response)
+        native = item.get("status")
+        return TuningJob(
+            platform=self.platform,
+            job_id=item["id"],
+            state=self.map_state(native),
+            native_state=str(native),
+            display_name=text(item.get("suffix")),
+            base_model=text(item.get("model")),
+            tuned_model=text(item.get("model_output_name")),
+            created_at=parse_time(item.get("created_at")),
+            started_at=parse_time(item.get("started_at")),
+            updated_at=parse_time(item.get("updated_at")),
+            console_url=self.console_url(item["id"]),
+        )
+
+    def console_url(self, job_id: str) -> str | None:
+        """Best effort: the job page of Together's web app, which is not a documented URL."""
+        if self.base_url == DEFAULT_BASE_URL:
+            return f"https://api.together.ai/jobs/{job_id}"
+        return None
+
+    def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
+        status = response.status_code
+        try:
+            body = response.json_object(self.platform)
+        except TuningJobError:
+            body = {}
+        # Documented: {"error": {"message", "type", "param", "code"}}; tolerated: a flat body.
+        nested = body.get("error")
+        error = nested if isinstance(nested, dict) else body
+        message = text(error.get("message")) or text(nested) or f"HTTP {status} from Together AI"
+        info: dict[str, Any] = {
+            "platform": self.platform,
+            "status_code": status,
+            "native_code": text(error.get("code")) or text(error.get("type")),
+            "request_id": response.headers.get("x-request-id"),
+            "job_id": request.job_id,
+        }
+        if status == 401:
+            return AuthenticationError(message, **info)
+        if status == 403:
+            return PermissionDeniedError(message, **info)
+        if status == 404:
+            return JobNotFoundError(message, **info)
+        if status == 429:
+            return RateLimitedError(message, retry_after=retry_after_header(response.headers), **info)
+        if status >= 500:
+            return PlatformUnavailableError(message, retry_after=retry_after_header(response.headers), **info)
+        # A cancel carries no body or parameters and the id is checked before sending, so a
+        # 400/409 to it can only be about the job's state (already ended or cancelling).
+        if request.operation is Operation.CANCEL and status in (400, 409):
+            return JobNotCancellableError(message, **info)
+        return InvalidRequestError(message, **info)

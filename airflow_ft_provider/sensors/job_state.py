@@ -1,0 +1,172 @@
+"""TuningJobStateSensor: wait until a fine-tuning job reaches the states you name."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+
+from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
+from airflow_ft_provider.links import CONSOLE_URL_XCOM_KEY, TuningJobConsoleLink
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_ft_provider.hooks.base import TuningJobHook
+
+
+def _states(values: Iterable[str], name: str) -> frozenset[TuningJobState]:
+    try:
+        return frozenset(TuningJobState(str(v).upper()) for v in values)
+    except ValueError:
+        allowed = ", ".join(s.value for s in TuningJobState)
+        raise ValueError(f"{name} holds an unknown state in {list(values)!r}; use some of: {allowed}.") from None
+
+
+class TuningJobStateSensor(BaseSensorOperator):
+    """Succeeds when the job reaches one of ``target_states``; fails when it reaches a failure state.
+
+    Poke, reschedule and deferrable modes end the same way: the job record (JSON) on success,
+    a failed task naming the platform's error on a failure state, ``AirflowSensorTimeout`` (or a
+    skip with ``soft_fail``) when ``timeout`` passes.
+
+    :param conn_id: connection of one of the provider's types; it decides the platform.
+    :param job_id: job id or resource name (templated).
+    :param target_states: normalized states that end the wait (default: any terminal state).
+    :param failure_states: states that fail the task (default: the terminal states not targeted).
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param cancel_on_kill: cancel the job when a user kills the waiting task (deferred: Airflow 3.3's
+        trigger ``on_kill``, older versions check the task's state; poke mode: ``on_kill``).
+    :param poll_interval: deferrable mode: the longest pause between reads (``poke_interval`` otherwise).
+    """
+
+    template_fields: Sequence[str] = ("job_id", "conn_id")
+    operator_extra_links = (TuningJobConsoleLink(),)
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        job_id: str,
+        target_states: Iterable[str] | None = None,
+        failure_states: Iterable[str] | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        cancel_on_kill: bool = False,
+        poll_interval: float = 30.0,
+        poke_interval: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.conn_id = conn_id
+        self.job_id = job_id
+        self.target_states = _states(target_states or TERMINAL_STATES, "target_states")
+        self.failure_states = (
+            _states(failure_states, "failure_states")
+            if failure_states is not None
+            else TERMINAL_STATES - self.target_states
+        )
+        if overlap := self.target_states & self.failure_states:
+            raise ValueError(f"States {sorted(overlap)} are both target and failure states; choose one side.")
+        self.deferrable = deferrable
+        self.cancel_on_kill = cancel_on_kill
+        self.poll_interval = poll_interval
+        self._hook: TuningJobHook | None = None
+
+    def _get_hook(self) -> TuningJobHook:
+        if self._hook is None:
+            from airflow_ft_provider.hooks.registry import get_hook
+
+            self._hook = get_hook(self.conn_id)
+        return self._hook
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_ft_provider.task_errors import task_failure
+
+        try:
+            job = self._get_hook().get_job(self.job_id)
+        except (TuningJobError, ValueError) as exc:
+            if isinstance(exc, TuningJobError) and exc.retryable:
+                self.log.warning("Could not read job %s this time (%s); will try again.", self.job_id, exc)
+                return False
+            raise task_failure(exc, self.conn_id) from exc
+        self.log.info("%s job %s is %s (%s)", job.platform, job.job_id, job.state, job.native_state)
+        return self._judge(job, context)
+
+    def _judge(self, job: TuningJob, context: Context) -> bool | PokeReturnValue:
+        if job.console_url:
+            context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url)
+        if job.state in self.failure_states:
+            raise AirflowFailException(_failure_message(job))
+        if job.state in self.target_states:
+            return PokeReturnValue(is_done=True, xcom_value=job.to_xcom())
+        return False
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # No read on the worker first: the trigger's first poll is immediate, and ending every
+        # path in execute_complete keeps soft_fail/timeout handling identical to poke mode.
+        from airflow_ft_provider.triggers.job_state import TuningJobStateTrigger
+
+        self.defer(
+            trigger=TuningJobStateTrigger(
+                conn_id=self.conn_id,
+                platform=self._get_hook().platform,
+                job_id=self.job_id,
+                target_states=[s.value for s in self.target_states],
+                failure_states=[s.value for s in self.failure_states],
+                deadline=time.time() + float(self.timeout),
+                poll_interval=self.poll_interval,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_complete",
+            # The trigger keeps the deadline itself and reports "timeout" (see resume below).
+            timeout=None,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        from airflow_ft_provider.flows import WaitStatus
+        from airflow_ft_provider.triggers.job_state import JobStateEvent
+
+        try:
+            parsed = JobStateEvent.parse(event)
+        except ValueError as exc:
+            raise AirflowException(str(exc)) from None
+        status = WaitStatus(parsed.status)
+        if status is WaitStatus.TIMEOUT:
+            raise AirflowSensorTimeout(f"{parsed.message} (timeout={self.timeout} s).")
+        if status is WaitStatus.ERROR:
+            error = AirflowException if parsed.retryable else AirflowFailException
+            raise error(f"Waiting for job {self.job_id} failed: {parsed.message}")
+        if parsed.job is None:
+            raise AirflowException(f"Trigger reported {status} without the job record: {event!r}")
+        if status is WaitStatus.FAILED:
+            raise AirflowFailException(_failure_message(parsed.job))
+        return parsed.job.to_xcom()
+
+    def on_kill(self) -> None:
+        """Poke mode: the user killed the task while it waited on the worker."""
+        if not self.cancel_on_kill or self._hook is None:
+            return
+        from airflow_ft_provider.flows import cancel_flow, run_flow
+
+        try:
+            result = run_flow(self._hook, cancel_flow(self.job_id))
+            self.log.info("Task killed: job %s %s.", self.job_id, result.action.value)
+        except Exception:
+            self.log.exception("Task killed: cancelling job %s failed.", self.job_id)
+
+
+def _failure_message(job: TuningJob) -> str:
+    message = f"{job.platform} job {job.job_id} reached {job.state} (platform state {job.native_state!r})"
+    return f"{message}: {job.error_message}" if job.error_message else message

@@ -1,0 +1,190 @@
+"""Wait for a tuning job's state in the triggerer, without a worker slot.
+
+The trigger serializes only ids, states and timing (credentials stay in the Airflow
+connection, read asynchronously when it runs), shares one pooled ``httpx.AsyncClient``
+per connection with every other trigger in the process, keeps its own absolute deadline,
+and yields exactly one event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+from pydantic import BaseModel, ValidationError
+
+from airflow_ft_provider.jobs import TERMINAL_STATES, Platform, TuningJob, TuningJobState
+
+log = logging.getLogger(__name__)
+
+#: Airflow 3.3+ calls ``on_kill`` on the trigger when a user kills the deferred task.
+TRIGGER_ON_KILL_SUPPORTED = "on_kill" in BaseTrigger.__dict__
+#: Seconds a kill-time cancel may take (Airflow bounds on_kill by [triggerer] on_kill_timeout too).
+CANCEL_ON_KILL_TIMEOUT = 25.0
+_KILLED_STATES = frozenset({"failed", "success", "skipped", "up_for_retry", "restarting", "removed"})
+
+
+class JobStateEvent(BaseModel):
+    """The one event the trigger yields; operators and sensors validate it before use."""
+
+    status: str  # a WaitStatus value
+    job_id: str
+    message: str
+    job: TuningJob | None = None
+    polls: int = 0
+    retryable: bool = False
+
+    @classmethod
+    def parse(cls, event: Any) -> JobStateEvent:
+        """Validate a trigger event, with an error that says what was wrong."""
+        from airflow_ft_provider.flows import WaitStatus
+
+        try:
+            parsed = cls.model_validate(event)
+            WaitStatus(parsed.status)
+        except (ValidationError, ValueError) as exc:
+            raise ValueError(f"Unexpected event from TuningJobStateTrigger: {event!r} ({exc})") from None
+        return parsed
+
+
+class TuningJobStateTrigger(BaseTrigger):
+    """Polls a job until it reaches ``target_states`` or ``failure_states``, or ``deadline`` passes.
+
+    :param conn_id: Airflow connection of the platform.
+    :param platform: which platform the connection is for (picks the hook without a lookup).
+    :param job_id: the job id or resource name.
+    :param target_states: states that end the wait successfully (default: any terminal state).
+    :param failure_states: states that end the wait as a failure.
+    :param deadline: absolute Unix time after which the trigger reports a timeout; kept
+        by the trigger itself so that a framework timeout never cuts the wait short.
+    :param min_poll_interval: first polls come this often.
+    :param poll_interval: the cap the polling interval backs off to.
+    :param max_transient_errors: consecutive transient failures tolerated (after retries).
+    :param cancel_on_kill: cancel the job if a user kills the deferred task.
+    """
+
+    def __init__(
+        self,
+        conn_id: str,
+        platform: str,
+        job_id: str,
+        target_states: Iterable[str] | None = None,
+        failure_states: Iterable[str] = (),
+        deadline: float | None = None,
+        min_poll_interval: float = 1.0,
+        poll_interval: float = 30.0,
+        max_transient_errors: int = 5,
+        cancel_on_kill: bool = False,
+    ) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+        self.platform = Platform(platform)
+        self.job_id = job_id
+        self.target_states = [TuningJobState(s) for s in (target_states or sorted(TERMINAL_STATES))]
+        self.failure_states = [TuningJobState(s) for s in failure_states]
+        self.deadline = deadline
+        self.min_poll_interval = min_poll_interval
+        self.poll_interval = poll_interval
+        self.max_transient_errors = max_transient_errors
+        self.cancel_on_kill = cancel_on_kill
+        self._finished = False
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "conn_id": self.conn_id,
+                "platform": self.platform.value,
+                "job_id": self.job_id,
+                "target_states": [s.value for s in self.target_states],
+                "failure_states": [s.value for s in self.failure_states],
+                "deadline": self.deadline,
+                "min_poll_interval": self.min_poll_interval,
+                "poll_interval": self.poll_interval,
+                "max_transient_errors": self.max_transient_errors,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    def _hook(self) -> Any:
+        from airflow_ft_provider.hooks.registry import hook_class_for_platform
+
+        return hook_class_for_platform(self.platform)(conn_id=self.conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_ft_provider.flows import PollSchedule, arun_flow, wait_flow
+
+        flow = wait_flow(
+            self.job_id,
+            deadline=self.deadline,
+            target_states=self.target_states,
+            failure_states=self.failure_states,
+            schedule=PollSchedule(minimum=self.min_poll_interval, maximum=self.poll_interval),
+            max_transient_errors=self.max_transient_errors,
+        )
+        try:
+            result = await arun_flow(self._hook(), flow)
+            event = JobStateEvent(
+                status=result.status,
+                job_id=self.job_id,
+                message=result.message,
+                job=result.job,
+                polls=result.polls,
+                retryable=result.retryable,
+            )
+        except Exception as exc:  # configuration or unexpected errors end the wait with an error event
+            log.exception("Waiting for %s job %s failed", self.platform, self.job_id)
+            event = JobStateEvent(status="error", job_id=self.job_id, message=f"{type(exc).__name__}: {exc}")
+        self._finished = True
+        yield TriggerEvent(event.model_dump(mode="json"))
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3+: the user killed the deferred task (mark failed/success, clear)."""
+        if self.cancel_on_kill:
+            await self._cancel_job()
+
+    async def cleanup(self) -> None:
+        """Before 3.3 there is no ``on_kill``: cancel only if the task is no longer deferred,
+        so a triggerer restart or redistribution never cancels a job."""
+        if (
+            self.cancel_on_kill
+            and not TRIGGER_ON_KILL_SUPPORTED
+            and not self._finished
+            and await self._task_was_killed()
+        ):
+            await self._cancel_job()
+
+    async def _cancel_job(self) -> None:
+        from airflow_ft_provider.flows import arun_flow, cancel_flow
+
+        try:
+            result = await asyncio.wait_for(
+                arun_flow(self._hook(), cancel_flow(self.job_id)), timeout=CANCEL_ON_KILL_TIMEOUT
+            )
+            after = result.after
+            log.info("Task killed: %s job %s %s (now %s)", self.platform, self.job_id, result.action, after.state)
+        except Exception:
+            log.exception("Task killed, but cancelling %s job %s failed", self.platform, self.job_id)
+
+    async def _task_was_killed(self) -> bool:
+        ti = self.task_instance
+        if ti is None:
+            return False
+        try:
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+            states = await asyncio.to_thread(
+                RuntimeTaskInstance.get_task_states,
+                dag_id=ti.dag_id,
+                task_ids=[ti.task_id],
+                run_ids=[ti.run_id],
+            )
+        except Exception:
+            log.warning("Could not read the state of task %s; not cancelling", ti.task_id, exc_info=True)
+            return False
+        state = states.get(ti.run_id, {}).get(ti.task_id)
+        # Only states a user's action leaves behind; unknown or None (ambiguous) never cancel.
+        return state in _KILLED_STATES

@@ -1,0 +1,32 @@
+# Sourced by scripts/test and scripts/demo: builds (or reuses) one virtualenv per Airflow
+# version under .venvs/, using uv from PyPI. Nothing is assumed to be installed but Python 3.11.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENVS="$ROOT/.venvs"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+# The newest 3.3.x we test and the oldest 3.x we claim to support.
+AIRFLOW_LATEST="${AIRFLOW_LATEST:-3.3.2}"
+AIRFLOW_OLDEST="${AIRFLOW_OLDEST:-3.1.8}"
+
+uv_bin() {
+  if [ ! -x "$VENVS/tools/bin/uv" ]; then
+    "$PYTHON" -m venv "$VENVS/tools"
+    "$VENVS/tools/bin/python" -m pip install -q uv
+  fi
+  echo "$VENVS/tools/bin/uv"
+}
+
+# venv_for VERSION -> path of a virtualenv with that Airflow, the provider (editable) and the test tools.
+venv_for() {
+  local version="$1" dir="$VENVS/airflow-$1" uv
+  uv="$(uv_bin)"
+  if [ ! -f "$dir/.ready" ] || [ "$ROOT/pyproject.toml" -nt "$dir/.ready" ]; then
+    "$uv" venv -q --allow-existing -p "$PYTHON" "$dir"
+    VIRTUAL_ENV="$dir" "$uv" pip install -q \
+      "apache-airflow==$version" -e "$ROOT[google]" --group "$ROOT/pyproject.toml:test" --group "$ROOT/pyproject.toml:lint"
+    touch "$dir/.ready"
+  fi
+  echo "$dir"
+}

@@ -1,0 +1,95 @@
+"""Shared fixtures: an isolated Airflow home, the emulators, and connections pointing at them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Airflow reads its configuration when first imported: isolate it before anything imports it.
+_HOME = Path(tempfile.mkdtemp(prefix="ftp-airflow-home-"))
+(_HOME / "dags").mkdir()
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+
+from airflow_ft_provider.jobs import Platform  # noqa: E402
+from airflow_ft_provider.testing import Emulator  # noqa: E402
+
+PLATFORMS = list(Platform)
+CONN_TYPES = {
+    Platform.VERTEX_AI: "ft_vertex_ai",
+    Platform.GEMINI: "ft_gemini",
+    Platform.DASHSCOPE: "ft_dashscope",
+    Platform.TOGETHER: "ft_together",
+    Platform.OPENAI: "ft_openai",
+}
+#: Fast retries for tests (the defaults are tested on their own).
+FAST_RETRIES = {"backoff_max": 0.2, "max_retries": 5, "timeout": 10}
+PROJECT = "emulator-project"
+LOCATION = "us-central1"
+
+
+def conn_id_for(platform: Platform | str) -> str:
+    return f"ft_{Platform(platform).value}_test"
+
+
+def connection_dict(emu: Emulator, platform: Platform | str, *, key: str | None = None, **extra: Any) -> dict[str, Any]:
+    """An Airflow connection (JSON form) for ``platform`` on the emulator; ``key`` overrides the valid key."""
+    platform = Platform(platform)
+    extras: dict[str, Any] = {**FAST_RETRIES, **extra}
+    conn: dict[str, Any] = {"conn_type": CONN_TYPES[platform], "host": emu.base_url(platform)}
+    if platform is Platform.VERTEX_AI:
+        extras.setdefault("project", PROJECT)
+        extras.setdefault("location", LOCATION)
+        if key is not None:  # a bearer token the emulator never issued
+            extras["access_token"] = key
+        else:  # a real service-account key whose token_uri is the emulator's OAuth endpoint
+            conn["password"] = json.dumps(emu.service_account_info(PROJECT))
+    else:
+        conn["password"] = key if key is not None else emu.api_key(platform)
+    conn["extra"] = extras
+    return conn
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(emulator: Emulator) -> Iterator[Emulator]:
+    """The session's emulator, emptied for this test."""
+    emulator.reset()
+    yield emulator
+    emulator.reset()
+
+
+@pytest.fixture
+def connections(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[Platform, str]:
+    """One working connection per platform (env vars), keyed by platform -> conn_id."""
+    ids = {}
+    for platform in PLATFORMS:
+        conn_id = conn_id_for(platform)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection_dict(emu, platform)))
+        ids[platform] = conn_id
+    return ids
+
+
+@pytest.fixture
+def set_connection(monkeypatch: pytest.MonkeyPatch):
+    """Define a connection from a dict: ``set_connection("my_conn", {...})``."""
+
+    def _set(conn_id: str, conn: dict[str, Any]) -> str:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        return conn_id
+
+    return _set
