@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import weakref
 from collections.abc import Callable
@@ -25,7 +26,6 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
 )
 
 from airflow_ft_provider.errors import PlatformUnavailableError, TuningJobError
@@ -70,14 +70,15 @@ def _is_retryable(exc: BaseException) -> bool:
 
 
 def _retry_options(settings: ClientSettings, dialect: Dialect, request: ApiRequest) -> dict[str, object]:
-    backoff = wait_exponential_jitter(initial=settings.backoff_initial, max=settings.backoff_max)
-
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hint = getattr(exc, "retry_after", None)
         if hint is not None:
             return float(min(hint, settings.max_retry_after))
-        return float(backoff(state))
+        # Capped exponential backoff with "equal jitter": half fixed, half random, so
+        # clients that failed together do not retry together.
+        ceiling = min(settings.backoff_max, settings.backoff_initial * 2 ** (state.attempt_number - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

@@ -8,7 +8,9 @@ so it can be unit-tested with literal bytes and shared by the sync and async pat
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -24,6 +26,8 @@ from airflow_ft_provider.errors import (
     TuningJobError,
 )
 from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
+
+log = logging.getLogger(__name__)
 
 #: No platform's job id or resource name comes near this; longer input is refused unread.
 MAX_JOB_ID_LENGTH = 256
@@ -128,9 +132,11 @@ class Dialect(ABC):
     # -- shared helpers ---------------------------------------------------------------
     def map_state(self, native: object) -> TuningJobState:
         """Normalize a native state; anything unrecognised is UNKNOWN, never an error."""
-        if isinstance(native, str):
-            return self.states.get(native, TuningJobState.UNKNOWN)
-        return TuningJobState.UNKNOWN
+        state = self.states.get(native) if isinstance(native, str) else None
+        if state is None:
+            _log_unknown_state(self.platform, repr(native)[:80])
+            return TuningJobState.UNKNOWN
+        return state
 
     def check_job_id(self, job_id: object) -> str:
         """Refuse ids that could not name a job here, before they reach a URL."""
@@ -146,6 +152,12 @@ class Dialect(ABC):
 
     def malformed(self, message: str, response: ApiResponse) -> MalformedResponseError:
         return MalformedResponseError(message, platform=self.platform, status_code=response.status_code)
+
+
+@functools.cache
+def _log_unknown_state(platform: Platform, native: str) -> None:
+    """Once per platform and value: a new native state is news, not noise."""
+    log.warning("Unknown %s job state %s: treated as UNKNOWN (the native value is kept).", platform, native)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

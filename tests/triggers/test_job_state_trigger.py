@@ -1,0 +1,136 @@
+"""TuningJobStateTrigger run the way the triggerer runs it: an async generator on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from airflow_ft_provider import transport
+from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.testing import Fault, JobScript
+from airflow_ft_provider.triggers.job_state import JobStateEvent, TuningJobStateTrigger
+from tests.conftest import conn_id_for, connection_dict
+
+
+def trigger_for(platform: Platform, job_id: str, **kwargs) -> TuningJobStateTrigger:
+    kwargs.setdefault("min_poll_interval", 0.1)
+    return TuningJobStateTrigger(conn_id=conn_id_for(platform), platform=platform, job_id=job_id, **kwargs)
+
+
+async def events_of(trigger: TuningJobStateTrigger) -> list[dict]:
+    events = [event.payload async for event in trigger.run()]
+    await trigger.cleanup()
+    return events
+
+
+def run(coro):
+    async def main():
+        try:
+            return await coro
+        finally:
+            await transport.close_shared_async_clients()
+
+    return asyncio.run(main())
+
+
+def test_serialization_round_trip_carries_no_secret(emu, connections):
+    trigger = trigger_for(Platform.OPENAI, "ftjob-1", deadline=123.0, cancel_on_kill=True)
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    text = json.dumps(kwargs)
+    assert emu.api_key(Platform.OPENAI) not in text
+    assert set(kwargs) == {
+        "conn_id", "platform", "job_id", "target_states", "failure_states", "deadline",
+        "min_poll_interval", "poll_interval", "max_transient_errors", "cancel_on_kill",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("platform", [Platform.OPENAI, Platform.TOGETHER, Platform.DASHSCOPE])
+def test_yields_exactly_one_event_when_the_job_ends(emu, connections, platform):
+    job_id = emu.seed(platform, script=JobScript(running_s=0.5))
+    events = run(events_of(trigger_for(platform, job_id)))
+    assert len(events) == 1
+    event = JobStateEvent.parse(events[0])
+    assert event.status == "reached"
+    assert event.job is not None and event.job.state == "SUCCEEDED"
+
+
+def test_failure_state_event(emu, connections):
+    job_id = emu.seed(Platform.OPENAI, script=JobScript(running_s=0.3, end_state="failed"))
+    trigger = trigger_for(Platform.OPENAI, job_id, target_states=["SUCCEEDED"], failure_states=["FAILED"])
+    (event,) = run(events_of(trigger))
+    assert event["status"] == "failed"
+
+
+def test_deadline_is_kept_by_the_trigger(emu, connections):
+    job_id = emu.seed(Platform.TOGETHER, script=JobScript(running_s=None))
+    started = time.monotonic()
+    (event,) = run(events_of(trigger_for(Platform.TOGETHER, job_id, deadline=time.time() + 1.0)))
+    assert event["status"] == "timeout"
+    assert 0.9 <= time.monotonic() - started < 5
+
+
+def test_transient_errors_are_tolerated(emu, connections):
+    job_id = emu.seed(Platform.OPENAI, script=JobScript(running_s=1.0))
+    # 8 failures: one call exhausts its 6 tries, the wait tolerates that and the next call succeeds.
+    emu.inject(Platform.OPENAI, Fault.status(503, count=8))
+    (event,) = run(events_of(trigger_for(Platform.OPENAI, job_id)))
+    assert event["status"] == "reached"
+
+
+def test_too_many_transient_errors_end_with_a_retryable_error(emu, connections):
+    job_id = emu.seed(Platform.OPENAI, script=JobScript(running_s=None))
+    emu.inject(Platform.OPENAI, Fault.status(503, count=1000))
+    (event,) = run(events_of(trigger_for(Platform.OPENAI, job_id, max_transient_errors=1)))
+    assert event["status"] == "error"
+    assert event["retryable"] is True
+
+
+def test_wrong_credentials_end_with_a_permanent_error_and_no_secret(emu, connections, set_connection):
+    job_id = emu.seed(Platform.DASHSCOPE, script=JobScript(running_s=None))
+    set_connection(conn_id_for(Platform.DASHSCOPE), connection_dict(emu, Platform.DASHSCOPE, key="sk-planted-777"))
+    (event,) = run(events_of(trigger_for(Platform.DASHSCOPE, job_id)))
+    assert event["status"] == "error"
+    assert event["retryable"] is False
+    assert "sk-planted-777" not in json.dumps(event)
+
+
+def test_missing_connection_is_an_error_event(emu):
+    (event,) = run(events_of(TuningJobStateTrigger(conn_id="nope", platform="openai", job_id="ftjob-1")))
+    assert event["status"] == "error"
+
+
+def test_many_triggers_share_one_client(emu, connections):
+    job_ids = emu.seed_many(Platform.OPENAI, 200, script=JobScript(running_s=1.0))
+
+    async def main():
+        triggers = [trigger_for(Platform.OPENAI, j, min_poll_interval=0.3) for j in job_ids]
+        results = await asyncio.gather(*(events_of(t) for t in triggers))
+        clients = transport._ASYNC_CLIENTS[asyncio.get_running_loop()]
+        return results, len(clients)
+
+    results, client_count = run(main())
+    assert client_count == 1
+    assert all(len(events) == 1 and events[0]["status"] == "reached" for events in results)
+
+
+def test_on_kill_cancels_only_when_asked(emu, connections):
+    keep = emu.seed(Platform.TOGETHER, script=JobScript(running_s=None, cancel_s=0.1))
+    stop = emu.seed(Platform.TOGETHER, script=JobScript(running_s=None, cancel_s=0.1))
+    run(trigger_for(Platform.TOGETHER, keep).on_kill())
+    run(trigger_for(Platform.TOGETHER, stop, cancel_on_kill=True).on_kill())
+    time.sleep(0.3)
+    assert emu.job_phase(Platform.TOGETHER, keep) == "running"
+    assert emu.job_phase(Platform.TOGETHER, stop) == "cancelled"
+
+
+def test_event_validation_names_the_problem():
+    with pytest.raises(ValueError, match="Unexpected event"):
+        JobStateEvent.parse({"status": "weird", "job_id": "x", "message": ""})
+    with pytest.raises(ValueError, match="Unexpected event"):
+        JobStateEvent.parse(None)
