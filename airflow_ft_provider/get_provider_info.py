@@ -28,6 +28,10 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": sorted({form.hook_class.rsplit(".", 1)[0] for form in CONNECTION_FORMS.values()}),
             }
         ],
+        "operators": [{"integration-name": INTEGRATION, "python-modules": ["airflow_ft_provider.operators.cancel"]}],
+        "sensors": [{"integration-name": INTEGRATION, "python-modules": ["airflow_ft_provider.sensors.job_state"]}],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_ft_provider.triggers.job_state"]}],
+        "extra-links": ["airflow_ft_provider.links.TuningJobConsoleLink"],
         "connection-types": [
             {
                 "connection-type": conn_type,

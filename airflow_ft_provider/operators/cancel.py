@@ -130,8 +130,8 @@ class CancelTuningJobOperator(BaseOperator):
             raise task_failure(exc, self.conn_id) from exc
         self._cancel_sent = result.action is CancelAction.SENT
         job = result.after
-        if job.console_url:
-            context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url)
+        # Pushed even when empty, so the extra link never looks up a missing XCom.
+        context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url or "")
         self.log.info("%s job %s was %s: %s", job.platform, job.job_id, result.before.state, result.action.value)
         if result.action is CancelAction.ALREADY_ENDED:
             return self._already_ended(job)

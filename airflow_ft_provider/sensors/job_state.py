@@ -103,8 +103,7 @@ class TuningJobStateSensor(BaseSensorOperator):
         return self._judge(job, context)
 
     def _judge(self, job: TuningJob, context: Context) -> bool | PokeReturnValue:
-        if job.console_url:
-            context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url)
+        context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url or "")
         if job.state in self.failure_states:
             raise AirflowFailException(_failure_message(job))
         if job.state in self.target_states:
@@ -150,6 +149,7 @@ class TuningJobStateSensor(BaseSensorOperator):
             raise error(f"Waiting for job {self.job_id} failed: {parsed.message}")
         if parsed.job is None:
             raise AirflowException(f"Trigger reported {status} without the job record: {event!r}")
+        context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=parsed.job.console_url or "")
         if status is WaitStatus.FAILED:
             raise AirflowFailException(_failure_message(parsed.job))
         return parsed.job.to_xcom()
