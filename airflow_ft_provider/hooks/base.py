@@ -240,8 +240,9 @@ class TuningJobHook(BaseHook):
         from airflow.providers.common.compat.connection import get_async_connection
 
         conn = await get_async_connection(self.conn_id, hook=self)
-        setup = self.configure(conn)
-        await _amask(setup.secrets)
+        # configure() may read a key file or probe for Google's default credentials: off the loop.
+        setup = await asyncio.to_thread(self.configure, conn)
+        await mask_secrets_async(setup.secrets)
         self.__dict__["_async_setup"] = setup
         return setup
 
@@ -278,13 +279,13 @@ class TuningJobHook(BaseHook):
         return (self.conn_id, setup.dialect.base_url, setup.settings)
 
 
-async def _amask(secrets: Sequence[str]) -> None:
+async def mask_secrets_async(secrets: Sequence[str]) -> None:
     """Register secrets with the masker without a blocking supervisor call on the loop."""
     from airflow.sdk import log as sdk_log
 
-    amask = getattr(sdk_log, "amask_secret", None)  # Airflow 3.3+
+    send_mask = getattr(sdk_log, "amask_secret", None)  # Airflow 3.3+
     for secret in secrets:
-        if amask is not None:
-            await amask(secret)
+        if send_mask is not None:
+            await send_mask(secret)
         else:
             await asyncio.to_thread(sdk_log.mask_secret, secret)

@@ -67,7 +67,7 @@ class ApiResponse:
         """The body as a JSON object, or :class:`MalformedResponseError`."""
         try:
             data = json.loads(self.content)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise MalformedResponseError(
                 f"Response body is not JSON ({len(self.content)} bytes): {exc}",
                 platform=platform,

@@ -1,0 +1,154 @@
+"""Gemini API tuned models (``generativelanguage.googleapis.com/v1beta/tunedModels``).
+
+No model can be tuned on the Gemini API since May 2025 and no cancel method was ever
+published; existing tuned models can still be read and listed. Cancel is sent the way
+google-genai sends it (``POST tunedModels/{id}:cancel``) so that a platform which does
+answer it works, and a "no such method" answer becomes a clear
+:class:`OperationNotSupportedError` instead of a misleading "job not found".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airflow_ft_provider.errors import OperationNotSupportedError, TuningJobError
+from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
+from airflow_ft_provider.platforms.base import (
+    ApiRequest,
+    ApiResponse,
+    Dialect,
+    Operation,
+    Page,
+    check_id_text,
+    invalid_id,
+    parse_time,
+    text,
+)
+from airflow_ft_provider.platforms.google_errors import google_error, load_json, read_status
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+MAX_PAGE_SIZE = 1000
+
+STATES = {
+    "STATE_UNSPECIFIED": TuningJobState.UNKNOWN,
+    "CREATING": TuningJobState.RUNNING,
+    "ACTIVE": TuningJobState.SUCCEEDED,
+    "FAILED": TuningJobState.FAILED,
+}
+
+CANCEL_UNSUPPORTED = (
+    "Cancelling tuning is not supported on the Gemini API (it has no cancel method; no model can be "
+    "tuned there since May 2025). Delete the tuned model instead, or run tuning on Vertex AI and use "
+    "an ft_vertex_ai connection."
+)
+
+_ID = r"[a-z0-9][a-z0-9-]{0,62}"
+_NAME = re.compile(rf"(?:tunedModels/)?({_ID})")
+_API_VERSION = re.compile(r"v[0-9]+(?:(?:alpha|beta)[0-9]*)?")
+
+
+class GeminiDialect(Dialect):
+    platform = Platform.GEMINI
+    id_pattern = re.compile(_ID)
+    id_example = "tunedModels/my-model-abc123"
+    states = STATES
+
+    def __init__(self, base_url: str = DEFAULT_BASE_URL, api_version: str = "v1beta") -> None:
+        if not _API_VERSION.fullmatch(api_version):
+            raise ValueError(f"Gemini API version {api_version!r:.80} is not valid; expected e.g. 'v1beta'.")
+        super().__init__(base_url)
+        self.api_version = api_version
+
+    def model_id(self, job_id: object) -> str:
+        """The bare tuned-model id of ``tunedModels/{id}`` or ``{id}``, or :class:`InvalidJobIdError`."""
+        check_id_text(job_id, self.platform, self.id_example)
+        assert isinstance(job_id, str)
+        match = _NAME.fullmatch(job_id)
+        if not match:
+            raise invalid_id(job_id, self.platform, self.id_example)
+        return match.group(1)
+
+    def check_job_id(self, job_id: object) -> str:
+        return f"tunedModels/{self.model_id(job_id)}"
+
+    def get_request(self, job_id: str) -> ApiRequest:
+        model = self.model_id(job_id)
+        url = self.url(self.api_version, "tunedModels", model)
+        return ApiRequest(Operation.GET, "GET", url, job_id=f"tunedModels/{model}")
+
+    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
+        params = {"pageSize": str(min(max(1, page_size or 100), MAX_PAGE_SIZE))}
+        if page_token:
+            params["pageToken"] = page_token
+        return ApiRequest(Operation.LIST, "GET", self.url(self.api_version, "tunedModels"), params=params)
+
+    def cancel_request(self, job_id: str) -> ApiRequest:
+        model = self.model_id(job_id)
+        url = self.url(self.api_version, "tunedModels", model, suffix=":cancel")
+        return ApiRequest(Operation.CANCEL, "POST", url, json={}, job_id=f"tunedModels/{model}")
+
+    def parse_job(self, response: ApiResponse) -> TuningJob:
+        return self.job_from_json(load_json(response, self.platform), response)
+
+    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
+        body = load_json(response, self.platform)
+        items = body.get("tunedModels", [])  # left out when there are none
+        if not isinstance(items, list):
+            raise self.malformed("List answer's 'tunedModels' is not an array", response)
+        return Page([self.job_from_json(item, response) for item in items], text(body.get("nextPageToken")))
+
+    def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
+        status = read_status(response)
+        if request.operation is Operation.CANCEL and _no_cancel_method(response.status_code, status.message, request):
+            return OperationNotSupportedError(
+                CANCEL_UNSUPPORTED,
+                platform=self.platform,
+                status_code=response.status_code,
+                native_code=status.status,
+                job_id=request.job_id,
+            )
+        return google_error(response, request, self.platform, status=status)
+
+    def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
+        name = text(item.get("name")) if isinstance(item, dict) else None
+        if name is None:
+            raise self.malformed("Tuned model without a 'name'", response)
+        native = item.get("state", "STATE_UNSPECIFIED")  # proto3 JSON omits the zero enum value
+        state = self.map_state(native)
+        task = item.get("tuningTask") if isinstance(item.get("tuningTask"), dict) else {}
+        return TuningJob(
+            platform=self.platform,
+            job_id=name,
+            state=state,
+            native_state=str(native),
+            display_name=text(item.get("displayName")),
+            base_model=text(item.get("baseModel")),
+            # The tuned model is the resource itself, usable once ACTIVE.
+            tuned_model=name if state is TuningJobState.SUCCEEDED else None,
+            created_at=parse_time(item.get("createTime")),
+            started_at=parse_time(task.get("startTime")),
+            updated_at=parse_time(item.get("updateTime")),
+            ended_at=parse_time(task.get("completeTime")),
+            # AI Studio has no page per tuned model since tuning was withdrawn.
+            console_url=None,
+        )
+
+
+def _no_cancel_method(status_code: int, message: str | None, request: ApiRequest) -> bool:
+    """A 405/501, or a 404 that is about the method rather than the tuned model.
+
+    Google answers an unknown method with a 404 ("Method not found.", or an HTML page); a
+    404 for a missing model names it. Which one the Gemini API sends is not documented.
+    """
+    if status_code in (405, 501):
+        return True
+    if status_code != 404:
+        return False
+    return not (message and request.job_id and _names_model(message, request.job_id))
+
+
+def _names_model(message: str, name: str) -> bool:
+    """Whether the message mentions the model's id as a whole word (bare or in its name)."""
+    model = name.removeprefix("tunedModels/")
+    return re.search(rf"(?<![a-z0-9-]){re.escape(model)}(?![a-z0-9-])", message) is not None
