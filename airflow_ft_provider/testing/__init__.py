@@ -1,0 +1,52 @@
+"""Local emulators of the five fine-tuning platforms, for tests, the demo and users' DAGs.
+
+Real HTTP servers on 127.0.0.1 speaking each platform's wire format (paths, auth,
+JSON, states, pagination, errors), with scripted job timelines, fault injection, rate
+limits and a redacted request log. Only tests and tooling import this package; the
+provider's own code never does, and it needs nothing beyond starlette, uvicorn, httpx,
+pydantic and cryptography. Names are resolved lazily so importing the package is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_ft_provider.testing.core import EmulatorConfig, EmulatorCore
+    from airflow_ft_provider.testing.emulator import Emulator
+    from airflow_ft_provider.testing.faults import Fault
+    from airflow_ft_provider.testing.remote import RemoteEmulator
+    from airflow_ft_provider.testing.reqlog import RequestRecord
+    from airflow_ft_provider.testing.store import JobScript, Phase
+
+__all__ = [
+    "Emulator",
+    "EmulatorConfig",
+    "EmulatorCore",
+    "Fault",
+    "JobScript",
+    "Phase",
+    "RemoteEmulator",
+    "RequestRecord",
+]
+
+_WHERE = {
+    "Emulator": "emulator",
+    "EmulatorConfig": "core",
+    "EmulatorCore": "core",
+    "Fault": "faults",
+    "JobScript": "store",
+    "Phase": "store",
+    "RemoteEmulator": "remote",
+    "RequestRecord": "reqlog",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

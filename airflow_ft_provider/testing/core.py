@@ -1,0 +1,252 @@
+"""The emulator's state and the operations tests drive it with, minus any server.
+
+:class:`EmulatorCore` is shared by the in-process controller (:class:`Emulator`), the
+admin HTTP API and the platform routes, so "seed a job" means the same thing whether a
+test calls a method or a separate process POSTs to ``/_emulator/seed``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.testing.auth import GoogleAuth
+from airflow_ft_provider.testing.faults import Fault, FaultBook, RateLimiter
+from airflow_ft_provider.testing.platforms import SPECS
+from airflow_ft_provider.testing.platforms._base import PlatformSpec
+from airflow_ft_provider.testing.reqlog import RequestLog, RequestRecord
+from airflow_ft_provider.testing.store import Job, JobScript, JobStore
+
+__all__ = ["DEFAULT_PROJECT_NUMBER", "EmulatorConfig", "EmulatorCore"]
+
+DEFAULT_PROJECT_NUMBER = "123456789012"
+
+
+def _default_keys() -> dict[str, str]:
+    return {p.value: f"emulator-{p.value.replace('_', '-')}-key" for p in Platform}
+
+
+@dataclass
+class EmulatorConfig:
+    """Knobs fixed for the life of an emulator."""
+
+    #: Valid credential per platform; for Vertex AI it is a static OAuth access token.
+    api_keys: dict[str, str] = field(default_factory=_default_keys)
+    #: Vertex project id -> number. Unmapped ids get 123456789012, 123456789013, ... in
+    #: order of first use, so one project per test always reads 123456789012.
+    vertex_project_numbers: dict[str, str] = field(default_factory=dict)
+    #: Projects the static Vertex token may touch (ids or numbers); None: all of them.
+    #: Tokens minted from a service-account key may always touch that key's project.
+    vertex_allowed_projects: frozenset[str] | None = None
+    #: False is faithful: the Gemini API publishes no cancel method.
+    gemini_cancel_supported: bool = False
+    #: Timeline of jobs created through the platforms' create endpoints.
+    created_job_script: JobScript = field(default_factory=JobScript)
+
+    def __post_init__(self) -> None:
+        self.api_keys = {**_default_keys(), **{str(Platform(k)): v for k, v in self.api_keys.items()}}
+        if self.vertex_allowed_projects is not None:
+            self.vertex_allowed_projects = frozenset(self.vertex_allowed_projects)
+
+
+def _platform(platform: Platform | str) -> Platform:
+    return platform if isinstance(platform, Platform) else Platform(platform)
+
+
+class EmulatorCore:
+    """Jobs, faults, limits, latency, the request log and Google auth, behind one façade."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.clock = clock
+        self.store = JobStore(clock, wall)
+        self.faults = FaultBook()
+        self.limiter = RateLimiter(clock)
+        self.log = RequestLog()
+        self.google_auth = GoogleAuth()
+        self.latency: dict[Platform | None, float] = {}
+        #: Where clients reach us; set by the server once it has a port.
+        self.url = "http://127.0.0.1"
+        self._numbers_lock = threading.Lock()
+        self._numbers: dict[str, str] = {}
+        self._next_number = itertools.count(int(DEFAULT_PROJECT_NUMBER))
+
+    # -- addresses and credentials -------------------------------------------------
+    def spec(self, platform: Platform | str) -> PlatformSpec:
+        return SPECS[_platform(platform)]
+
+    def base_url(self, platform: Platform | str) -> str:
+        """What a client of ``platform`` uses as its base URL."""
+        return self.url + self.spec(platform).base_path
+
+    def api_key(self, platform: Platform | str) -> str:
+        """The valid key (Vertex AI: the static access token) for ``platform``."""
+        return self.config.api_keys[_platform(platform).value]
+
+    def service_account_info(self, project_id: str) -> dict[str, str]:
+        """A service-account JSON key whose ``token_uri`` is this emulator's ``/token``."""
+        return self.google_auth.service_account_info(project_id, self.url + "/token")
+
+    def project_number(self, project: str) -> str:
+        """The number Vertex AI shows in resource names for ``project`` (id or number)."""
+        if project.isdigit():
+            return project
+        mapped = self.config.vertex_project_numbers.get(project)
+        if mapped is not None:
+            return mapped
+        with self._numbers_lock:
+            if project not in self._numbers:
+                taken = set(self.config.vertex_project_numbers.values()) | set(self._numbers.values())
+                number = str(next(self._next_number))
+                while number in taken:
+                    number = str(next(self._next_number))
+                self._numbers[project] = number
+            return self._numbers[project]
+
+    # -- jobs -------------------------------------------------------------------------
+    def seed(
+        self,
+        platform: Platform | str,
+        *,
+        display_name: str | None = None,
+        base_model: str | None = None,
+        script: JobScript | None = None,
+        labels: Mapping[str, str] | None = None,
+        created_ago_s: float = 0.0,
+        project: str = "emulator-project",
+        location: str = "us-central1",
+        workspace: str | None = None,
+        native_state: str | None = None,
+        error_message: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        job_id: str | None = None,
+    ) -> str:
+        """Add one job; returns the id a client would pass (a resource name on Google)."""
+        spec = self.spec(platform)
+        name = display_name or "emulated-job"
+        job = self.store.add(
+            spec.platform,
+            lambda: spec.new_id(name),
+            display_name=name,
+            base_model=base_model or spec.default_base_model,
+            script=script or JobScript(),
+            created_ago_s=created_ago_s,
+            native_id=spec.native_id(job_id) if job_id else None,
+            labels=dict(labels or {}),
+            project=project if spec.platform is Platform.VERTEX_AI else None,
+            location=location if spec.platform is Platform.VERTEX_AI else None,
+            workspace=workspace,
+            error_message=error_message,
+            extra=dict(extra or {}),
+            pinned=native_state,
+        )
+        if spec.platform is Platform.VERTEX_AI:
+            self.project_number(project)
+        return spec.client_id(self, job)
+
+    def seed_many(self, platform: Platform | str, n: int, **kwargs: Any) -> list[str]:
+        """``n`` jobs; a given ``display_name`` gets a ``-{i}`` suffix, else ``job-{i}``."""
+        base = kwargs.pop("display_name", None)
+        if kwargs.get("job_id"):
+            raise ValueError("seed_many cannot force one job_id on many jobs")
+        return [self.seed(platform, display_name=f"{base}-{i}" if base else f"job-{i}", **kwargs) for i in range(n)]
+
+    def find(self, platform: Platform | str, job_id: str) -> Job | None:
+        spec = self.spec(platform)
+        return self.store.get(spec.platform, spec.native_id(job_id))
+
+    def _job(self, platform: Platform | str, job_id: str) -> Job:
+        job = self.find(platform, job_id)
+        if job is None:
+            raise KeyError(f"no {platform} job {job_id!r}")
+        return job
+
+    def job_state(self, platform: Platform | str, job_id: str) -> str:
+        """The native state string a client reading the job now would see."""
+        spec = self.spec(platform)
+        return spec.native_state(self.store.view(self._job(platform, job_id)))
+
+    def job_phase(self, platform: Platform | str, job_id: str) -> str:
+        """The platform-neutral phase (``queued`` ... ``cancelled``) now."""
+        return str(self.store.view(self._job(platform, job_id)).phase)
+
+    def set_native_state(self, platform: Platform | str, job_id: str, native_state: str | None) -> None:
+        """Pin the reported state to ``native_state`` (any string); None resumes the script."""
+        self.store.pin(self._job(platform, job_id), native_state)
+
+    def jobs(self, platform: Platform | str | None = None) -> list[dict[str, str]]:
+        """Every job: platform, client id, phase and native state (newest first)."""
+        out = []
+        for p in [_platform(platform)] if platform else list(Platform):
+            spec = SPECS[p]
+            for v in self.store.views(p):
+                out.append(
+                    {
+                        "platform": p.value,
+                        "job_id": spec.client_id(self, v.job),
+                        "phase": str(v.phase),
+                        "native_state": spec.native_state(v),
+                    }
+                )
+        return out
+
+    # -- faults, latency, limits, log -----------------------------------------------
+    def inject(self, platform: Platform | str, fault: Fault) -> None:
+        """Queue ``fault`` for the next matching requests to ``platform``."""
+        self.faults.add(_platform(platform), fault)
+
+    def clear_faults(self, platform: Platform | str | None = None) -> None:
+        self.faults.clear(_platform(platform) if platform else None)
+
+    def set_latency(self, seconds: float, platform: Platform | str | None = None) -> None:
+        """Added delay before every API answer (per platform, else the default for all)."""
+        if seconds < 0:
+            raise ValueError("latency must be >= 0")
+        self.latency[_platform(platform) if platform else None] = seconds
+
+    def latency_for(self, platform: Platform) -> float:
+        return self.latency.get(platform, self.latency.get(None, 0.0))
+
+    def set_rate_limit(self, platform: Platform | str, per_second: float | None, burst: float | None = None) -> None:
+        """Token bucket: ``per_second`` refill, ``burst`` size (default max(1, per_second)).
+
+        Requests beyond it get the platform's 429 with its retry hint. None lifts the limit.
+        """
+        self.limiter.set(_platform(platform), per_second, burst)
+
+    def requests(self, platform: Platform | str | None = None, since: float | None = None) -> list[RequestRecord]:
+        """The request log (credentials redacted), oldest first."""
+        return self.log.list(_platform(platform) if platform else None, since)
+
+    def clear_requests(self) -> None:
+        self.log.clear()
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every access token issued so far, to test a client's re-authentication."""
+        self.google_auth.reset_tokens()
+
+    def reset(self) -> None:
+        """Forget jobs, faults, limits, latency and the log.
+
+        Service-account keys and the tokens minted from them survive, so a client that
+        cached a token in an earlier test keeps working.
+        """
+        self.store.clear()
+        self.faults.clear()
+        self.limiter.clear()
+        self.latency.clear()
+        self.log.clear()
+        with self._numbers_lock:
+            self._numbers.clear()
+            self._next_number = itertools.count(int(DEFAULT_PROJECT_NUMBER))

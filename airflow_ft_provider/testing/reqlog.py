@@ -1,0 +1,98 @@
+"""The request log: what each client actually sent, with its credentials redacted.
+
+Tests assert on it ("exactly one cancel was sent", "no request after the 404"), and it
+may end up in CI output, so keys and tokens never enter it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from airflow_ft_provider.jobs import Platform
+
+__all__ = ["REDACTED", "RequestLog", "RequestRecord", "redact_headers", "redact_query"]
+
+REDACTED = "***"
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-goog-api-key", "x-api-key", "api-key"}
+)
+_SECRET_WORDS = ("key", "token", "secret", "password", "auth", "assertion", "signature")
+_SECRET_PARAMS = frozenset(
+    {"key", "api_key", "apikey", "access_token", "token", "assertion", "sig", "signature", "secret", "password"}
+)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as received; ``status`` is None when the connection was dropped."""
+
+    platform: Platform | None
+    method: str
+    path: str
+    query: str
+    status: int | None
+    time: float
+    headers: dict[str, str] = field(default_factory=dict)
+    fault: str | None = None
+    body: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RequestRecord:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if fields.get("platform") is not None:
+            fields["platform"] = Platform(fields["platform"])
+        return cls(**fields)
+
+
+def redact_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Lower-cased headers; credential values become ``***`` (keeping an auth scheme)."""
+    out: dict[str, str] = {}
+    for k, v in raw:
+        name = k.decode("latin-1").lower()
+        value = v.decode("latin-1")
+        if name in _SECRET_HEADERS or any(w in name for w in _SECRET_WORDS):
+            scheme, sep, _ = value.partition(" ")
+            value = f"{scheme} {REDACTED}" if sep and name.endswith("authorization") else REDACTED
+        out[name] = value
+    return out
+
+
+def redact_query(query: str) -> str:
+    """The query string with credential parameters (``key=``, ``access_token=``) redacted."""
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
+        return query
+    return urlencode([(k, REDACTED if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*")
+
+
+class RequestLog:
+    """Bounded, thread-safe list of :class:`RequestRecord`."""
+
+    def __init__(self, maxlen: int = 200_000) -> None:
+        self._lock = threading.Lock()
+        self._records: deque[RequestRecord] = deque(maxlen=maxlen)
+
+    def add(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def list(self, platform: Platform | None = None, since: float | None = None) -> list[RequestRecord]:
+        with self._lock:
+            records = list(self._records)
+        return [
+            r for r in records if (platform is None or r.platform == platform) and (since is None or r.time >= since)
+        ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()

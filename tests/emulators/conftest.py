@@ -1,0 +1,61 @@
+"""Helpers for the emulator tests: plain httpx clients authenticated per platform.
+
+One TLS context is shared by every client: nothing here uses TLS, but httpx builds a
+default context per client at ~0.1 s each.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.testing import Emulator
+
+TLS = ssl.create_default_context()
+
+
+def auth_headers(emu: Emulator, platform: Platform | str, key: str | None = None) -> dict[str, str]:
+    """The platform's own credential header carrying ``key`` (default: the valid one)."""
+    platform = Platform(platform)
+    key = emu.api_key(platform) if key is None else key
+    if platform is Platform.GEMINI:
+        return {"x-goog-api-key": key}
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    """Overrides the suite-wide one: these tests need no provider code (nor its import time)."""
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(emulator: Emulator) -> Iterator[Emulator]:
+    """The session's emulator, emptied for this test."""
+    emulator.reset()
+    yield emulator
+    emulator.reset()
+
+
+@pytest.fixture
+def client(emu: Emulator) -> Iterator[httpx.Client]:
+    """A keep-alive client on the emulator's root URL, with no credentials."""
+    with httpx.Client(base_url=emu.url, timeout=10, verify=TLS) as c:
+        yield c
+
+
+@pytest.fixture
+def api(emu: Emulator) -> Iterator[dict[Platform, httpx.Client]]:
+    """One authenticated client per platform, on that platform's base URL."""
+    clients = {
+        p: httpx.Client(base_url=emu.base_url(p), headers=auth_headers(emu, p), timeout=10, verify=TLS)
+        for p in Platform
+    }
+    yield clients
+    for c in clients.values():
+        c.close()

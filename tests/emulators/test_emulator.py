@@ -1,0 +1,137 @@
+"""The controller's life cycle, the CLI, and what the package may and may not import."""
+
+from __future__ import annotations
+
+import ast
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import airflow_ft_provider
+from airflow_ft_provider.testing import Emulator, EmulatorConfig
+
+PACKAGE = Path(airflow_ft_provider.__file__).parent
+
+
+def test_start_stop_quickly_and_on_distinct_ports():
+    first, second = Emulator(), Emulator()
+    with first, second:
+        assert first.running and first.port != second.port
+        assert first.url == f"http://127.0.0.1:{first.port}"
+        with httpx.Client() as c:  # an idle keep-alive connection must not hold up stop()
+            assert c.get(first.url + "/_emulator/health").status_code == 200
+            start = time.monotonic()
+            first.stop()
+            assert time.monotonic() - start < 1.0
+        assert not first.running
+        first.stop()  # idempotent
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(first.url + "/_emulator/health")
+        assert second.running
+    assert not second.running
+
+
+def test_stop_does_not_wait_for_a_slow_request():
+    emu = Emulator().start()
+    emu.set_latency(30)
+    with httpx.Client(timeout=0.2) as c, pytest.raises(httpx.ReadTimeout):
+        c.get(emu.base_url("openai") + "/fine_tuning/jobs")
+    start = time.monotonic()
+    emu.stop()
+    assert time.monotonic() - start < 2.0
+
+
+def test_addresses_and_keys():
+    config = EmulatorConfig(api_keys={"openai": "sk-mine"})
+    emu = Emulator(config)  # usable unstarted: seeding and addresses work before start()
+    job_id = emu.seed("openai")
+    with emu:
+        assert emu.base_url("openai") == emu.url + "/v1"
+        assert emu.base_url("together") == emu.url + "/v1"
+        assert emu.base_url("dashscope") == emu.url + "/api/v1"
+        assert emu.base_url("vertex_ai") == emu.base_url("gemini") == emu.url
+        assert emu.api_key("openai") == "sk-mine" and emu.api_key("gemini") == "emulator-gemini-key"
+        headers = {"Authorization": "Bearer sk-mine"}
+        assert httpx.get(f"{emu.base_url('openai')}/fine_tuning/jobs/{job_id}", headers=headers).status_code == 200
+        assert "running=True" in repr(emu)
+
+
+ALLOWED_THIRD_PARTY = {"starlette", "uvicorn", "httpx", "pydantic", "cryptography", "airflow_ft_provider"}
+
+
+def imported_modules(source: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(), str(source))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_the_package_needs_only_its_allowed_dependencies():
+    """stdlib + starlette, uvicorn, httpx, pydantic, cryptography: never an SDK."""
+    strays = {
+        f"{source.name}: {name}"
+        for source in (PACKAGE / "testing").rglob("*.py")
+        for name in imported_modules(source)
+        if name.split(".")[0] not in sys.stdlib_module_names | ALLOWED_THIRD_PARTY
+    }
+    assert strays == set()
+
+
+def test_provider_code_never_imports_the_emulators():
+    """Only tests and tooling import ``airflow_ft_provider.testing``."""
+    offenders = {
+        str(source.relative_to(PACKAGE))
+        for source in PACKAGE.rglob("*.py")
+        if "testing" not in source.relative_to(PACKAGE).parts
+        and any(n.startswith("airflow_ft_provider.testing") for n in imported_modules(source))
+    }
+    assert offenders == set()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_cli_serves_in_the_foreground():
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "airflow_ft_provider.testing", "--port", str(port), "--seed-demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/_emulator/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        jobs = httpx.get(url + "/_emulator/jobs").json()["jobs"]
+        assert {j["platform"] for j in jobs} == {"vertex_ai", "gemini", "dashscope", "together", "openai"}
+        assert {j["native_state"] for j in jobs if j["platform"] == "dashscope"} == {
+            "RUNNING",
+            "PENDING",
+            "SUCCEEDED",
+            "FAILED",
+        }
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=10)
+    assert f"{url}/api/v1" in output and "emulator-openai-key" in output
+    assert proc.returncode == 0

@@ -1,0 +1,223 @@
+"""Fault injection, latency, rate limits and the request log, across platforms."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.testing import Fault, JobScript
+
+#: A GET path per platform, relative to its base URL, for a seeded job.
+GET = {
+    Platform.VERTEX_AI: "/v1/{id}",
+    Platform.GEMINI: "/v1beta/{id}",
+    Platform.DASHSCOPE: "/fine-tunes/{id}",
+    Platform.TOGETHER: "/fine-tunes/{id}",
+    Platform.OPENAI: "/fine_tuning/jobs/{id}",
+}
+MISSING = {
+    Platform.VERTEX_AI: "projects/p/locations/l/tuningJobs/1",
+    Platform.GEMINI: "tunedModels/x",
+    Platform.DASHSCOPE: "ft-x",
+    Platform.TOGETHER: "ft-x",
+    Platform.OPENAI: "ftjob-x",
+}
+CANCEL = {
+    Platform.VERTEX_AI: "/v1/{id}:cancel",
+    Platform.DASHSCOPE: "/fine-tunes/{id}/cancel",
+    Platform.TOGETHER: "/fine-tunes/{id}/cancel",
+    Platform.OPENAI: "/fine_tuning/jobs/{id}/cancel",
+}
+
+
+def path(table: dict[Platform, str], job_id: str, platform: Platform) -> str:
+    return table[platform].format(id=job_id)
+
+
+def error_shape(platform: Platform, body: dict) -> None:
+    """Each platform's own error body."""
+    if platform in (Platform.VERTEX_AI, Platform.GEMINI):
+        assert set(body["error"]) >= {"code", "message", "status"}
+    elif platform is Platform.DASHSCOPE:
+        assert set(body) == {"request_id", "code", "message"}
+    else:
+        assert set(body["error"]) == {"message", "type", "param", "code"}
+
+
+@pytest.mark.parametrize("platform", list(Platform))
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_status_faults_use_each_platforms_body(emu, api, platform, status):
+    job_id = emu.seed(platform)
+    emu.inject(platform, Fault.status(status, count=2))
+    responses = [api[platform].get(path(GET, job_id, platform)) for _ in range(3)]
+    assert [r.status_code for r in responses] == [status, status, 200]
+    error_shape(platform, responses[0].json())
+    assert [r.fault for r in emu.requests(platform)] == ["status", "status", None]
+
+
+@pytest.mark.parametrize("platform", list(Platform))
+def test_retry_hint_per_platform(emu, api, platform):
+    emu.inject(platform, Fault.status(429, retry_after=2.0))
+    response = api[platform].get(path(GET, MISSING[platform], platform))
+    hints = {
+        "header": (response.headers.get("retry-after"), response.headers.get("retry-after-ms")),
+        "body": [d.get("retryDelay") for d in response.json().get("error", {}).get("details", [])]
+        if platform in (Platform.VERTEX_AI, Platform.GEMINI)
+        else [],
+    }
+    expected = {
+        Platform.VERTEX_AI: {"header": (None, None), "body": ["2s"]},
+        Platform.GEMINI: {"header": (None, None), "body": ["2s"]},
+        Platform.DASHSCOPE: {"header": (None, None), "body": []},
+        Platform.TOGETHER: {"header": ("2", "2000"), "body": []},
+        Platform.OPENAI: {"header": ("2", "2000"), "body": []},
+    }
+    assert hints == expected[platform]
+
+
+def test_faults_match_path_and_method_and_can_last_forever(emu, api):
+    oa = api[Platform.OPENAI]
+    job_id = emu.seed("openai")
+    emu.inject("openai", Fault.status(503, path="/cancel", method="post", count=None))
+    assert oa.get(f"/fine_tuning/jobs/{job_id}").status_code == 200
+    assert [oa.post(f"/fine_tuning/jobs/{job_id}/cancel").status_code for _ in range(3)] == [503] * 3
+    assert emu.job_state("openai", job_id) == "running"  # a status fault never reaches the handler
+    emu.clear_faults("openai")
+    assert oa.post(f"/fine_tuning/jobs/{job_id}/cancel").status_code == 200
+
+
+def test_faults_are_per_platform(emu, api):
+    emu.inject("together", Fault.status(500))
+    assert api[Platform.OPENAI].get("/fine_tuning/jobs").status_code == 200
+    assert api[Platform.TOGETHER].get("/fine-tunes").status_code == 500
+
+
+@pytest.mark.parametrize("platform", list(Platform))
+def test_drop_closes_without_a_response(emu, api, platform):
+    job_id = emu.seed(platform)
+    emu.inject(platform, Fault.drop())
+    with pytest.raises(httpx.RemoteProtocolError):
+        api[platform].get(path(GET, job_id, platform))
+    assert api[platform].get(path(GET, job_id, platform)).status_code == 200  # next request is fine
+    dropped = emu.requests(platform)[0]
+    assert (dropped.status, dropped.fault) == (None, "drop")
+
+
+@pytest.mark.parametrize("platform", list(CANCEL))
+def test_drop_after_processing_loses_only_the_reply(emu, api, platform):
+    job_id = emu.seed(platform, script=JobScript(cancel_s=60))
+    emu.inject(platform, Fault.drop(after=True, method="POST"))
+    with pytest.raises(httpx.RemoteProtocolError):
+        api[platform].post(path(CANCEL, job_id, platform))
+    assert emu.job_phase(platform, job_id) == "cancelling"  # the cancel happened all the same
+
+
+def test_slow(emu, api):
+    emu.inject("dashscope", Fault.slow(0.3))
+    start = time.monotonic()
+    assert api[Platform.DASHSCOPE].get("/fine-tunes").status_code == 200
+    assert time.monotonic() - start >= 0.3
+    with pytest.raises(httpx.ReadTimeout):
+        emu.inject("dashscope", Fault.slow(1.0))
+        api[Platform.DASHSCOPE].get("/fine-tunes", timeout=0.2)
+
+
+@pytest.mark.parametrize("platform", list(Platform))
+def test_malformed_is_200_with_broken_json(emu, api, platform):
+    job_id = emu.seed(platform)
+    emu.inject(platform, Fault.malformed())
+    response = api[platform].get(path(GET, job_id, platform))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    with pytest.raises(json.JSONDecodeError):
+        response.json()
+
+
+def test_latency_per_platform_or_default(emu, api, client):
+    emu.set_latency(0.5)
+    emu.set_latency(0.0, platform="openai")
+    start = time.monotonic()
+    assert api[Platform.OPENAI].get("/fine_tuning/jobs").status_code == 200
+    assert time.monotonic() - start < 0.45
+    start = time.monotonic()
+    assert client.get("/v1/fine-tunes").status_code == 401  # latency comes before every answer
+    assert time.monotonic() - start >= 0.5
+
+
+def test_concurrent_requests_overlap_their_latency(emu):
+    import asyncio
+
+    emu.set_latency(0.3)
+
+    async def burst() -> list[int]:
+        headers = {"Authorization": f"Bearer {emu.api_key('openai')}"}
+        async with httpx.AsyncClient(base_url=emu.base_url("openai"), headers=headers) as c:
+            responses = await asyncio.gather(*(c.get("/fine_tuning/jobs") for _ in range(20)))
+        return [r.status_code for r in responses]
+
+    start = time.monotonic()
+    assert asyncio.run(burst()) == [200] * 20
+    assert time.monotonic() - start < 3.0  # 6 s if served one by one
+
+
+@pytest.mark.parametrize("platform", list(Platform))
+def test_rate_limit_answers_the_platforms_429(emu, api, platform):
+    emu.set_rate_limit(platform, per_second=0.5, burst=2)
+    responses = [api[platform].get(path(GET, MISSING[platform], platform)) for _ in range(4)]
+    assert [r.status_code for r in responses] == [404, 404, 429, 429]
+    error_shape(platform, responses[-1].json())
+    assert emu.requests(platform)[-1].fault == "rate_limit"
+    emu.set_rate_limit(platform, None)
+    assert {api[platform].get(path(GET, MISSING[platform], platform)).status_code for _ in range(5)} == {404}
+
+
+def test_rate_limit_refills(emu, api):
+    emu.set_rate_limit("together", per_second=2, burst=1)
+    assert [api[Platform.TOGETHER].get("/fine-tunes").status_code for _ in range(2)] == [200, 429]
+    time.sleep(0.55)  # one token back at 2/s
+    assert api[Platform.TOGETHER].get("/fine-tunes").status_code == 200
+
+
+def test_rate_limit_hint_is_time_to_next_token(emu, api):
+    emu.set_rate_limit("openai", per_second=1, burst=1)
+    api[Platform.OPENAI].get("/fine_tuning/jobs")
+    limited = api[Platform.OPENAI].get("/fine_tuning/jobs")
+    assert limited.status_code == 429
+    assert 0 < int(limited.headers["retry-after-ms"]) <= 1000
+
+
+def test_request_log_redacts_credentials(emu, client):
+    client.get("/v1beta/tunedModels", params={"key": "secret-1", "pageSize": 2})
+    client.get("/v1beta/tunedModels", headers={"x-goog-api-key": "secret-2"})
+    client.get("/v1/fine_tuning/jobs", headers={"Authorization": "Bearer secret-3", "Cookie": "s=secret-4"})
+    client.post("/api/v1/fine-tunes", headers={"Authorization": "secret-5"}, json={"model": "m"})
+    records = emu.requests()
+    assert "secret" not in repr(records)
+    assert records[0].query == "key=***&pageSize=2"
+    assert records[1].headers["x-goog-api-key"] == "***"
+    assert records[2].headers["authorization"] == "Bearer ***" and records[2].headers["cookie"] == "***"
+    assert records[3].body == '{"model":"m"}' and records[3].headers["authorization"] == "***"
+    assert [r.platform for r in records] == ["gemini", "gemini", "openai", "dashscope"]
+    assert all(isinstance(r.time, float) for r in records) and records[0].time <= records[-1].time
+
+
+def test_request_log_filters_and_unknown_paths(emu, client):
+    client.get("/v2/nothing-here")
+    client.get("/v1/fine_tuning/jobs")
+    unknown = emu.requests()[0]
+    assert (unknown.platform, unknown.status, unknown.path) == (None, 404, "/v2/nothing-here")
+    assert len(emu.requests("openai")) == 1
+    since = emu.requests()[-1].time
+    client.get("/v1/fine-tunes")
+    assert [r.path for r in emu.requests(since=since)][-1] == "/v1/fine-tunes"
+    emu.clear_requests()
+    assert emu.requests() == []
+
+
+def test_wrong_method_gets_a_native_404(emu, api):
+    response = api[Platform.TOGETHER].delete("/fine-tunes")
+    assert response.status_code == 404 and response.json()["error"]["type"] == "invalid_request_error"
