@@ -1,0 +1,83 @@
+"""Registration: Airflow discovers the provider, its five connection types and their forms."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import resources
+
+import pytest
+
+from airflow_ft_provider.connection_fields import CONNECTION_FORMS
+from airflow_ft_provider.get_provider_info import get_provider_info
+
+CONN_TYPES = {"ft_vertex_ai", "ft_gemini", "ft_dashscope", "ft_together", "ft_openai"}
+
+
+def test_provider_info_matches_airflows_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(resources.files("airflow").joinpath("provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_providers_manager_lists_provider_and_connection_types():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "airflow-ft-provider" in manager.providers
+    hooks = manager.hooks
+    for conn_type in CONN_TYPES:
+        info = hooks[conn_type]
+        assert info is not None, conn_type
+        assert info.hook_name == CONNECTION_FORMS[conn_type].hook_name
+        assert info.connection_id_attribute_name == "conn_id"
+
+
+_UI_METADATA = """
+import json
+from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+print(json.dumps({m.connection_type: m.model_dump(mode="json") for m in HookMetaService.hook_meta_data()}))
+"""
+
+
+def test_connection_forms_reach_the_ui_metadata():
+    """What the Connections UI gets: 3.2+ from conn-fields, 3.1 from the hooks' legacy methods.
+
+    Run in a fresh process, as in the API server: on 3.1 the form metadata depends on the
+    providers manager not having been initialised without the UI's wtforms stand-ins.
+    """
+    out = subprocess.run([sys.executable, "-c", _UI_METADATA], capture_output=True, text=True, check=True).stdout
+    meta = json.loads(out.strip().splitlines()[-1])
+    for conn_type, form in CONNECTION_FORMS.items():
+        entry = meta[conn_type]
+        assert entry["hook_name"] == form.hook_name
+        extra = entry["extra_fields"] or {}
+        for field in form.fields:
+            key = next(k for k in extra if k.endswith(f"__{field.name}") or k == field.name)
+            schema = extra[key]["schema"]
+            assert schema.get("title") == field.label
+            if field.secret:
+                assert schema.get("format") == "password", (conn_type, field.name)
+        standard = entry["standard_fields"]
+        assert standard["password"]["title"] == form.ui["relabeling"]["password"]
+        assert standard["login"]["hidden"]
+
+
+def test_every_hook_has_its_own_legacy_form_methods():
+    """Airflow 3.1 looks for them in each hook class's own __dict__."""
+    from airflow_ft_provider.hooks.registry import hook_class_for_conn_type
+
+    for conn_type in CONN_TYPES:
+        hook = hook_class_for_conn_type(conn_type)
+        assert "get_connection_form_widgets" in hook.__dict__
+        assert "get_ui_field_behaviour" in hook.__dict__
+        assert hook.get_ui_field_behaviour()["relabeling"]["password"]
+
+
+def test_google_cloud_connection_type_is_served_by_vertex_hook():
+    from airflow_ft_provider.hooks.registry import hook_class_for_conn_type
+
+    assert hook_class_for_conn_type("google_cloud_platform").conn_type == "ft_vertex_ai"
+    with pytest.raises(ValueError, match="not a fine-tuning platform"):
+        hook_class_for_conn_type("postgres", "pg")
