@@ -32,6 +32,7 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": INTEGRATION, "python-modules": ["airflow_ft_provider.sensors.job_state"]}],
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_ft_provider.triggers.job_state"]}],
         "extra-links": ["airflow_ft_provider.links.TuningJobConsoleLink"],
+        "notifications": ["airflow_ft_provider.notifications.cancel_job.CancelTuningJobNotifier"],
         "connection-types": [
             {
                 "connection-type": conn_type,

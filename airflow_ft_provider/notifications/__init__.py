@@ -1,0 +1,1 @@
+"""Notifiers: on-failure cancellation of fine-tuning jobs."""

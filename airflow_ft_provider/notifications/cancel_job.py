@@ -1,0 +1,399 @@
+"""On-failure cancellation: stop the fine-tuning job that a failed task or DAG run started.
+
+A failed run must not leave a job spending compute. Use :class:`CancelTuningJobNotifier` (or the
+plain function from :func:`cancel_tuning_job_on_failure`) as ``on_failure_callback`` of a task or
+of a DAG. It cancels "as a user means it" (read first, cancel only an active job, tolerate
+"already cancelling"), is bounded in time, and never raises: a callback error must not hide the
+failure that triggered it, so every problem is logged instead.
+
+Where it runs: a task's callback runs in the task process on the worker; a DAG's callback runs in
+the dag-processor, and inside ``dag.test()`` in the test's own process. Only Airflow and this
+package's light modules are imported at module level: DAG files import this module at every parse.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseNotifier
+
+from airflow_ft_provider.errors import TuningJobError
+
+if TYPE_CHECKING:
+    import jinja2
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_ft_provider.flows import CancelResult, WaitResult
+    from airflow_ft_provider.hooks.base import TuningJobHook
+
+#: XCom key under which a task that starts a tuning job should push the job's id (or its record):
+#: the notifier looks there when it is given no ``job_id``.
+TUNING_JOB_ID_XCOM_KEY = "tuning_job_id"
+
+#: Errors whose message says all there is to say; anything else is logged with its traceback.
+_EXPECTED_ERRORS = (TuningJobError, ValueError, AirflowNotFoundException)
+
+
+@dataclass(frozen=True)
+class _JobRef:
+    job_id: str
+    #: The platform named by a job record; None for a bare id string.
+    platform: str | None
+    #: Where the id came from, for the log.
+    source: str
+
+
+@dataclass
+class _Outcome:
+    """What the worker thread got done for one job (read by the caller after the join)."""
+
+    job_id: str
+    cancel: CancelResult | None = None
+    wait: WaitResult | None = None
+    error: Exception | None = None
+
+
+class CancelTuningJobNotifier(BaseNotifier):
+    """Cancel the fine-tuning job(s) that a failed task or DAG run started.
+
+    Which jobs: ``job_id`` if it renders to something; else the XComs under ``xcom_key`` of the
+    tasks in ``xcom_task_ids``; else, as a task callback, the failed task's own XCom under
+    ``xcom_key`` (its map index only), and as a DAG callback, that key in every task of the run.
+    An XCom (or a natively rendered ``job_id``) may hold a job id, a job record with ``job_id``
+    (what this provider's operators return) or a list of them; every job found is cancelled.
+    A job record of another platform than the connection's is skipped.
+
+    The platform calls run in a daemon thread joined with ``timeout``: a callback that hangs
+    would hold the worker slot or the dag-processor. The connection is read before, in the
+    calling thread, since the channel to Airflow's supervisor is not thread-safe on Airflow 3.1.
+
+    :param conn_id: connection of one of the provider's types; it decides the platform (templated).
+    :param job_id: the job's id or resource name (templated), e.g.
+        ``"{{ ti.xcom_pull(task_ids='start_job') }}"``. Empty or ``"None"``: look in XCom.
+    :param xcom_task_ids: task id(s) whose XComs hold the job id, when ``job_id`` is not given.
+    :param xcom_key: the XCom key to look under; ``"return_value"`` reads what tasks returned.
+    :param timeout: seconds the whole callback may take; past it, log and return.
+    :param wait_for_cancelled: also wait (within ``timeout``) until the job is terminal; by
+        default the callback only makes sure that the cancel was sent.
+    """
+
+    template_fields: Sequence[str] = ("conn_id", "job_id")
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        job_id: str | None = None,
+        xcom_task_ids: str | Sequence[str] | None = None,
+        xcom_key: str = TUNING_JOB_ID_XCOM_KEY,
+        timeout: float = 60.0,
+        wait_for_cancelled: bool = False,
+    ) -> None:
+        super().__init__()
+        if timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}.")
+        self.conn_id = conn_id
+        self.job_id = job_id
+        self.xcom_task_ids = (xcom_task_ids,) if isinstance(xcom_task_ids, str) else tuple(xcom_task_ids or ())
+        self.xcom_key = xcom_key
+        self.timeout = timeout
+        self.wait_for_cancelled = wait_for_cancelled
+
+    def __call__(self, *args: Any) -> None:
+        """Render and notify on a copy; never raises.
+
+        Rendering replaces the template in place, so the instance Airflow holds would keep the
+        first run's job id: one notifier shared by several tasks (``default_args``), or a DAG's
+        callback run for several runs by one dag-processor, would cancel the wrong job.
+        """
+        try:
+            BaseNotifier.__call__(copy.copy(self), *args)
+        except Exception:
+            self.log.exception(
+                "Cancel on failure (connection %r, job_id %r): could not render the notifier; nothing was cancelled.",
+                self.conn_id,
+                self.job_id,
+            )
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render; also when ``dag.test()`` hands a DAG callback a DAG that cannot template.
+
+        There the context's ``dag`` is the scheduler's ``SerializedDAG``, which has neither a template
+        environment nor ``render_template_as_native_obj`` (apache/airflow#64649, open in 3.1 and 3.3):
+        render without it, in a plain sandboxed environment.
+        """
+        dag = context.get("dag")
+        if dag is None or hasattr(dag, "get_template_env"):
+            super().render_template_fields(context, jinja_env)
+            return
+        without_dag = cast("Context", {key: value for key, value in context.items() if key != "dag"})
+        super().render_template_fields(without_dag, jinja_env or self.get_template_env())
+
+    def notify(self, context: Context) -> None:
+        started = time.time()
+        try:
+            refs = self._find_jobs(context)
+        except Exception as exc:
+            self._log_error(exc, "Cancel on failure: could not read the run's XComs to find the job id(s)")
+            return
+        if not refs:
+            self.log.warning(
+                "Cancel on failure: no tuning job id found (%s); nothing to cancel.", self._looked_at(context)
+            )
+            return
+        try:
+            from airflow_ft_provider.hooks.registry import get_hook
+
+            hook = get_hook(self.conn_id)
+            hook.setup  # noqa: B018  reads the connection (and masks its secrets) in this thread
+        except Exception as exc:
+            ids = ", ".join(ref.job_id for ref in refs)
+            self._log_error(exc, f"Cancel on failure: cannot use connection {self.conn_id!r}; NOT cancelled: {ids}")
+            return
+        job_ids = self._for_platform(refs, hook)
+        if job_ids:
+            self._cancel(hook, job_ids, deadline=started + self.timeout)
+
+    # -- which jobs -----------------------------------------------------------------------
+    def _find_jobs(self, context: Context) -> list[_JobRef]:
+        refs = list(_job_refs(self.job_id, "job_id"))
+        if refs:
+            return _unique(refs)
+        dag_id, run_id = context["dag"].dag_id, context["run_id"]
+        task_ids, map_index = self._xcom_scope(context)
+        for task_id, value in _read_xcoms(dag_id, run_id, self.xcom_key, task_ids, map_index):
+            found = list(_job_refs(value, f"XCom {self.xcom_key!r} of task {task_id!r}"))
+            if not found and value is not None:
+                self.log.warning(
+                    "Cancel on failure: ignored XCom %r of task %r: a %s is neither a job id nor a job record.",
+                    self.xcom_key,
+                    task_id,
+                    type(value).__name__,
+                )
+            refs.extend(found)
+        return _unique(refs)
+
+    def _xcom_scope(self, context: Context) -> tuple[Sequence[str], int | None]:
+        """The task ids whose XComs to read, and the map index to read (None: all of them)."""
+        if self.xcom_task_ids:
+            return self.xcom_task_ids, None
+        ti = context.get("ti")
+        # DAG callbacks get a "reason" (and, on a run without task instances, no "ti").
+        if ti is not None and "reason" not in context:
+            return (ti.task_id,), ti.map_index
+        return tuple(context["dag"].task_ids), None
+
+    def _looked_at(self, context: Context) -> str:
+        task_ids, map_index = self._xcom_scope(context)
+        where = f"task(s) {', '.join(task_ids)}" + (f" map index {map_index}" if map_index not in (None, -1) else "")
+        return f"job_id was {self.job_id!r}; looked under XCom key {self.xcom_key!r} of {where}"
+
+    def _for_platform(self, refs: list[_JobRef], hook: TuningJobHook) -> list[str]:
+        keep = []
+        for ref in refs:
+            if ref.platform is not None and ref.platform != hook.platform:
+                self.log.info(
+                    "Cancel on failure: skipped %s job %s (from %s): connection %r is for %s.",
+                    ref.platform,
+                    ref.job_id,
+                    ref.source,
+                    self.conn_id,
+                    hook.platform,
+                )
+            else:
+                self.log.info("Cancel on failure: %s job %s (from %s).", hook.platform, ref.job_id, ref.source)
+                keep.append(ref.job_id)
+        return keep
+
+    # -- cancel ---------------------------------------------------------------------------
+    def _cancel(self, hook: TuningJobHook, job_ids: list[str], deadline: float) -> None:
+        outcomes = [_Outcome(job_id) for job_id in job_ids]
+        worker = threading.Thread(
+            target=self._work, args=(hook, outcomes, deadline), name="ft-cancel-on-failure", daemon=True
+        )
+        worker.start()
+        worker.join(max(0.0, deadline - time.time()))
+        for outcome in outcomes:
+            self._report(hook, outcome)
+
+    def _work(self, hook: TuningJobHook, outcomes: list[_Outcome], deadline: float) -> None:
+        """Send every cancel first, then (if asked) wait for each job: stopping the spend comes first."""
+        from airflow_ft_provider.flows import PollSchedule, cancel_flow, run_flow, wait_flow
+
+        schedule = PollSchedule(minimum=0.5, maximum=5.0)
+        try:
+            for outcome in outcomes:
+                try:
+                    outcome.cancel = run_flow(hook, cancel_flow(outcome.job_id))
+                except Exception as exc:
+                    outcome.error = exc
+            for outcome in outcomes:
+                if self.wait_for_cancelled and outcome.cancel is not None and not outcome.cancel.after.is_terminal:
+                    try:
+                        job_id = outcome.cancel.after.job_id
+                        outcome.wait = run_flow(hook, wait_flow(job_id, deadline=deadline, schedule=schedule))
+                    except Exception as exc:
+                        outcome.error = exc
+        finally:
+            hook.close()
+
+    def _report(self, hook: TuningJobHook, outcome: _Outcome) -> None:
+        from airflow_ft_provider.flows import CancelAction, WaitStatus
+        from airflow_ft_provider.jobs import TuningJobState
+
+        name = f"{hook.platform} job {outcome.job_id}"
+        cancel, wait = outcome.cancel, outcome.wait
+        if cancel is None and outcome.error is not None:
+            self._log_error(outcome.error, f"Cancel on failure: {name} was NOT cancelled")
+            return
+        if cancel is None:
+            self.log.error(
+                "Cancel on failure: %s: not done within timeout=%g s (the platform did not answer in time); "
+                "the job may still be running. The request may yet complete while this process lives.",
+                name,
+                self.timeout,
+            )
+            return
+        before, after = cancel.before, cancel.after
+        if cancel.action is CancelAction.ALREADY_ENDED:
+            self.log.info("Cancel on failure: %s had already ended %s; no cancel sent.", name, before.state)
+            return
+        did = "cancel sent" if cancel.action is CancelAction.SENT else "already cancelling, no cancel sent"
+        now = "" if after is before else f"; now {after.state}"  # some platforms answer a cancel without the job
+        self.log.info("Cancel on failure: %s was %s: %s%s.", name, before.state, did, now)
+        if not self.wait_for_cancelled or after.is_terminal:
+            return
+        if outcome.error is not None:
+            self._log_error(outcome.error, f"Cancel on failure: waiting for {name} to end failed")
+        elif wait is None:  # the worker is still waiting
+            self.log.warning("Cancel on failure: %s not confirmed terminal within timeout=%g s.", name, self.timeout)
+        elif wait.status is WaitStatus.REACHED and wait.job is not None:
+            ended = wait.job.state
+            if ended is TuningJobState.CANCELLED:
+                self.log.info("Cancel on failure: confirmed: %s is CANCELLED.", name)
+            else:
+                self.log.warning("Cancel on failure: %s ended %s before the cancel took effect.", name, ended)
+        else:
+            self.log.warning("Cancel on failure: %s not confirmed terminal: %s.", name, wait.message)
+
+    def _log_error(self, exc: Exception, what: str) -> None:
+        if isinstance(exc, _EXPECTED_ERRORS):
+            self.log.error("%s: %s: %s", what, type(exc).__name__, exc)
+        else:
+            self.log.error("%s: unexpected %s.", what, type(exc).__name__, exc_info=exc)
+
+
+def cancel_tuning_job_on_failure(
+    conn_id: str,
+    job_id: str | None = None,
+    *,
+    xcom_task_ids: str | Sequence[str] | None = None,
+    xcom_key: str = TUNING_JOB_ID_XCOM_KEY,
+    timeout: float = 60.0,
+    wait_for_cancelled: bool = False,
+) -> Callable[[Context], None]:
+    """An ``on_failure_callback`` function for those who prefer functions to notifier objects.
+
+    Same parameters and behaviour as :class:`CancelTuningJobNotifier`, which it builds once here
+    (so a bad argument fails at DAG parse time) and calls on every failure.
+    """
+    notifier = CancelTuningJobNotifier(
+        conn_id=conn_id,
+        job_id=job_id,
+        xcom_task_ids=xcom_task_ids,
+        xcom_key=xcom_key,
+        timeout=timeout,
+        wait_for_cancelled=wait_for_cancelled,
+    )
+
+    def cancel_tuning_job(context: Context) -> None:
+        notifier(context)
+
+    return cancel_tuning_job
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _job_refs(value: Any, source: str) -> Iterator[_JobRef]:
+    """The job ids in a rendered ``job_id`` or an XCom value: an id, a job record, or a list of them.
+
+    ``"None"`` counts as empty: it is what ``{{ ti.xcom_pull(...) }}`` renders when nothing was pushed.
+    """
+    if isinstance(value, str):
+        job_id = value.strip()
+        if job_id and job_id != "None":
+            yield _JobRef(job_id, None, source)
+    elif isinstance(value, Mapping):
+        record_id, platform = value.get("job_id"), value.get("platform")
+        if isinstance(record_id, str) and record_id.strip():
+            yield _JobRef(record_id.strip(), platform if isinstance(platform, str) else None, source)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _job_refs(item, source)
+
+
+def _unique(refs: list[_JobRef]) -> list[_JobRef]:
+    """Each job once, where it was first found: a job may be in several tasks' XComs."""
+    first: dict[str, _JobRef] = {}
+    for ref in refs:
+        first.setdefault(ref.job_id, ref)
+    return list(first.values())
+
+
+def _read_xcoms(
+    dag_id: str, run_id: str, key: str, task_ids: Sequence[str], map_index: int | None
+) -> list[tuple[str, Any]]:
+    """(task id, value) of the run's XComs under ``key``; ``map_index`` None reads every map index.
+
+    Workers and the dag-processor read XComs through the task SDK. ``dag.test()`` runs DAG
+    callbacks in its own process, which has no supervisor channel (the SDK's XCom calls fail
+    there with ImportError) but has the metadata database, so that one case reads it directly.
+    """
+    if not _has_supervisor():
+        return _read_xcoms_from_db(dag_id, run_id, key, task_ids, map_index)
+    from airflow.providers.common.compat.sdk import XCom
+
+    if map_index is not None:
+        return [
+            (task_id, XCom.get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index))
+            for task_id in task_ids
+        ]
+    return [
+        (task_id, value)
+        for task_id in task_ids
+        for value in XCom.get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id) or ()
+    ]
+
+
+def _has_supervisor() -> bool:
+    """Whether this process talks to Airflow through the task SDK's supervisor channel.
+
+    The same test Airflow makes to choose its secrets backends (``ensure_secrets_backend_loaded``).
+    """
+    from airflow.sdk.execution_time import task_runner
+
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
+def _read_xcoms_from_db(
+    dag_id: str, run_id: str, key: str, task_ids: Sequence[str], map_index: int | None
+) -> list[tuple[str, Any]]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = select(XComModel).where(
+        XComModel.dag_id == dag_id,
+        XComModel.run_id == run_id,
+        XComModel.key == key,
+        XComModel.task_id.in_(task_ids),
+    )
+    if map_index is not None:
+        query = query.where(XComModel.map_index == map_index)
+    with create_session() as session:
+        rows = session.scalars(query.order_by(XComModel.task_id, XComModel.map_index)).all()
+        return [(row.task_id, XComModel.deserialize_value(row)) for row in rows]
