@@ -6,7 +6,7 @@ adaptive limit, ends are confirmed by re-listing (one request per page for all j
 and a ``max_jobs`` cap stops a filter typo from cancelling a whole account.
 
 Only Airflow and this package's light modules are imported at module level (DAG files
-import this at every parse); hooks and httpx load inside ``execute``.
+import this at every parse); hooks, httpx, dialects and threads load inside ``execute``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,23 +27,32 @@ from airflow_ft_provider.errors import (
     JobNotCancellableError,
     JobNotFoundError,
     OperationNotSupportedError,
+    RateLimitedError,
     TuningJobError,
 )
 from airflow_ft_provider.job_filter import DEFAULT_MAX_JOBS, JobFilter, TooManyJobsError
 from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     import httpx
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_ft_provider.hooks.base import TuningJobHook
+    from airflow_ft_provider.platforms.base import Dialect
 
 #: Page sizes above the dialects' defaults, where the platform takes more: fewer list
 #: requests for the listing and each confirmation round. The other dialects already ask
 #: for their largest page (DashScope, OpenAI: 100; Together does not page).
 LARGEST_PAGE: Mapping[Platform, int] = {Platform.VERTEX_AI: 1000, Platform.GEMINI: 1000}
+#: Passes over the cancels: the later ones retry only those still rate-limited after the hook's
+#: own retries, so a long throttle costs time, not jobs. (An outage that outlasted the hook's
+#: backoff is not retried at once; the task's retries are the place for it.)
+CANCEL_ROUNDS = 3
 #: Transient failures of the confirmation listing tolerated in a row (after the hook's retries).
 MAX_TRANSIENT_ERRORS = 5
+_SEE_XCOM = "Each job's outcome is in the task's XCom (return_value) and in the table above."
 #: Rows of matching jobs shown when ``max_jobs`` refuses a run.
 _SAMPLE_ROWS = 20
 
@@ -70,6 +78,8 @@ class JobOutcome:
     error: str | None = None
     #: For FAILED: whether a later run could succeed (an outage or rate limit, not a refusal).
     retryable: bool = False
+    #: For FAILED: the platform was still throttling when the hook gave up.
+    rate_limited: bool = False
 
     @property
     def job_id(self) -> str:
@@ -103,55 +113,89 @@ class JobOutcome:
         }
 
 
-class AdaptiveLimit:
-    """How many requests may be in flight: halved on a 429, regrown by one per round of successes.
+class Throttle:
+    """Back-pressure shared by the worker threads: one platform, one budget.
 
-    This is TCP's AIMD congestion control. The transport already retries each 429 after
-    the platform's hint, but 16 workers retrying on their own keep the platform
-    saturated and can exhaust their attempts; shrinking the shared limit instead makes
-    every worker back off together, then probes upwards again. A 429 answering a request
-    sent before the last cut belongs to the same burst and does not cut again.
+    The transport retries each 429 after the platform's hint, but alone it lets 16 workers
+    spend their retries against a throttled platform at once and exhaust them. So every
+    HTTP attempt (retries included) passes through here, via the client's event hooks:
+
+    - a 429 pauses *all* workers for the platform's hint, not just the one that got it;
+    - attempts in flight are capped by a limit that halves on a 429 and regrows by about
+      one per round of successes (TCP's AIMD). A 429 to an attempt sent before the last
+      cut belongs to the same burst and does not cut again.
+
+    Sync httpx sends one request at a time per thread, so each thread holds at most one
+    place; a place left held by a failed attempt (no response, so no hook) is reused by
+    the thread's next attempt and freed by :meth:`guard` at the end of its call.
     """
 
     _SENT_AT = "airflow_ft_provider.sent_at"
 
-    def __init__(self, maximum: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        maximum: int,
+        retry_hint: Callable[[httpx.Response], float | None] = lambda response: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.maximum = maximum
         self.limit = float(maximum)
         self.cuts = 0
+        self._retry_hint = retry_hint
         self._clock = clock
         self._active = 0
+        self._paused_until = float("-inf")
         self._last_cut = float("-inf")
         self._cond = threading.Condition()
+        self._local = threading.local()
+
+    def on_request(self, request: httpx.Request) -> None:
+        """Wait out a pause and for a free place, then note when the attempt left."""
+        holding = getattr(self._local, "holding", False)
+        with self._cond:
+            while True:
+                pause = self._paused_until - self._clock()
+                if pause > 0:
+                    self._cond.wait(pause)
+                elif holding or self._active < int(self.limit):
+                    break
+                else:
+                    self._cond.wait()
+            if not holding:
+                self._active += 1
+                self._local.holding = True
+            request.extensions[self._SENT_AT] = self._clock()
+
+    def on_response(self, response: httpx.Response) -> None:
+        hint = self._retry_hint(response) if response.status_code == 429 else None
+        with self._cond:
+            self._release()
+            now = self._clock()
+            if response.status_code == 429:
+                if hint:
+                    self._paused_until = max(self._paused_until, now + hint)
+                if response.request.extensions.get(self._SENT_AT, now) > self._last_cut:
+                    self.limit = max(1.0, self.limit / 2)
+                    self._last_cut = now
+                    self.cuts += 1
+            elif response.status_code < 400:
+                self.limit = min(float(self.maximum), self.limit + 1 / self.limit)
+            self._cond.notify_all()
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one of the allowed in-flight places for the duration of a call (retries included)."""
-        with self._cond:
-            while self._active >= int(self.limit):
-                self._cond.wait()
-            self._active += 1
+    def guard(self) -> Iterator[None]:
+        """Around one hook call: frees the thread's place if an attempt ended without a response."""
         try:
             yield
         finally:
             with self._cond:
-                self._active -= 1
-                self._cond.notify()
-
-    def on_request(self, request: httpx.Request) -> None:
-        request.extensions[self._SENT_AT] = self._clock()
-
-    def on_response(self, response: httpx.Response) -> None:
-        with self._cond:
-            if response.status_code == 429:
-                sent_at = response.request.extensions.get(self._SENT_AT, self._clock())
-                if sent_at > self._last_cut:
-                    self.limit = max(1.0, self.limit / 2)
-                    self._last_cut = self._clock()
-                    self.cuts += 1
-            elif response.status_code < 400 and self.limit < self.maximum:
-                self.limit = min(float(self.maximum), self.limit + 1 / self.limit)
+                self._release()
                 self._cond.notify_all()
+
+    def _release(self) -> None:
+        if getattr(self._local, "holding", False):
+            self._active -= 1
+            self._local.holding = False
 
     def attach(self, client: httpx.Client) -> None:
         """Watch every request of ``client`` (the hook's pooled client)."""
@@ -160,6 +204,20 @@ class AdaptiveLimit:
             "request": [*hooks.get("request", []), self.on_request],
             "response": [*hooks.get("response", []), self.on_response],
         }
+
+
+def retry_hint(dialect: Dialect) -> Callable[[httpx.Response], float | None]:
+    """Read a 429's wait the way the dialect does (headers, or Google's RetryInfo in the body)."""
+
+    from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
+
+    def hint(response: httpx.Response) -> float | None:
+        response.read()
+        request = ApiRequest(Operation.CANCEL, response.request.method, str(response.request.url))
+        answer = ApiResponse(response.status_code, response.headers, response.content)
+        return getattr(dialect.parse_error(answer, request), "retry_after", None)
+
+    return hint
 
 
 class CancelTuningJobsOperator(BaseOperator):
@@ -288,6 +346,8 @@ class CancelTuningJobsOperator(BaseOperator):
             hook.close()
 
     def _run(self, context: Context, hook: TuningJobHook, job_filter: JobFilter) -> dict[str, Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
         from airflow_ft_provider.task_errors import task_failure
 
         try:
@@ -308,27 +368,27 @@ class CancelTuningJobsOperator(BaseOperator):
             outcomes = [JobOutcome(job, BulkAction.DRY_RUN) for job in selected]
             return self._report(context, hook, job_filter, len(listed), outcomes, [])
 
-        limit = AdaptiveLimit(self.max_concurrency)
-        limit.attach(hook.get_conn().client)
+        throttle = Throttle(self.max_concurrency, retry_hint(hook.setup.dialect))
+        throttle.attach(hook.get_conn().client)
         problems: list[Problem] = []
         with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="ft-bulk-cancel") as pool:
             started = time.monotonic()
-            outcomes = self._cancel_all(hook, selected, pool, limit)
+            outcomes = self._cancel_all(hook, selected, pool, throttle)
             self.log.info(
                 "Cancel phase: %d jobs in %.2f s (concurrency now %d of %d, %d cut(s) for 429).",
                 len(outcomes),
                 time.monotonic() - started,
-                int(limit.limit),
+                int(throttle.limit),
                 self.max_concurrency,
-                limit.cuts,
+                throttle.cuts,
             )
             if self.wait_for_completion:
-                problems += self._confirm(hook, outcomes, pool, limit, deadline=time.monotonic() + self.timeout)
+                problems += self._confirm(hook, outcomes, pool, throttle, deadline=time.monotonic() + self.timeout)
         return self._report(context, hook, job_filter, len(listed), outcomes, problems)
 
     # -- cancel ------------------------------------------------------------------------
     def _cancel_all(
-        self, hook: TuningJobHook, jobs: list[TuningJob], pool: ThreadPoolExecutor, limit: AdaptiveLimit
+        self, hook: TuningJobHook, jobs: list[TuningJob], pool: ThreadPoolExecutor, throttle: Throttle
     ) -> list[JobOutcome]:
         unsupported: list[OperationNotSupportedError] = []
 
@@ -336,18 +396,34 @@ class CancelTuningJobsOperator(BaseOperator):
             if unsupported:  # the platform has no cancel: asking again per job cannot help
                 return JobOutcome(job, BulkAction.FAILED, error=str(unsupported[0]))
             try:
-                with limit.slot():
+                with throttle.guard():
                     return _cancel_listed(hook, job)
             except OperationNotSupportedError as exc:
                 unsupported.append(exc)
                 return JobOutcome(job, BulkAction.FAILED, error=str(exc))
+            except RateLimitedError as exc:
+                return JobOutcome(job, BulkAction.FAILED, error=str(exc), retryable=True, rate_limited=True)
             except TuningJobError as exc:
                 return JobOutcome(job, BulkAction.FAILED, error=str(exc), retryable=exc.retryable)
             except Exception as exc:  # a bug must not leave the other jobs running
                 self.log.exception("Cancelling %s failed unexpectedly", job.job_id)
                 return JobOutcome(job, BulkAction.FAILED, error=f"{type(exc).__name__}: {exc}")
 
-        return list(pool.map(one, jobs))
+        outcomes: dict[str, JobOutcome] = {}
+        todo = jobs
+        for attempt in range(1, CANCEL_ROUNDS + 1):
+            for outcome in pool.map(one, todo):
+                outcomes[outcome.job_id] = outcome
+            todo = [o.before for o in outcomes.values() if o.rate_limited]
+            if not todo or attempt == CANCEL_ROUNDS:
+                break
+            self.log.warning(
+                "%d cancel(s) still rate-limited after the hook's retries; another round (%d of %d).",
+                len(todo),
+                attempt + 1,
+                CANCEL_ROUNDS,
+            )
+        return [outcomes[job.job_id] for job in jobs]
 
     # -- confirm -----------------------------------------------------------------------
     def _confirm(
@@ -355,7 +431,7 @@ class CancelTuningJobsOperator(BaseOperator):
         hook: TuningJobHook,
         outcomes: list[JobOutcome],
         pool: ThreadPoolExecutor,
-        limit: AdaptiveLimit,
+        throttle: Throttle,
         deadline: float,
     ) -> list[Problem]:
         """Re-list until every cancelled job is terminal; returns what kept it from confirming."""
@@ -376,7 +452,8 @@ class CancelTuningJobsOperator(BaseOperator):
             time.sleep(min(schedule.interval(now - started), deadline - now))
             rounds += 1
             try:
-                listed = {job.job_id: job for job in hook.list_jobs(LARGEST_PAGE.get(hook.platform))}
+                with throttle.guard():
+                    listed = {job.job_id: job for job in hook.list_jobs(LARGEST_PAGE.get(hook.platform))}
             except TuningJobError as exc:
                 transient += 1
                 if not exc.retryable or transient > MAX_TRANSIENT_ERRORS:
@@ -390,13 +467,13 @@ class CancelTuningJobsOperator(BaseOperator):
             unlisted = [o for o in pending if o.job_id not in listed]
             if unlisted:
                 self.log.info("%d job(s) no longer listed; reading them one by one.", len(unlisted))
-                list(pool.map(lambda outcome: self._reread(hook, outcome, limit), unlisted))
+                list(pool.map(lambda outcome: self._reread(hook, outcome, throttle), unlisted))
             self.log.info("Confirmation round %d: %s", rounds, _state_counts(outcomes))
         return []
 
-    def _reread(self, hook: TuningJobHook, outcome: JobOutcome, limit: AdaptiveLimit) -> None:
+    def _reread(self, hook: TuningJobHook, outcome: JobOutcome, throttle: Throttle) -> None:
         try:
-            with limit.slot():
+            with throttle.guard():
                 outcome.after = hook.get_job(outcome.job_id)
         except JobNotFoundError:
             outcome.error = "the job no longer exists (deleted after the cancel); it spends nothing"
@@ -451,8 +528,9 @@ class CancelTuningJobsOperator(BaseOperator):
         if not problems:
             return result
 
-        context["ti"].xcom_push(key="return_value", value=result)
-        message = f"Bulk cancel on connection {self.conn_id!r}: " + " ".join(p.message for p in problems)
+        if self.do_xcom_push:  # a failing task returns nothing, so push the report first
+            context["ti"].xcom_push(key="return_value", value=result)
+        message = " ".join([f"Bulk cancel on connection {self.conn_id!r}:", *(p.message for p in problems), _SEE_XCOM])
         # A later try re-lists and touches only jobs still active, so Airflow's retries are
         # safe; they are offered unless every problem is one that repeating cannot change.
         if any(p.retryable for p in problems):

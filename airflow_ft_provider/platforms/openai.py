@@ -105,7 +105,7 @@ class OpenAIDialect(Dialect):
             job_id=item["id"],
             state=self.map_state(native),
             native_state=str(native),
-            display_name=text(item.get("suffix")) or labels.get("name"),
+            display_name=text(item.get("user_provided_suffix")) or text(item.get("suffix")) or labels.get("name"),
             base_model=text(item.get("model")),
             tuned_model=text(item.get("fine_tuned_model")),
             created_at=parse_time(item.get("created_at")),
