@@ -1,0 +1,72 @@
+"""The example DAGs: they parse, and they do what their docstrings say against the emulators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.testing import JobScript
+from tests.conftest import CONN_TYPES, PLATFORMS, connection_dict
+from tests.dag_runner import run_dag
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
+
+
+def example(dag_id: str) -> str:
+    return (EXAMPLES / f"{dag_id}.py").read_text()
+
+
+@pytest.fixture
+def default_connections(emu, set_connection) -> dict[Platform, str]:
+    """The connection ids the examples use: ``ft_<platform>_default``."""
+    return {p: set_connection(f"{CONN_TYPES[p]}_default", connection_dict(emu, p)) for p in PLATFORMS}
+
+
+def test_example_dags_parse_without_errors():
+    try:  # moved in Airflow 3.2; examples are off through AIRFLOW__CORE__LOAD_EXAMPLES
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:
+        from airflow.models.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(EXAMPLES))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {p.stem for p in EXAMPLES.glob("example_*.py")}
+
+
+@pytest.mark.parametrize("platform", [Platform.VERTEX_AI, Platform.DASHSCOPE])
+def test_cancel_one_job_given_as_param(emu, default_connections, platform):
+    job_id = emu.seed(platform, script=JobScript(running_s=None, cancel_s=0.5))
+    result = run_dag(
+        "example_cancel_tuning_job",
+        example("example_cancel_tuning_job"),
+        conf={"conn_id": default_connections[platform], "job_id": job_id},
+    )
+    assert result.task_states == {"cancel_and_confirm": "success"}
+    assert result.xcom("cancel_and_confirm")["state"] == "CANCELLED"
+
+
+def test_sweep_cancels_only_jobs_running_over_two_hours(emu, default_connections):
+    old, fresh = {}, {}
+    for platform in (Platform.VERTEX_AI, Platform.DASHSCOPE, Platform.TOGETHER, Platform.OPENAI):
+        old[platform] = emu.seed(platform, script=JobScript(running_s=None, cancel_s=0.3), created_ago_s=3 * 3600)
+        fresh[platform] = emu.seed(platform, script=JobScript(running_s=None), created_ago_s=600)
+    result = run_dag("example_sweep_long_running_tuning_jobs", example("example_sweep_long_running_tuning_jobs"))
+    assert result.state == "success", result.task_states
+    for platform in old:
+        assert emu.job_phase(platform, old[platform]) == "cancelled"
+        assert emu.job_phase(platform, fresh[platform]) == "running"
+
+
+def test_pipeline_cancels_its_job_when_the_check_fails(emu, default_connections):
+    result = run_dag("example_tuning_pipeline_with_cleanup", example("example_tuning_pipeline_with_cleanup"))
+    assert result.task_states == {
+        "start_tuning_job": "success",
+        "wait_until_running": "success",
+        "check_first_checkpoint": "failed",
+    }
+    job_id = result.xcom("start_tuning_job")
+    assert emu.job_phase(Platform.OPENAI, job_id) == "cancelled"
+    cancels = [r for r in emu.requests(Platform.OPENAI) if r.path.endswith("/cancel")]
+    assert len(cancels) == 1
