@@ -105,7 +105,7 @@ def free_port() -> int:
 
 def test_cli_serves_in_the_foreground():
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    proc = subprocess.Popen(
         [sys.executable, "-m", "airflow_ft_provider.testing", "--port", str(port), "--seed-demo"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
