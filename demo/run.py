@@ -34,17 +34,11 @@ os.environ.update(
     }
 )
 
-from airflow_ft_provider.hooks.registry import get_hook  # noqa: E402
+from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM, get_hook  # noqa: E402
 from airflow_ft_provider.jobs import Platform  # noqa: E402
 from airflow_ft_provider.testing import Emulator, JobScript  # noqa: E402
 
-CONN_TYPES = {
-    Platform.VERTEX_AI: "ft_vertex_ai",
-    Platform.GEMINI: "ft_gemini",
-    Platform.DASHSCOPE: "ft_dashscope",
-    Platform.TOGETHER: "ft_together",
-    Platform.OPENAI: "ft_openai",
-}
+CONN_TYPES = CONN_TYPE_BY_PLATFORM
 SWEPT = [Platform.VERTEX_AI, Platform.DASHSCOPE, Platform.TOGETHER, Platform.OPENAI]
 PROJECT = "demo-project"
 

@@ -15,7 +15,8 @@ _HOOK_PATHS: dict[str, str] = {conn_type: form.hook_class for conn_type, form in
 # A user's existing Google Cloud connection works for Vertex AI as well.
 _HOOK_PATHS["google_cloud_platform"] = CONNECTION_FORMS["ft_vertex_ai"].hook_class
 
-_PLATFORM_CONN_TYPES: dict[Platform, str] = {
+#: The provider's own connection type of each platform.
+CONN_TYPE_BY_PLATFORM: dict[Platform, str] = {
     Platform.VERTEX_AI: "ft_vertex_ai",
     Platform.GEMINI: "ft_gemini",
     Platform.DASHSCOPE: "ft_dashscope",
@@ -41,7 +42,7 @@ def hook_class_for_conn_type(conn_type: str | None, conn_id: str = "") -> type[T
 
 
 def hook_class_for_platform(platform: Platform | str) -> type[TuningJobHook]:
-    return _load(_HOOK_PATHS[_PLATFORM_CONN_TYPES[Platform(platform)]])
+    return _load(_HOOK_PATHS[CONN_TYPE_BY_PLATFORM[Platform(platform)]])
 
 
 def get_hook(conn_id: str) -> TuningJobHook:
