@@ -36,7 +36,7 @@ os.environ.update(
 
 from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM, get_hook  # noqa: E402
 from airflow_ft_provider.jobs import Platform  # noqa: E402
-from airflow_ft_provider.testing import Emulator, JobScript  # noqa: E402
+from airflow_ft_provider.testing import Emulator, JobScript, airflow_connection  # noqa: E402
 
 CONN_TYPES = CONN_TYPE_BY_PLATFORM
 SWEPT = [Platform.VERTEX_AI, Platform.DASHSCOPE, Platform.TOGETHER, Platform.OPENAI]
@@ -88,12 +88,7 @@ def conn_id(platform: Platform) -> str:
 
 def configure_connections(emu: Emulator) -> None:
     for platform in Platform:
-        conn: dict[str, object] = {"conn_type": CONN_TYPES[platform], "host": emu.base_url(platform)}
-        if platform is Platform.VERTEX_AI:  # a service-account key whose token_uri is the emulator
-            conn["password"] = json.dumps(emu.service_account_info(PROJECT))
-            conn["extra"] = {"project": PROJECT, "location": "us-central1"}
-        else:
-            conn["password"] = emu.api_key(platform)
+        conn = airflow_connection(emu, platform, project=PROJECT)
         os.environ[f"AIRFLOW_CONN_{conn_id(platform).upper()}"] = json.dumps(conn)
 
 

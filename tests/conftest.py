@@ -22,7 +22,7 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
 from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM  # noqa: E402
 from airflow_ft_provider.jobs import Platform  # noqa: E402
-from airflow_ft_provider.testing import Emulator  # noqa: E402
+from airflow_ft_provider.testing import Emulator, airflow_connection  # noqa: E402
 
 PLATFORMS = list(Platform)
 CONN_TYPES = CONN_TYPE_BY_PLATFORM
@@ -38,20 +38,7 @@ def conn_id_for(platform: Platform | str) -> str:
 
 def connection_dict(emu: Emulator, platform: Platform | str, *, key: str | None = None, **extra: Any) -> dict[str, Any]:
     """An Airflow connection (JSON form) for ``platform`` on the emulator; ``key`` overrides the valid key."""
-    platform = Platform(platform)
-    extras: dict[str, Any] = {**FAST_RETRIES, **extra}
-    conn: dict[str, Any] = {"conn_type": CONN_TYPES[platform], "host": emu.base_url(platform)}
-    if platform is Platform.VERTEX_AI:
-        extras.setdefault("project", PROJECT)
-        extras.setdefault("location", LOCATION)
-        if key is not None:  # a bearer token the emulator never issued
-            extras["access_token"] = key
-        else:  # a real service-account key whose token_uri is the emulator's OAuth endpoint
-            conn["password"] = json.dumps(emu.service_account_info(PROJECT))
-    else:
-        conn["password"] = key if key is not None else emu.api_key(platform)
-    conn["extra"] = extras
-    return conn
+    return airflow_connection(emu, platform, key=key, project=PROJECT, location=LOCATION, **{**FAST_RETRIES, **extra})
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow_ft_provider.testing.connections import airflow_connection
     from airflow_ft_provider.testing.core import EmulatorConfig, EmulatorCore
     from airflow_ft_provider.testing.emulator import Emulator
     from airflow_ft_provider.testing.faults import Fault
@@ -29,9 +30,11 @@ __all__ = [
     "Phase",
     "RemoteEmulator",
     "RequestRecord",
+    "airflow_connection",
 ]
 
 _WHERE = {
+    "airflow_connection": "connections",
     "Emulator": "emulator",
     "EmulatorConfig": "core",
     "EmulatorCore": "core",
