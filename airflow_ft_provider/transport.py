@@ -28,7 +28,7 @@ from tenacity import (
     stop_after_delay,
 )
 
-from airflow_ft_provider.errors import PlatformUnavailableError, TuningJobError
+from airflow_ft_provider.errors import PlatformUnavailableError, RateLimitedError, TuningJobError
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ def _retry_options(settings: ClientSettings, dialect: Dialect, request: ApiReque
         exc = state.outcome.exception() if state.outcome else None
         hint = getattr(exc, "retry_after", None)
         if hint is not None:
-            return float(min(hint, settings.max_retry_after))
+            # A little jitter on top of the hint, so clients throttled together do not return together.
+            return float(min(hint, settings.max_retry_after)) + random.uniform(0, 0.1 + hint / 4)
         # Capped exponential backoff with "equal jitter": half fixed, half random, so
         # clients that failed together do not retry together.
         ceiling = min(settings.backoff_max, settings.backoff_initial * 2 ** (state.attempt_number - 1))
@@ -94,8 +95,18 @@ def _retry_options(settings: ClientSettings, dialect: Dialect, request: ApiReque
             delay,
         )
 
+    attempts, deadline = stop_after_attempt(settings.max_attempts), stop_after_delay(settings.max_retry_seconds)
+
+    def stop(state: RetryCallState) -> bool:
+        # A platform asking us to slow down is not failing: rate limits are bounded by time
+        # only, everything else by attempts as well.
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitedError):
+            return bool(deadline(state))
+        return bool(attempts(state) or deadline(state))
+
     return {
-        "stop": stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.max_retry_seconds),
+        "stop": stop,
         "wait": wait,
         "retry": retry_if_exception(_is_retryable),
         "before_sleep": before_sleep,
@@ -189,13 +200,24 @@ _ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[
 _ASYNC_CLIENTS = weakref.WeakKeyDictionary()
 
 
-def shared_async_client(key: tuple[object, ...], settings: ClientSettings) -> httpx.AsyncClient:
-    """The pooled client for ``key`` on the running loop, created on first use."""
+async def shared_async_client(key: tuple[object, ...], settings: ClientSettings) -> httpx.AsyncClient:
+    """The pooled client for ``key`` on the running loop, created on first use.
+
+    Building a client loads the CA bundle (tens of milliseconds), so it happens in a thread:
+    the triggerer's loop serves thousands of other triggers meanwhile. If two triggers race,
+    the first client wins and the spare is closed.
+    """
     loop = asyncio.get_running_loop()
     clients = _ASYNC_CLIENTS.setdefault(loop, {})
     client = clients.get(key)
+    if client is not None and not client.is_closed:
+        return client
+    made = await asyncio.to_thread(httpx.AsyncClient, **settings.client_kwargs())  # type: ignore[arg-type]
+    client = clients.get(key)
     if client is None or client.is_closed:
-        client = clients[key] = httpx.AsyncClient(**settings.client_kwargs())  # type: ignore[arg-type]
+        client = clients[key] = made
+    else:
+        await made.aclose()
     return client
 
 

@@ -25,7 +25,8 @@ venv_for() {
   if [ ! -f "$dir/.ready" ] || [ "$ROOT/pyproject.toml" -nt "$dir/.ready" ]; then
     "$uv" venv -q --allow-existing -p "$PYTHON" "$dir"
     VIRTUAL_ENV="$dir" "$uv" pip install -q \
-      "apache-airflow==$version" -e "$ROOT[google]" --group "$ROOT/pyproject.toml:test" --group "$ROOT/pyproject.toml:lint"
+      "apache-airflow==$version" -e "$ROOT[google]" --group "$ROOT/pyproject.toml:test" --group "$ROOT/pyproject.toml:lint" \
+      --group "$ROOT/pyproject.toml:e2e"
     touch "$dir/.ready"
   fi
   echo "$dir"

@@ -248,7 +248,7 @@ class TuningJobHook(BaseHook):
 
     async def atransport(self) -> AsyncTransport:
         setup = await self.aget_setup()
-        client = shared_async_client(self._pool_key(setup), setup.settings)
+        client = await shared_async_client(self._pool_key(setup), setup.settings)
         return AsyncTransport(setup.dialect, setup.auth, setup.settings, client)
 
     async def aget_job(self, job_id: str) -> TuningJob:

@@ -120,6 +120,8 @@ class CancelTuningJobOperator(BaseOperator):
         from airflow_ft_provider.hooks.registry import get_hook
         from airflow_ft_provider.task_errors import task_failure
 
+        # Airflow renders extra links on failure and deferral too: the link's XCom always exists.
+        context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value="")
         try:
             hook = self._hook = get_hook(self.conn_id)
             result = run_flow(hook, cancel_flow(self.job_id))
@@ -130,8 +132,8 @@ class CancelTuningJobOperator(BaseOperator):
             raise task_failure(exc, self.conn_id) from exc
         self._cancel_sent = result.action is CancelAction.SENT
         job = result.after
-        # Pushed even when empty, so the extra link never looks up a missing XCom.
-        context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url or "")
+        if job.console_url:
+            context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url)
         self.log.info("%s job %s was %s: %s", job.platform, job.job_id, result.before.state, result.action.value)
         if result.action is CancelAction.ALREADY_ENDED:
             return self._already_ended(job)

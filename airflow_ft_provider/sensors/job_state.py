@@ -117,6 +117,8 @@ class TuningJobStateSensor(BaseSensorOperator):
         # path in execute_complete keeps soft_fail/timeout handling identical to poke mode.
         from airflow_ft_provider.triggers.job_state import TuningJobStateTrigger
 
+        # Airflow renders extra links when a task defers: give the link its XCom now.
+        context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value="")
         self.defer(
             trigger=TuningJobStateTrigger(
                 conn_id=self.conn_id,

@@ -1,0 +1,62 @@
+"""The example DAG on the distributed deployment, triggered through the REST API on every platform."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.testing import JobScript
+from tests.e2e.deployment import conn_id
+from tests.e2e.helpers import accepted_cancels, cancels, job_requests, reads, seed
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+DAG_ID = "example_cancel_tuning_job"
+TASK_ID = "cancel_and_confirm"
+CANCELLABLE = [Platform.OPENAI, Platform.VERTEX_AI, Platform.DASHSCOPE, Platform.TOGETHER]
+
+
+def test_example_dag_cancels_a_running_job_on_every_platform(api, emu):
+    """One run per platform at once: deferred cancel, confirmation through the triggerer, XCom."""
+    jobs = {
+        p: seed(emu, p, display_name=f"e2e-example-{p.value}", script=JobScript(running_s=None, cancel_s=3.0))
+        for p in Platform
+    }
+    runs = {p: api.trigger(DAG_ID, {"conn_id": conn_id(p), "job_id": jobs[p]}) for p in Platform}
+    ended = {p: api.wait_run(DAG_ID, runs[p], timeout=240) for p in Platform}
+
+    for platform in CANCELLABLE:
+        job_id, run_id = jobs[platform], runs[platform]
+        assert ended[platform]["state"] == "success", api.explain(DAG_ID, run_id)
+        ti = api.task_instance(DAG_ID, run_id, TASK_ID)
+        assert ti["state"] == "success"
+        assert ti["try_number"] == 1
+        record = api.xcom(DAG_ID, run_id, TASK_ID)
+        assert record["platform"] == platform.value
+        assert record["job_id"] == job_id
+        assert record["state"] == "CANCELLED"
+        assert "console_url" in record
+        assert emu.job_phase(platform, job_id) == "cancelled"
+        log = job_requests(emu, platform, job_id)
+        # Read first, one cancel, then (where the platform has a cancelling state) reads in the
+        # triggerer until it confirmed; OpenAI answers the cancel with the cancelled job at once.
+        assert log[0].method == "GET", log
+        assert len(cancels(log)) == 1, log
+        assert len(accepted_cancels(log)) == 1, log
+        if platform is not Platform.OPENAI:
+            after_cancel = [r for r in reads(log) if r.time > cancels(log)[0].time]
+            assert after_cancel, "nobody waited for the confirmation"
+        for r in log:  # credentials never reach the log in clear
+            auth = r.headers.get("authorization") or r.headers.get("x-goog-api-key") or ""
+            assert auth.endswith("***"), r.headers
+    vertex = [r for r in emu.requests("vertex_ai") if r.path == "/token"]
+    assert vertex, "the Vertex AI connection's service-account key was not exchanged for a token"
+
+    # The Gemini API has no cancel method: the task must fail, not report a cancellation.
+    gemini_run = runs[Platform.GEMINI]
+    assert ended[Platform.GEMINI]["state"] == "failed"
+    assert api.task_instance(DAG_ID, gemini_run, TASK_ID)["state"] == "failed"
+    # The one cancel attempt met the API's "method not found", and nothing was cancelled.
+    gemini_cancels = cancels(job_requests(emu, Platform.GEMINI, jobs[Platform.GEMINI]))
+    assert [r.status for r in gemini_cancels] == [404], gemini_cancels
+    assert emu.job_phase(Platform.GEMINI, jobs[Platform.GEMINI]) == "running"
