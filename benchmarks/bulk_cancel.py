@@ -1,0 +1,389 @@
+"""Bulk cancel: the provider's ``CancelTuningJobsOperator`` against each platform SDK's loop.
+
+Per platform (Vertex AI, Together, DashScope), ``--jobs`` running jobs on the emulator (in
+its own process) with ``--latency`` added to every answer and a token-bucket rate limit:
+
+- **SDK loop**, what the platforms document: list every job, cancel the active ones one by
+  one (google-genai ``client.tunings.list()`` + ``cancel``; together ``fine_tuning.list()`` +
+  ``cancel``; dashscope ``FineTunes.list`` paging + ``cancel``), with each SDK's default
+  retries. A failed cancel is counted, not hidden (a user's loop would stop there).
+- **Provider**: ``CancelTuningJobsOperator(task_id=..., conn_id=...).execute(context)`` with
+  default settings, which lists, cancels 16 at a time under its adaptive limit, and confirms
+  the ends. ``execute()`` is called directly rather than through ``dag.test()``: the DAG run's
+  fixed cost (database, serialization: seconds) is the same whatever the operator does and
+  is not what a user waits for in a bulk clean-up.
+
+Each side runs in worker processes (the SDK loops of the three platforms at once, as they
+are latency-bound; the provider one platform at a time, as it needs CPU); every phase starts
+from an emptied emulator. The benchmark then reads the emulator's request log (how many requests,
+how many 429s, whether each 429 was followed by a successful retry of the same request) and
+checks every job's state. Cancellations take effect at once (``cancel_s=0``): what is
+compared is getting 1,000 cancels accepted, not the platforms' own speed.
+
+Run alone: ``python -m benchmarks.bulk_cancel [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import resource
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from benchmarks.common import (
+    Row,
+    emit,
+    emulator_process,
+    finish_worker,
+    fmt_ratio,
+    fmt_s,
+    prepare_env,
+    print_rows,
+    start_worker,
+    verdict,
+)
+
+PLATFORMS = ("vertex_ai", "together", "dashscope")
+SDK_NAMES = {"vertex_ai": "google-genai", "together": "together", "dashscope": "dashscope"}
+TARGET_RATIO = 10.0
+VERTEX_PROJECT = "bench-bulk"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A token bucket on the emulator: ``per_second`` refill, ``burst`` size."""
+
+    per_second: float
+    burst: float
+
+    @classmethod
+    def parse(cls, text: str) -> Limit:
+        rate, _, burst = text.partition(":")
+        return cls(float(rate), float(burst or rate))
+
+    def __str__(self) -> str:
+        return f"{self.per_second:g}/s burst {self.burst:g}"
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# -- the SDK loops (worker side) -------------------------------------------------------------
+
+
+def sdk_loop(platform: str, url: str) -> dict[str, Any]:
+    """The documented "cancel every running job" loop of ``platform``'s SDK; returns what happened."""
+    from airflow_ft_provider.testing import RemoteEmulator
+
+    remote = RemoteEmulator(url)
+    failures: Counter[str] = Counter()
+    sample: list[str] = []
+    cancelled = 0
+    import_sdk(platform)  # not timed: neither side's module imports are
+    cpu_started = cpu_seconds()
+
+    def failed(kind: str, message: str) -> None:
+        failures[kind] += 1
+        if len(sample) < 3:
+            sample.append(message[:200])
+
+    if platform == "vertex_ai":
+        from google import genai
+        from google.genai import errors, types
+        from google.oauth2 import service_account
+
+        info = remote.service_account_info(VERTEX_PROJECT)
+        started = time.perf_counter()
+        credentials = service_account.Credentials.from_service_account_info(
+            info, scopes=["https://www.googleapis.com/auth/cloud-platform"]
+        )
+        genai_client = genai.Client(
+            vertexai=True,
+            project=VERTEX_PROJECT,
+            location="us-central1",
+            credentials=credentials,
+            http_options=types.HttpOptions(base_url=url),
+        )
+        running = (types.JobState.JOB_STATE_RUNNING, types.JobState.JOB_STATE_PENDING, types.JobState.JOB_STATE_QUEUED)
+        for job in genai_client.tunings.list():
+            if job.state in running:
+                try:
+                    genai_client.tunings.cancel(name=str(job.name))
+                    cancelled += 1
+                except errors.APIError as exc:
+                    failed(str(exc.code), str(exc))
+    elif platform == "together":
+        import together
+
+        started = time.perf_counter()
+        together_client = together.Together(api_key=remote.api_key("together"), base_url=url)
+        for item in together_client.fine_tuning.list().data:
+            if item.status in ("pending", "queued", "running"):
+                try:
+                    together_client.fine_tuning.cancel(item.id)
+                    cancelled += 1
+                except together.APIStatusError as exc:
+                    failed(str(exc.status_code), str(exc))
+                except together.APIError as exc:
+                    failed(type(exc).__name__, str(exc))
+    elif platform == "dashscope":
+        import dashscope
+        from dashscope import FineTunes
+
+        dashscope.base_http_api_url = remote.base_url("dashscope")
+        key = remote.api_key("dashscope")
+        started = time.perf_counter()
+        page_no, page_size = 1, 100
+        while True:
+            page = FineTunes.list(page_no=page_no, page_size=page_size, api_key=key)
+            if page.status_code != 200:
+                failed(str(page.status_code), f"list page {page_no}: {page.code} {page.message}")
+                break
+            for job in page.output.jobs:
+                if job.status in ("RUNNING", "PENDING", "QUEUING"):
+                    answer = FineTunes.cancel(job.job_id, api_key=key)
+                    if answer.status_code == 200:
+                        cancelled += 1
+                    else:
+                        failed(str(answer.status_code), f"{answer.code}: {answer.message}")
+            if page_no * page_size >= page.output.total:
+                break
+            page_no += 1
+    else:
+        raise ValueError(platform)
+    elapsed = time.perf_counter() - started
+    remote.close()
+    return {
+        "elapsed": elapsed,
+        "cpu": cpu_seconds() - cpu_started,
+        "cancelled": cancelled,
+        "failures": dict(failures),
+        "sample": sample,
+    }
+
+
+def import_sdk(platform: str) -> None:
+    if platform == "vertex_ai":
+        import google.genai
+        import google.oauth2.service_account  # noqa: F401
+    elif platform == "together":
+        import together  # noqa: F401
+    else:
+        import dashscope  # noqa: F401
+
+
+# -- the provider (worker side) --------------------------------------------------------------
+
+
+class _TaskInstance:
+    """The one thing ``execute`` needs from the context: somewhere to push XCom on failure."""
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+def provider_run(platform: str, url: str) -> dict[str, Any]:
+    from airflow_ft_provider.testing import RemoteEmulator
+    from benchmarks.common import connection, quiet_structlog, set_connection
+
+    quiet_structlog(logging.ERROR)  # execute() outside a task runner warns
+    remote = RemoteEmulator(url)
+    extra = {"project": VERTEX_PROJECT} if platform == "vertex_ai" else {}
+    conn_id = set_connection(f"bench_bulk_{platform}", connection(remote, platform, **extra))
+    remote.close()
+
+    from airflow_ft_provider.hooks.registry import hook_class_for_platform
+    from airflow_ft_provider.operators.bulk_cancel import CancelTuningJobsOperator
+
+    # Imported before the clock starts, as the SDKs are: execute() imports its hook lazily.
+    hook_class_for_platform(platform)
+    if platform == "vertex_ai":
+        import google.auth.transport.requests
+        import google.oauth2.service_account  # noqa: F401
+
+    ti = _TaskInstance()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
+    operator = CancelTuningJobsOperator(task_id="cancel_all", conn_id=conn_id)
+    error = None
+    try:
+        result = operator.execute(cast(Any, {"ti": ti}))
+    except Exception as exc:  # the task failed: its report is in XCom
+        error = f"{type(exc).__name__}: {exc}"
+        result = ti.xcom.get("return_value") or {}
+    elapsed = time.perf_counter() - started
+    return {
+        "elapsed": elapsed,
+        "cpu": cpu_seconds() - cpu_started,
+        "error": error[:500] if error else None,
+        "counts": result.get("counts", {}),
+        "states_after": result.get("states_after", {}),
+        "matched": result.get("matched"),
+    }
+
+
+# -- orchestration ---------------------------------------------------------------------------
+
+
+def analyse_requests(records: Sequence[Any]) -> dict[str, Any]:
+    """Requests sent, 429s received, and 429s never followed by a success of the same request."""
+    answered_later: dict[tuple[str, str, str], float] = {}
+    for r in records:
+        if r.status is not None and r.status != 429:
+            key = (r.method, r.path, r.query)
+            answered_later[key] = max(answered_later.get(key, -math.inf), r.time)
+    throttled = [r for r in records if r.status == 429]
+    unretried = [r for r in throttled if answered_later.get((r.method, r.path, r.query), -math.inf) < r.time]
+    return {
+        "requests": len(records),
+        "cancels": sum(1 for r in records if r.method == "POST" and "cancel" in r.path),
+        "lists": sum(1 for r in records if r.method == "GET"),
+        "throttled": len(throttled),
+        "unretried": len(unretried),
+    }
+
+
+def run_phase(
+    emu: Any, variant: str, jobs: int, limit: Limit, latency: float, timeout: float, parallel: bool
+) -> dict[str, Any]:
+    """One variant on the three platforms, from an emptied emulator: at once (``parallel``)
+    or one platform after the other."""
+    from airflow_ft_provider.testing import JobScript
+
+    remote = emu.remote
+    remote.reset()
+    seeded: dict[str, set[str]] = {}
+    for platform in PLATFORMS:
+        emu.configure(platform, latency=latency, per_second=limit.per_second, burst=limit.burst)
+        extra = {"project": VERTEX_PROJECT} if platform == "vertex_ai" else {}
+        seeded[platform] = set(
+            remote.seed_many(platform, jobs, display_name="bulk", script=JobScript(running_s=None), **extra)
+        )
+    since = time.monotonic()  # CLOCK_MONOTONIC is system-wide on Linux: the emulator logs on the same clock
+
+    def start(platform: str) -> tuple[Any, Any]:
+        return start_worker("bulk_cancel", ["--variant", variant, "--platform", platform, "--url", emu.url])
+
+    started = {p: start(p) for p in PLATFORMS} if parallel else {}
+    results: dict[str, Any] = {}
+    for platform in PLATFORMS:
+        proc, log_path = started[platform] if parallel else start(platform)
+        result = finish_worker(proc, log_path, timeout)
+        phases = Counter(j["phase"] for j in remote.jobs(platform) if j["job_id"] in seeded[platform])
+        result["phases"] = dict(phases)
+        result["all_cancelled"] = phases.get("cancelled", 0) == jobs
+        result.update(analyse_requests(remote.requests(platform, since=since)))
+        results[platform] = result
+    return results
+
+
+def describe(result: dict[str, Any], jobs: int) -> str:
+    """Seconds, then what the run left behind: throttling, failures, unconfirmed jobs."""
+    parts = [fmt_s(result["elapsed"])]
+    if result.get("throttled"):
+        retried = result["throttled"] - result["unretried"]
+        parts.append(f"{result['throttled']}x429 ({retried} retried)")
+    failures = result.get("failures") or {}
+    if failures:
+        parts.append("failed: " + ", ".join(f"{n}x{kind}" for kind, n in sorted(failures.items())))
+    if result.get("error"):
+        parts.append("task failed")
+    cancelled = result["phases"].get("cancelled", 0)
+    if cancelled != jobs:
+        parts.append(f"{jobs - cancelled} not cancelled")
+    return ", ".join(parts)
+
+
+def run(
+    quick: bool = False,
+    jobs: int | None = None,
+    latency: float = 0.05,
+    limits: Sequence[Limit] = (Limit(50, 50),),
+) -> tuple[list[Row], list[str]]:
+    jobs = jobs or (12 if quick else 1000)
+    timeout = 120.0 if quick else 900.0
+    rows: list[Row] = []
+    notes: list[str] = []
+    with emulator_process() as emu:
+        # The SDK loops are sequential (one request per latency + SDK overhead, a few % of a
+        # core), so the three run at once without slowing each other, and they stay far below
+        # every limit used here: one measurement holds for each limit. The provider runs 16
+        # requests at a time and needs CPU for it: one platform at a time, so that it does not
+        # compete with itself on a small machine.
+        sdk = run_phase(emu, "sdk", jobs, limits[0], latency, timeout, parallel=True)
+        providers = [
+            (limit, run_phase(emu, "provider", jobs, limit, latency, timeout, parallel=False)) for limit in limits
+        ]
+    for limit, provider in providers:
+        for platform in PLATFORMS:
+            s, p = sdk[platform], provider[platform]
+            ratio = s["elapsed"] / p["elapsed"] if p["elapsed"] > 0 else math.nan
+            clean = p["all_cancelled"] and p["unretried"] == 0 and not p.get("error")
+            floor = max(0.0, (jobs - limit.burst) / limit.per_second)
+            rows.append(
+                Row(
+                    benchmark="2 bulk cancel",
+                    measure=f"{jobs} jobs {platform}, {latency * 1000:g} ms, {limit}",
+                    alternative=f"{SDK_NAMES[platform]} loop {describe(s, jobs)}",
+                    provider=describe(p, jobs),
+                    ratio=fmt_ratio(ratio, "faster"),
+                    target=f"≥{TARGET_RATIO:g}x, all cancelled, 0 unretried 429",
+                    verdict="" if quick else verdict(ratio >= TARGET_RATIO and clean),
+                    data={
+                        "platform": platform,
+                        "limit": str(limit),
+                        "sdk": s,
+                        "provider": p,
+                        "ratio": ratio,
+                        "rate_limit_floor_s": floor,
+                        "best_possible_ratio": s["elapsed"] / floor if floor else None,
+                    },
+                )
+            )
+            if floor and not quick:
+                notes.append(
+                    f"{platform} at {limit}: {jobs} cancels cannot take less than {floor:.1f} s, so no client "
+                    f"can beat the SDK loop by more than {s['elapsed'] / floor:.1f}x "
+                    f"(provider: {p['elapsed']:.1f} s = {floor / p['elapsed']:.0%} of the limit's throughput)."
+                )
+    return rows, notes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a few jobs: checks that it works, measures nothing")
+    parser.add_argument("--jobs", type=int, default=None, help="running jobs per platform (default 1000)")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every answer (default 0.05)")
+    parser.add_argument(
+        "--limits",
+        default="50:50",
+        help="comma-separated rate limits per platform as RATE:BURST; the provider runs under each (default 50:50)",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=("sdk", "provider"), help=argparse.SUPPRESS)
+    parser.add_argument("--platform", choices=PLATFORMS, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    prepare_env()
+    if args.worker:
+        emit(sdk_loop(args.platform, args.url) if args.variant == "sdk" else provider_run(args.platform, args.url))
+        return 0
+    limits = [Limit.parse(text) for text in args.limits.split(",") if text]
+    rows, notes = run(args.quick, args.jobs, args.latency, limits)
+    print_rows("Bulk cancel", rows, notes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
