@@ -8,6 +8,7 @@ retries, secret masking, the shared async client pool, the Test button) lives he
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -240,9 +241,15 @@ class TuningJobHook(BaseHook):
         from airflow.providers.common.compat.connection import get_async_connection
 
         conn = await get_async_connection(self.conn_id, hook=self)
-        # configure() may read a key file or probe for Google's default credentials: off the loop.
-        setup = await asyncio.to_thread(self.configure, conn)
-        await mask_secrets_async(setup.secrets)
+        # Thousands of triggers share a few connections: configure (and mask) each connection
+        # version once per process. The key holds a digest of the connection, never a secret.
+        key = (type(self), self.conn_id, _fingerprint(conn))
+        setup = _ASYNC_SETUPS.get(key)
+        if setup is None:
+            # configure() may read a key file or probe for Google's default credentials: off the loop.
+            setup = await asyncio.to_thread(self.configure, conn)
+            await mask_secrets_async(setup.secrets)
+            _ASYNC_SETUPS[key] = setup
         self.__dict__["_async_setup"] = setup
         return setup
 
@@ -277,6 +284,19 @@ class TuningJobHook(BaseHook):
         # Clients are shared per connection and its HTTP settings (an edited connection gets
         # a new pool); credentials are applied per request, so they are not part of the key.
         return (self.conn_id, setup.dialect.base_url, setup.settings)
+
+
+_ASYNC_SETUPS: dict[tuple[type, str, str], PlatformSetup] = {}
+
+
+def forget_async_setups() -> None:
+    """Drop the per-process setups (tests that need a fresh token exchange or masking)."""
+    _ASYNC_SETUPS.clear()
+
+
+def _fingerprint(conn: Connection) -> str:
+    fields = (conn.conn_type, conn.host, conn.login, conn.password, conn.schema, conn.port, conn.extra)
+    return hashlib.sha256(repr(fields).encode()).hexdigest()
 
 
 async def mask_secrets_async(secrets: Sequence[str]) -> None:

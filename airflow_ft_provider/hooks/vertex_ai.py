@@ -29,6 +29,7 @@ from airflow_ft_provider.hooks.base import (
     base_url,
     client_settings,
     extra_value,
+    forget_async_setups,
     mask_secrets_async,
 )
 from airflow_ft_provider.jobs import Platform
@@ -367,3 +368,4 @@ def forget_shared_credentials() -> None:
     """Drop every cached token and credentials (tests whose emulator forgot the tokens it issued)."""
     with _SHARED_AUTHS_LOCK:
         _SHARED_AUTHS.clear()
+    forget_async_setups()
