@@ -9,6 +9,15 @@ ids only, never from headers or connection fields.
 
 from __future__ import annotations
 
+#: A platform's message is kept for the log, but not without bound (a proxy's error page, a
+#: hostile server); codes and request ids are shorter still.
+MAX_MESSAGE = 1000
+MAX_FIELD = 200
+
+
+def clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 3] + "..."
+
 
 class TuningJobError(Exception):
     """Base class: a platform call did not give the answer asked for."""
@@ -26,12 +35,13 @@ class TuningJobError(Exception):
         request_id: str | None = None,
         job_id: str | None = None,
     ) -> None:
+        message = clip(message, MAX_MESSAGE)
         super().__init__(message)
         self.message = message
         self.platform = platform
         self.status_code = status_code
-        self.native_code = native_code
-        self.request_id = request_id
+        self.native_code = None if native_code is None else clip(native_code, MAX_FIELD)
+        self.request_id = None if request_id is None else clip(request_id, MAX_FIELD)
         self.job_id = job_id
 
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
@@ -136,17 +137,21 @@ def cancel_flow(job_id: str) -> Flow[CancelResult]:
 class PollSchedule:
     """Polls often right after a change is expected, then back off to a cap.
 
-    The interval is ``ramp`` times the time already waited, kept within
-    [``minimum``, ``maximum``]: most cancellations finish within seconds and are seen
-    within about a second, while a long wait settles at one request per ``maximum`` seconds.
+    The interval is ``ramp`` times the time already waited, give or take ``jitter`` (10 %),
+    kept within [``minimum``, ``maximum``]: most cancellations finish within seconds and are
+    seen within about a second, while a long wait settles at one request per ``maximum``
+    seconds. The jitter spreads triggers that started together (a bulk cancel, a triggerer
+    restart) so their polls stop arriving in bursts; the bounds still hold exactly.
     """
 
     minimum: float = 1.0
     maximum: float = 30.0
     ramp: float = 0.1
+    jitter: float = 0.1
 
-    def interval(self, waited: float) -> float:
-        return max(self.minimum, min(self.maximum, self.ramp * waited))
+    def interval(self, waited: float, rand: Callable[[], float] = random.random) -> float:
+        spread = 1.0 + self.jitter * (2.0 * rand() - 1.0)
+        return max(self.minimum, min(self.maximum, self.ramp * waited * spread))
 
 
 class WaitStatus(StrEnum):

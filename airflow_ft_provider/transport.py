@@ -116,9 +116,11 @@ def _retry_options(settings: ClientSettings, dialect: Dialect, request: ApiReque
 
 
 def _network_error(exc: httpx.HTTPError, dialect: Dialect, request: ApiRequest) -> PlatformUnavailableError:
-    # str(exc) of httpx errors names the failure, never the headers, so no secret leaks.
+    # A LocalProtocolError is about what we were about to send and may quote a header (the
+    # credential): only its type is shown. Other httpx errors name the failure, never headers.
+    reason = "the request could not be encoded" if isinstance(exc, httpx.LocalProtocolError) else str(exc)
     return PlatformUnavailableError(
-        f"{type(exc).__name__} talking to {dialect.platform} ({request.method} {request.url}): {exc}",
+        f"{type(exc).__name__} talking to {dialect.platform} ({request.method} {request.url}): {reason}",
         platform=dialect.platform,
         job_id=request.job_id,
     )

@@ -26,8 +26,19 @@ venv_for() {
     "$uv" venv -q --allow-existing -p "$PYTHON" "$dir"
     VIRTUAL_ENV="$dir" "$uv" pip install -q \
       "apache-airflow==$version" -e "$ROOT[google]" --group "$ROOT/pyproject.toml:test" --group "$ROOT/pyproject.toml:lint" \
-      --group "$ROOT/pyproject.toml:e2e"
+      --group "$ROOT/pyproject.toml:e2e" --group "$ROOT/pyproject.toml:ui"
     touch "$dir/.ready"
   fi
   echo "$dir"
+}
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work
+# here). Installed on first use when we may; otherwise tests/ui says why it cannot run.
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Debian's chromium for the browser tests"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+  fi
 }

@@ -161,7 +161,18 @@ class TestWaitFlow:
 
 
 def test_poll_schedule_ramps_between_bounds():
-    schedule = PollSchedule(minimum=1.0, maximum=30.0, ramp=0.1)
+    schedule = PollSchedule(minimum=1.0, maximum=30.0, ramp=0.1, jitter=0.0)
     assert schedule.interval(0) == 1.0
     assert schedule.interval(50) == 5.0
     assert schedule.interval(10_000) == 30.0
+
+
+def test_poll_schedule_jitter_spreads_polls_within_the_bounds():
+    schedule = PollSchedule(minimum=1.0, maximum=30.0, ramp=0.1)  # 10 % jitter by default
+    assert schedule.interval(50, rand=lambda: 0.0) == pytest.approx(4.5)
+    assert schedule.interval(50, rand=lambda: 1.0) == pytest.approx(5.5)
+    # The bounds hold whatever the draw: never under the minimum, never over the cap.
+    assert schedule.interval(0, rand=lambda: 0.0) == 1.0
+    assert schedule.interval(10_000, rand=lambda: 1.0) == 30.0
+    spread = {round(schedule.interval(100), 3) for _ in range(200)}
+    assert len(spread) > 50 and min(spread) >= 9.0 and max(spread) <= 11.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import re
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -20,9 +21,9 @@ import httpx
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_ft_provider.connection_fields import CONNECTION_FORMS, legacy_form_widgets, legacy_ui_behaviour
-from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.errors import MalformedResponseError, TuningJobError
 from airflow_ft_provider.jobs import Platform, TuningJob
-from airflow_ft_provider.platforms.base import Dialect
+from airflow_ft_provider.platforms.base import Dialect, Page
 from airflow_ft_provider.transport import AsyncTransport, ClientSettings, SyncTransport, shared_async_client
 
 if TYPE_CHECKING:
@@ -40,8 +41,8 @@ class PlatformSetup:
     dialect: Dialect
     auth: httpx.Auth | None
     settings: ClientSettings
-    #: Values to register with the secrets masker (keys, tokens, private keys).
-    secrets: list[str] = field(default_factory=list)
+    #: Values to register with the secrets masker (keys, tokens, private keys); never in repr.
+    secrets: list[str] = field(default_factory=list, repr=False)
 
 
 def extra_value(conn: Connection, name: str, default: Any = None) -> Any:
@@ -54,22 +55,36 @@ def extra_value(conn: Connection, name: str, default: Any = None) -> Any:
     return default
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def extra_flag(conn: Connection, name: str, default: bool) -> bool:
+    """A yes/no extra. Anything but a clear yes or no is refused rather than guessed: a typo in
+    ``verify_tls`` must not turn certificate checks off, nor one in ``allow_insecure_http`` on."""
+    value = extra_value(conn, name, default)
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ConnectionConfigError(
+        f"Connection {conn.conn_id!r}: the extra {name}={str(value)[:40]!r} is neither true nor false. "
+        f"Set {name} to true or false (or remove it for the default, {str(default).lower()})."
+    )
 
 
 def client_settings(conn: Connection) -> ClientSettings:
     """Timeouts and retry limits from the connection's extras (all optional)."""
     defaults = ClientSettings()
+    verify_tls = extra_flag(conn, "verify_tls", True)
     try:
         return ClientSettings(
             timeout=float(extra_value(conn, "timeout", defaults.timeout)),
             max_attempts=max(1, int(extra_value(conn, "max_retries", defaults.max_attempts - 1)) + 1),
             max_retry_seconds=float(extra_value(conn, "max_retry_seconds", defaults.max_retry_seconds)),
             backoff_max=float(extra_value(conn, "backoff_max", defaults.backoff_max)),
-            verify_tls=_as_bool(extra_value(conn, "verify_tls", True)),
+            verify_tls=verify_tls,
             max_connections=int(extra_value(conn, "max_connections", defaults.max_connections)),
         )
     except (TypeError, ValueError) as exc:
@@ -95,7 +110,7 @@ def base_url(conn: Connection, default: str) -> str:
             f"Connection {conn.conn_id!r}: host {raw!r} is not an http(s) URL. "
             "Set the host to e.g. 'https://api.example.com/v1' or leave it empty for the default."
         )
-    insecure_ok = _as_bool(extra_value(conn, "allow_insecure_http", False))
+    insecure_ok = extra_flag(conn, "allow_insecure_http", False)
     if parts.scheme == "http" and not _is_loopback(parts.hostname) and not insecure_ok:
         raise ConnectionConfigError(
             f"Connection {conn.conn_id!r}: plain http:// to {parts.hostname!r} would send the API key "
@@ -113,12 +128,27 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
+#: What may go into an HTTP header as a credential: visible ASCII, no spaces.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+
+
 def require_secret(conn: Connection, value: str | None, what: str, where: str = "Password") -> str:
-    if not value:
+    """The credential, stripped of the line break or spaces a paste often brings along.
+
+    Anything else that cannot go into a header is refused here, by name and never shown:
+    sent as is, httpx would reject it with an error that quotes the whole header.
+    """
+    secret = value.strip() if isinstance(value, str) else ""
+    if not secret:
         raise ConnectionConfigError(
             f"Connection {conn.conn_id!r} has no {what}. Put it in the connection's {where} field."
         )
-    return value
+    if not _HEADER_SAFE.fullmatch(secret):
+        raise ConnectionConfigError(
+            f"Connection {conn.conn_id!r}: the {what} in {where} contains spaces, line breaks or "
+            "non-ASCII characters, so it cannot be sent. Paste the key alone, without other text."
+        )
+    return secret
 
 
 class BearerAuth(httpx.Auth):
@@ -199,12 +229,12 @@ class TuningJobHook(BaseHook):
     def list_jobs(self, page_size: int | None = None) -> Iterator[TuningJob]:
         """Every job of the connection, newest first where the platform orders them; pages are
         fetched lazily as the iterator advances."""
-        dialect, token = self.setup.dialect, None
+        dialect, token, seen = self.setup.dialect, None, set[str]()
         while True:
             request = dialect.list_request(token, page_size)
             page = self.transport.call(request, partial(dialect.parse_page, request=request))
             yield from page.jobs
-            if not (token := page.next_token):
+            if not (token := _next_token(page, seen, dialect)):
                 return
 
     def cancel_job(self, job_id: str) -> TuningJob | None:
@@ -265,13 +295,13 @@ class TuningJobHook(BaseHook):
 
     async def alist_jobs(self, page_size: int | None = None) -> AsyncIterator[TuningJob]:
         transport = await self.atransport()
-        dialect, token = transport.dialect, None
+        dialect, token, seen = transport.dialect, None, set[str]()
         while True:
             request = dialect.list_request(token, page_size)
             page = await transport.call(request, partial(dialect.parse_page, request=request))
             for job in page.jobs:
                 yield job
-            if not (token := page.next_token):
+            if not (token := _next_token(page, seen, dialect)):
                 return
 
     async def acancel_job(self, job_id: str) -> TuningJob | None:
@@ -284,6 +314,21 @@ class TuningJobHook(BaseHook):
         # Clients are shared per connection and its HTTP settings (an edited connection gets
         # a new pool); credentials are applied per request, so they are not part of the key.
         return (self.conn_id, setup.dialect.base_url, setup.settings)
+
+
+def _next_token(page: Page, seen: set[str], dialect: Dialect) -> str | None:
+    """The page's next-page token, refused if it came before: a server that keeps answering
+    "more after this" with the same token would otherwise hold a task in an endless listing."""
+    token = page.next_token
+    if token and token in seen:
+        raise MalformedResponseError(
+            f"{dialect.platform} answered the same next-page token twice while listing jobs; "
+            "stopped the listing instead of looping.",
+            platform=dialect.platform,
+        )
+    if token:
+        seen.add(token)
+    return token
 
 
 _ASYNC_SETUPS: dict[tuple[type, str, str], PlatformSetup] = {}

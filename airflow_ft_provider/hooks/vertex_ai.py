@@ -15,7 +15,7 @@ import os
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -31,6 +31,7 @@ from airflow_ft_provider.hooks.base import (
     extra_value,
     forget_async_setups,
     mask_secrets_async,
+    require_secret,
 )
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.platforms.vertex_ai import DEFAULT_LOCATION, VertexAIDialect, default_base_url
@@ -83,7 +84,7 @@ class FoundCredentials:
     auth: httpx.Auth
     #: The project the credentials name (a key's ``project_id``, ADC's project), if any.
     project: str | None
-    secrets: list[str]
+    secrets: list[str] = field(repr=False)
     #: Where they came from, for the log: access_token, Password, keyfile_dict, key_path or adc.
     source: str
 
@@ -99,11 +100,10 @@ def google_credentials(conn: Connection) -> FoundCredentials:
             )
     token = extra_value(conn, "access_token")
     if token is not None:
-        if not isinstance(token, str) or not token.strip():
-            raise ConnectionConfigError(
-                f"Connection {conn.conn_id!r}: the access_token extra must be a non-empty string."
-            )
-        return FoundCredentials(BearerAuth(token.strip()), None, [token.strip()], "access_token")
+        if not isinstance(token, str):
+            raise ConnectionConfigError(f"Connection {conn.conn_id!r}: the access_token extra must be a string.")
+        token = require_secret(conn, token, "access token", "access_token extra")
+        return FoundCredentials(BearerAuth(token), None, [token], "access_token")
     key = _key_text(conn)
     if key is not None:
         source, raw = key
@@ -174,11 +174,14 @@ def _parse_key(conn: Connection, raw: str, source: str) -> dict[str, Any]:
 
 
 def _key_secrets(raw: str, info: dict[str, Any]) -> list[str]:
-    """The key JSON, the private key, and each line of it, so that an escaped or partial
-    rendering of the key (``repr`` of the dict, say) is masked as well."""
+    """The key JSON, the private key, and the private key as JSON and ``repr`` escape it
+    (line breaks as ``\\n``), so that a dump of the key's dict is masked as well.
+
+    Not each PEM line on its own: that made some 28 masker patterns per key where three do.
+    """
     private_key: str = info["private_key"]
-    lines = [line for line in private_key.splitlines() if len(line) >= 16 and not line.startswith("-----")]
-    return [raw, private_key, *lines]
+    escaped = json.dumps(private_key)[1:-1]
+    return list(dict.fromkeys([raw, private_key, escaped]))
 
 
 def _service_account(conn: Connection, info: dict[str, Any], source: str) -> Credentials:

@@ -32,8 +32,6 @@ from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operatio
 
 #: Error bodies are small; a larger one is not read (a hostile or broken proxy page).
 MAX_ERROR_BODY = 256 * 1024
-#: Platform messages are kept for the log, but not without bound.
-MAX_MESSAGE = 1000
 
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -90,9 +88,7 @@ def read_status(response: ApiResponse) -> GoogleStatus:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         return GoogleStatus()
-    message = text(error.get("message"))
-    if message and len(message) > MAX_MESSAGE:
-        message = message[: MAX_MESSAGE - 3] + "..."
+    message = text(error.get("message"))  # clipped by TuningJobError
     details = error.get("details")
     return GoogleStatus(
         message=message,
@@ -118,9 +114,9 @@ def parse_duration(value: object) -> float | None:
 def request_id(response: ApiResponse, status: GoogleStatus) -> str | None:
     found = text(status.detail(REQUEST_INFO).get("requestId"))
     if found:
-        return found[:200]
+        return found
     headers = {k.lower(): v for k, v in response.headers.items()}
-    return next((headers[h][:200] for h in _REQUEST_ID_HEADERS if headers.get(h)), None)
+    return next((headers[h] for h in _REQUEST_ID_HEADERS if headers.get(h)), None)
 
 
 def google_error(

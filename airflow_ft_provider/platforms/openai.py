@@ -121,36 +121,48 @@ class OpenAIDialect(Dialect):
         return None
 
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
-        status = response.status_code
-        try:
-            body = response.json_object(self.platform).get("error")
-        except TuningJobError:
-            body = None
-        error = body if isinstance(body, dict) else {}
-        message = text(error.get("message")) or f"HTTP {status} from OpenAI"
-        code = text(error.get("code")) or text(error.get("type"))
-        info: dict[str, Any] = {
-            "platform": self.platform,
-            "status_code": status,
-            "native_code": code,
-            "request_id": response.headers.get("x-request-id"),
-            "job_id": request.job_id,
-        }
-        if status == 401:
-            return AuthenticationError(message, **info)
-        if status == 403:
-            return PermissionDeniedError(message, **info)
-        if status == 404:
-            return JobNotFoundError(message, **info)
-        if status == 429:
-            if code == "insufficient_quota":
-                return QuotaExhaustedError(message, **info)
-            return RateLimitedError(message, retry_after=retry_after_header(response.headers), **info)
-        if status >= 500:
-            return PlatformUnavailableError(message, retry_after=retry_after_header(response.headers), **info)
-        if request.operation is Operation.CANCEL and status in (400, 409):
-            return JobNotCancellableError(message, **info)
-        return InvalidRequestError(message, **info)
+        return openai_style_error(response, request, self.platform, "OpenAI")
+
+
+def openai_style_error(response: ApiResponse, request: ApiRequest, platform: Platform, vendor: str) -> TuningJobError:
+    """The error of an OpenAI-shaped API (OpenAI, Together AI, compatible hosts).
+
+    Documented body: ``{"error": {"message", "type", "param", "code"}}``; a flat body with the
+    same keys is tolerated (Together answers some errors that way).
+    """
+    status = response.status_code
+    try:
+        body = response.json_object(platform)
+    except TuningJobError:
+        body = {}
+    nested = body.get("error")
+    error = nested if isinstance(nested, dict) else body
+    message = text(error.get("message")) or text(nested) or f"HTTP {status} from {vendor}"
+    code = text(error.get("code")) or text(error.get("type"))
+    info: dict[str, Any] = {
+        "platform": platform,
+        "status_code": status,
+        "native_code": code,
+        "request_id": response.headers.get("x-request-id"),
+        "job_id": request.job_id,
+    }
+    if status == 401:
+        return AuthenticationError(message, **info)
+    if status == 403:
+        return PermissionDeniedError(message, **info)
+    if status == 404:
+        return JobNotFoundError(message, **info)
+    if status == 429:
+        if code == "insufficient_quota":
+            return QuotaExhaustedError(message, **info)
+        return RateLimitedError(message, retry_after=retry_after_header(response.headers), **info)
+    if status >= 500:
+        return PlatformUnavailableError(message, retry_after=retry_after_header(response.headers), **info)
+    # A cancel carries no body or parameters and the id is checked before sending, so a
+    # 400/409 to it can only be about the job's state (already ended or cancelling).
+    if request.operation is Operation.CANCEL and status in (400, 409):
+        return JobNotCancellableError(message, **info)
+    return InvalidRequestError(message, **info)
 
 
 def _labels(metadata: Any) -> dict[str, str]:

@@ -11,13 +11,6 @@ import re
 from typing import Any
 
 from airflow_ft_provider.errors import (
-    AuthenticationError,
-    InvalidRequestError,
-    JobNotCancellableError,
-    JobNotFoundError,
-    PermissionDeniedError,
-    PlatformUnavailableError,
-    RateLimitedError,
     TuningJobError,
 )
 from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
@@ -28,9 +21,9 @@ from airflow_ft_provider.platforms.base import (
     Operation,
     Page,
     parse_time,
-    retry_after_header,
     text,
 )
+from airflow_ft_provider.platforms.openai import openai_style_error
 
 DEFAULT_BASE_URL = "https://api.together.xyz/v1"
 
@@ -106,34 +99,4 @@ class TogetherDialect(Dialect):
         return None
 
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
-        status = response.status_code
-        try:
-            body = response.json_object(self.platform)
-        except TuningJobError:
-            body = {}
-        # Documented: {"error": {"message", "type", "param", "code"}}; tolerated: a flat body.
-        nested = body.get("error")
-        error = nested if isinstance(nested, dict) else body
-        message = text(error.get("message")) or text(nested) or f"HTTP {status} from Together AI"
-        info: dict[str, Any] = {
-            "platform": self.platform,
-            "status_code": status,
-            "native_code": text(error.get("code")) or text(error.get("type")),
-            "request_id": response.headers.get("x-request-id"),
-            "job_id": request.job_id,
-        }
-        if status == 401:
-            return AuthenticationError(message, **info)
-        if status == 403:
-            return PermissionDeniedError(message, **info)
-        if status == 404:
-            return JobNotFoundError(message, **info)
-        if status == 429:
-            return RateLimitedError(message, retry_after=retry_after_header(response.headers), **info)
-        if status >= 500:
-            return PlatformUnavailableError(message, retry_after=retry_after_header(response.headers), **info)
-        # A cancel carries no body or parameters and the id is checked before sending, so a
-        # 400/409 to it can only be about the job's state (already ended or cancelling).
-        if request.operation is Operation.CANCEL and status in (400, 409):
-            return JobNotCancellableError(message, **info)
-        return InvalidRequestError(message, **info)
+        return openai_style_error(response, request, self.platform, "Together AI")

@@ -1,0 +1,36 @@
+"""Helpers shared by the security tests."""
+
+from __future__ import annotations
+
+import uuid
+
+from airflow_ft_provider.jobs import Platform
+
+#: Ids in each platform's own format that name no job (a 404 from the emulator).
+MISSING_IDS: dict[Platform, str] = {
+    Platform.VERTEX_AI: "tuningJobs/999999999",
+    Platform.GEMINI: "tunedModels/does-not-exist",
+    Platform.DASHSCOPE: "ft-202401010000-gone",
+    Platform.TOGETHER: "ft-00000000-0000-0000-0000-000000000000",
+    Platform.OPENAI: "ftjob-doesnotexist",
+}
+
+
+def foreign_service_account(project: str, token_uri: str) -> dict[str, str]:
+    """A well-formed service-account key the emulator never issued (its token endpoint refuses it)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": uuid.uuid4().hex,
+        "private_key": pem,
+        "client_email": f"intruder@{project}.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
