@@ -8,7 +8,7 @@ its own process) with ``--latency`` added to every answer and a token-bucket rat
   ``cancel``; dashscope ``FineTunes.list`` paging + ``cancel``), with each SDK's default
   retries. A failed cancel is counted, not hidden (a user's loop would stop there).
 - **Provider**: ``CancelTuningJobsOperator(task_id=..., conn_id=...).execute(context)`` with
-  default settings, which lists, cancels 16 at a time under its adaptive limit, and confirms
+  default settings, which lists, cancels 32 at a time under its adaptive limit, and confirms
   the ends. ``execute()`` is called directly rather than through ``dag.test()``: the DAG run's
   fixed cost (database, serialization: seconds) is the same whatever the operator does and
   is not what a user waits for in a bulk clean-up.

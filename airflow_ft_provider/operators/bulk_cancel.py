@@ -116,7 +116,7 @@ class JobOutcome:
 class Throttle:
     """Back-pressure shared by the worker threads: one platform, one budget.
 
-    The transport retries each 429 after the platform's hint, but alone it lets 16 workers
+    The transport retries each 429 after the platform's hint, but alone it lets 32 workers
     spend their retries against a throttled platform at once and exhaust them. So every
     HTTP attempt (retries included) passes through here, via the client's event hooks:
 
@@ -249,7 +249,7 @@ class CancelTuningJobsOperator(BaseOperator):
     :param labels: only jobs carrying all these labels (Vertex AI labels, OpenAI metadata) (templated).
     :param max_jobs: refuse to cancel more jobs than this (templated); raise it explicitly for big clean-ups.
     :param dry_run: list what would be cancelled and send nothing.
-    :param max_concurrency: cancels in flight at most (default 16).
+    :param max_concurrency: cancels in flight at most (default 32; halves on the first 429).
     :param wait_for_completion: confirm every cancelled job ended (default True).
     :param timeout: seconds for the whole confirmation.
     :param fail_if_not_cancelled: fail when a job ended SUCCEEDED/FAILED/EXPIRED instead of CANCELLED.
@@ -282,7 +282,7 @@ class CancelTuningJobsOperator(BaseOperator):
         labels: Mapping[str, str] | None = None,
         max_jobs: int | str = DEFAULT_MAX_JOBS,
         dry_run: bool = False,
-        max_concurrency: int = 16,
+        max_concurrency: int = 32,
         wait_for_completion: bool = True,
         timeout: float = 60 * 60,
         fail_if_not_cancelled: bool = False,

@@ -21,8 +21,16 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from airflow_ft_provider.errors import (
+    AuthenticationError,
     InvalidJobIdError,
+    InvalidRequestError,
+    JobNotCancellableError,
+    JobNotFoundError,
     MalformedResponseError,
+    PermissionDeniedError,
+    PlatformUnavailableError,
+    QuotaExhaustedError,
+    RateLimitedError,
     TuningJobError,
 )
 from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
@@ -218,6 +226,39 @@ CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 def text(value: object) -> str | None:
     """A string field, or None when absent or of the wrong type."""
     return value if isinstance(value, str) and value else None
+
+
+def error_by_status(
+    response: ApiResponse,
+    message: str,
+    *,
+    cancel_refused: bool,
+    quota_exhausted: bool = False,
+    **info: Any,
+) -> TuningJobError:
+    """The HTTP status mapping shared by the REST platforms (OpenAI-style and DashScope).
+
+    ``cancel_refused``: the platform's way of saying "this job's state allows no cancel",
+    which each platform words differently; ``quota_exhausted``: a 429 that waiting won't fix.
+    Google's APIs map their own gRPC status instead (``google_errors``).
+    """
+    status = response.status_code
+    info["status_code"] = status
+    if status == 401:
+        return AuthenticationError(message, **info)
+    if status == 403:
+        return PermissionDeniedError(message, **info)
+    if status == 404:
+        return JobNotFoundError(message, **info)
+    if status == 429:
+        if quota_exhausted:
+            return QuotaExhaustedError(message, **info)
+        return RateLimitedError(message, retry_after=retry_after_header(response.headers), **info)
+    if status >= 500:
+        return PlatformUnavailableError(message, retry_after=retry_after_header(response.headers), **info)
+    if cancel_refused:
+        return JobNotCancellableError(message, **info)
+    return InvalidRequestError(message, **info)
 
 
 def retry_after_header(headers: Mapping[str, str]) -> float | None:

@@ -17,13 +17,6 @@ from datetime import timezone
 from typing import Any, TypeGuard
 
 from airflow_ft_provider.errors import (
-    AuthenticationError,
-    InvalidRequestError,
-    JobNotCancellableError,
-    JobNotFoundError,
-    PermissionDeniedError,
-    PlatformUnavailableError,
-    RateLimitedError,
     TuningJobError,
 )
 from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
@@ -34,8 +27,8 @@ from airflow_ft_provider.platforms.base import (
     Dialect,
     Operation,
     Page,
+    error_by_status,
     parse_time,
-    retry_after_header,
     text,
 )
 
@@ -157,26 +150,15 @@ class DashScopeDialect(Dialect):
         message = text(body.get("message")) or f"HTTP {status} from DashScope"
         if status in _HINTS:
             message = f"{message.rstrip('.! ')}. {_HINTS[status]}"
-        info: dict[str, Any] = {
-            "platform": self.platform,
-            "status_code": status,
-            "native_code": code,
-            "request_id": text(body.get("request_id")),
-            "job_id": request.job_id,
-        }
-        if status == 401:
-            return AuthenticationError(message, **info)
-        if status == 403:
-            return PermissionDeniedError(message, **info)
-        if status == 404:
-            return JobNotFoundError(message, **info)
-        if status == 429:
-            return RateLimitedError(message, retry_after=retry_after_header(response.headers), **info)
-        if status >= 500:
-            return PlatformUnavailableError(message, retry_after=retry_after_header(response.headers), **info)
-        if request.operation is Operation.CANCEL and (status == 409 or code == "UnsupportedOperation"):
-            return JobNotCancellableError(message, **info)
-        return InvalidRequestError(message, **info)
+        return error_by_status(
+            response,
+            message,
+            cancel_refused=request.operation is Operation.CANCEL and (status == 409 or code == "UnsupportedOperation"),
+            platform=self.platform,
+            native_code=code,
+            request_id=text(body.get("request_id")),
+            job_id=request.job_id,
+        )
 
     def _output(self, response: ApiResponse) -> dict[str, Any]:
         output = response.json_object(self.platform).get("output")

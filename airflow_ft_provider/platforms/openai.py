@@ -6,14 +6,6 @@ import re
 from typing import Any
 
 from airflow_ft_provider.errors import (
-    AuthenticationError,
-    InvalidRequestError,
-    JobNotCancellableError,
-    JobNotFoundError,
-    PermissionDeniedError,
-    PlatformUnavailableError,
-    QuotaExhaustedError,
-    RateLimitedError,
     TuningJobError,
 )
 from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
@@ -23,8 +15,8 @@ from airflow_ft_provider.platforms.base import (
     Dialect,
     Operation,
     Page,
+    error_by_status,
     parse_time,
-    retry_after_header,
     text,
 )
 
@@ -139,30 +131,18 @@ def openai_style_error(response: ApiResponse, request: ApiRequest, platform: Pla
     error = nested if isinstance(nested, dict) else body
     message = text(error.get("message")) or text(nested) or f"HTTP {status} from {vendor}"
     code = text(error.get("code")) or text(error.get("type"))
-    info: dict[str, Any] = {
-        "platform": platform,
-        "status_code": status,
-        "native_code": code,
-        "request_id": response.headers.get("x-request-id"),
-        "job_id": request.job_id,
-    }
-    if status == 401:
-        return AuthenticationError(message, **info)
-    if status == 403:
-        return PermissionDeniedError(message, **info)
-    if status == 404:
-        return JobNotFoundError(message, **info)
-    if status == 429:
-        if code == "insufficient_quota":
-            return QuotaExhaustedError(message, **info)
-        return RateLimitedError(message, retry_after=retry_after_header(response.headers), **info)
-    if status >= 500:
-        return PlatformUnavailableError(message, retry_after=retry_after_header(response.headers), **info)
-    # A cancel carries no body or parameters and the id is checked before sending, so a
-    # 400/409 to it can only be about the job's state (already ended or cancelling).
-    if request.operation is Operation.CANCEL and status in (400, 409):
-        return JobNotCancellableError(message, **info)
-    return InvalidRequestError(message, **info)
+    return error_by_status(
+        response,
+        message,
+        # A cancel carries no body or parameters and the id is checked before sending, so a
+        # 400/409 to it can only be about the job's state (already ended or cancelling).
+        cancel_refused=request.operation is Operation.CANCEL and status in (400, 409),
+        quota_exhausted=code == "insufficient_quota",
+        platform=platform,
+        native_code=code,
+        request_id=response.headers.get("x-request-id"),
+        job_id=request.job_id,
+    )
 
 
 def _labels(metadata: Any) -> dict[str, str]:

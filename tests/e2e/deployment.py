@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM
 from airflow_ft_provider.jobs import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +51,6 @@ REDIS_PORT = int(os.environ.get("FT_E2E_REDIS_PORT", "6379"))
 #: Redis database for the broker; our keys carry a unique prefix, so sharing it with others is safe.
 REDIS_DB = int(os.environ.get("FT_E2E_REDIS_DB", "0"))
 
-CONN_TYPES = {
-    Platform.VERTEX_AI: "ft_vertex_ai",
-    Platform.GEMINI: "ft_gemini",
-    Platform.DASHSCOPE: "ft_dashscope",
-    Platform.TOGETHER: "ft_together",
-    Platform.OPENAI: "ft_openai",
-}
 VERTEX_PROJECT = "e2e-project"
 #: What a user would set for a flaky network: short per-request timeout, a few quick retries.
 CONN_EXTRAS = {"timeout": 5, "max_retries": 6, "backoff_max": 4, "max_retry_seconds": 60}
@@ -586,7 +580,7 @@ class Deployment:
         if via_proxy:
             assert self.proxy is not None
             host = host.replace(self.emulator_url, f"http://127.0.0.1:{self.proxy.port}", 1)
-        conn: dict[str, Any] = {"conn_type": CONN_TYPES[platform], "host": host}
+        conn: dict[str, Any] = {"conn_type": CONN_TYPE_BY_PLATFORM[platform], "host": host}
         extra: dict[str, Any] = dict(CONN_EXTRAS)
         if platform is Platform.VERTEX_AI:
             # A service-account key whose token_uri is the emulator's OAuth endpoint.
