@@ -15,7 +15,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -52,16 +52,16 @@ class ClientSettings:
     #: Platform hints longer than this are capped (a bad header must not stall a task).
     max_retry_after: float = 120.0
     verify_tls: bool = True
-    #: Connections the pooled async client keeps open at most (shared by all triggers).
+    #: Connections open at most: per hook on a worker, and per connection in a triggerer
+    #: process (shared by all its triggers).
     max_connections: int = 50
 
-    def client_kwargs(self) -> dict[str, object]:
+    def client_kwargs(self, max_connections: int | None = None) -> dict[str, object]:
+        connections = max_connections or self.max_connections
         return {
             "timeout": httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
             "verify": self.verify_tls,
-            "limits": httpx.Limits(
-                max_connections=self.max_connections, max_keepalive_connections=self.max_connections
-            ),
+            "limits": httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             "follow_redirects": False,
         }
 
@@ -177,61 +177,104 @@ class SyncTransport:
 
 
 class AsyncTransport:
-    """Runs requests in the triggerer with a pooled ``httpx.AsyncClient``."""
+    """Runs requests in the triggerer on a connection's shared :class:`AsyncClientPool`."""
 
     def __init__(
-        self, dialect: Dialect, auth: httpx.Auth | None, settings: ClientSettings, client: httpx.AsyncClient
+        self, dialect: Dialect, auth: httpx.Auth | None, settings: ClientSettings, pool: AsyncClientPool
     ) -> None:
-        self.dialect, self.auth, self.settings, self.client = dialect, auth, settings, client
+        self.dialect, self.auth, self.settings, self.pool = dialect, auth, settings, pool
 
     async def call(self, request: ApiRequest, parse: Callable[[ApiResponse], T]) -> T:
         async for attempt in AsyncRetrying(**_retry_options(self.settings, self.dialect, request)):  # type: ignore[arg-type]
             with attempt:
                 started = time.monotonic()
                 try:
-                    async with _GATES.get(self.client) or contextlib.nullcontext():
-                        response = await self.client.request(**_httpx_kwargs(request, self.auth))
+                    async with self.pool.lease() as client:
+                        response = await client.request(**_httpx_kwargs(request, self.auth))
                 except httpx.HTTPError as exc:
                     raise _network_error(exc, self.dialect, request) from None
                 return parse(_checked(response, self.dialect, request, started))
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
 
-# One AsyncClient per (event loop, connection settings): every trigger of a connection in a
-# triggerer process shares its connection pool. Keyed by loop because an AsyncClient is
-# bound to the loop that first used it; the weak map lets a finished loop's clients go.
-_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, ...], httpx.AsyncClient]]
-_ASYNC_CLIENTS = weakref.WeakKeyDictionary()
-# Requests beyond the pool's size wait here, in a cheap asyncio queue, rather than in httpcore's
-# pool queue, which is scanned on every request (with thousands of triggers that scan dominated
-# the triggerer's CPU in benchmarks/triggerer_scale.py).
-_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+#: Connections per AsyncClient of a pool. httpcore (1.0.x) scans its pool on every request in
+#: time quadratic in its connections (encode/httpcore#1035, unmerged); at 50 connections that
+#: scan was most of the triggerer's CPU in benchmarks/triggerer_scale.py. Small clients side
+#: by side keep each scan short while the connection's whole ``max_connections`` stays usable.
+CONNECTIONS_PER_CLIENT = 10
 
 
-async def shared_async_client(key: tuple[object, ...], settings: ClientSettings) -> httpx.AsyncClient:
-    """The pooled client for ``key`` on the running loop, created on first use.
+class AsyncClientPool:
+    """``max_connections`` connections for all triggers of one connection, as a few small clients.
 
-    Building a client loads the CA bundle (tens of milliseconds), so it happens in a thread:
+    A request leases the least busy client and waits, in a cheap asyncio queue, while that
+    client's connections are all in use (rather than in httpcore's pool queue, which is
+    scanned on every request). All clients share one SSL context: the CA bundle loads once.
+    """
+
+    def __init__(self, clients: list[httpx.AsyncClient], per_client: int) -> None:
+        self.clients = clients
+        self._gates = [asyncio.Semaphore(per_client) for _ in clients]
+        self._busy = [0] * len(clients)
+
+    @classmethod
+    def build(cls, settings: ClientSettings) -> AsyncClientPool:
+        """Blocking (loads the CA bundle): call it in a thread."""
+        shards = max(1, -(-settings.max_connections // CONNECTIONS_PER_CLIENT))
+        per_client = -(-settings.max_connections // shards)
+        kwargs = settings.client_kwargs(max_connections=per_client)
+        kwargs["verify"] = httpx.create_ssl_context(verify=settings.verify_tls)
+        return cls([httpx.AsyncClient(**kwargs) for _ in range(shards)], per_client)  # type: ignore[arg-type]
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[httpx.AsyncClient]:
+        index = min(range(len(self.clients)), key=self._busy.__getitem__)
+        self._busy[index] += 1
+        try:
+            async with self._gates[index]:
+                yield self.clients[index]
+        finally:
+            self._busy[index] -= 1
+
+    @property
+    def is_closed(self) -> bool:
+        return any(client.is_closed for client in self.clients)
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
+# One pool per (event loop, connection settings): every trigger of a connection in a triggerer
+# process shares it. Keyed by loop because an AsyncClient is bound to the loop that first used
+# it; the weak map lets a finished loop's pools go.
+_ASYNC_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, ...], AsyncClientPool]]
+_ASYNC_POOLS = weakref.WeakKeyDictionary()
+
+
+async def shared_async_pool(key: tuple[object, ...], settings: ClientSettings) -> AsyncClientPool:
+    """The pool for ``key`` on the running loop, created on first use.
+
+    Building clients loads the CA bundle (tens of milliseconds), so it happens in a thread:
     the triggerer's loop serves thousands of other triggers meanwhile. If two triggers race,
-    the first client wins and the spare is closed.
+    the first pool wins and the spare is closed.
     """
     loop = asyncio.get_running_loop()
-    clients = _ASYNC_CLIENTS.setdefault(loop, {})
-    client = clients.get(key)
-    if client is not None and not client.is_closed:
-        return client
-    made = await asyncio.to_thread(httpx.AsyncClient, **settings.client_kwargs())  # type: ignore[arg-type]
-    client = clients.get(key)
-    if client is None or client.is_closed:
-        client = clients[key] = made
-        _GATES[made] = asyncio.Semaphore(settings.max_connections)
+    pools = _ASYNC_POOLS.setdefault(loop, {})
+    pool = pools.get(key)
+    if pool is not None and not pool.is_closed:
+        return pool
+    made = await asyncio.to_thread(AsyncClientPool.build, settings)
+    pool = pools.get(key)
+    if pool is None or pool.is_closed:
+        pool = pools[key] = made
     else:
         await made.aclose()
-    return client
+    return pool
 
 
 async def close_shared_async_clients() -> None:
     """Close the running loop's pooled clients (tests and benchmarks; the triggerer never needs to)."""
-    clients = _ASYNC_CLIENTS.pop(asyncio.get_running_loop(), {})
-    for client in clients.values():
-        await client.aclose()
+    pools = _ASYNC_POOLS.pop(asyncio.get_running_loop(), {})
+    for pool in pools.values():
+        await pool.aclose()

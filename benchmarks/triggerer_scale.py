@@ -89,7 +89,7 @@ def _per_poll_trigger_class() -> type:
     """Built lazily so that importing this module never imports Airflow."""
     import httpx
 
-    from airflow_ft_provider.transport import AsyncTransport
+    from airflow_ft_provider.transport import AsyncClientPool, AsyncTransport
     from airflow_ft_provider.triggers.job_state import TuningJobStateTrigger
 
     hook_classes: dict[type, type] = {}
@@ -105,7 +105,8 @@ def _per_poll_trigger_class() -> type:
                     async def aget_job(self, job_id: str) -> TuningJob:
                         setup = await self.aget_setup()
                         async with httpx.AsyncClient(**setup.settings.client_kwargs()) as client:
-                            transport = AsyncTransport(setup.dialect, setup.auth, setup.settings, client)
+                            pool = AsyncClientPool([client], setup.settings.max_connections)
+                            transport = AsyncTransport(setup.dialect, setup.auth, setup.settings, pool)
                             return await transport.call(setup.dialect.get_request(job_id), setup.dialect.parse_job)
 
                 hook_classes[base] = PerPollClientHook

@@ -24,7 +24,7 @@ from airflow_ft_provider.connection_fields import CONNECTION_FORMS, legacy_form_
 from airflow_ft_provider.errors import MalformedResponseError, TuningJobError
 from airflow_ft_provider.jobs import Platform, TuningJob
 from airflow_ft_provider.platforms.base import Dialect, Page
-from airflow_ft_provider.transport import AsyncTransport, ClientSettings, SyncTransport, shared_async_client
+from airflow_ft_provider.transport import AsyncTransport, ClientSettings, SyncTransport, shared_async_pool
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -285,8 +285,8 @@ class TuningJobHook(BaseHook):
 
     async def atransport(self) -> AsyncTransport:
         setup = await self.aget_setup()
-        client = await shared_async_client(self._pool_key(setup), setup.settings)
-        return AsyncTransport(setup.dialect, setup.auth, setup.settings, client)
+        pool = await shared_async_pool(self._pool_key(setup), setup.settings)
+        return AsyncTransport(setup.dialect, setup.auth, setup.settings, pool)
 
     async def aget_job(self, job_id: str) -> TuningJob:
         transport = await self.atransport()

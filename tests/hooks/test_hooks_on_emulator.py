@@ -203,7 +203,7 @@ def test_async_client_is_shared_per_connection(emu, connections):
         hooks = [hook_for(Platform.OPENAI) for _ in job_ids]
         try:
             await asyncio.gather(*(h.aget_job(j) for h, j in zip(hooks, job_ids, strict=True)))
-            clients = {id((await h.atransport()).client) for h in hooks}
+            clients = {id((await h.atransport()).pool) for h in hooks}
             return clients
         finally:
             await close_shared_async_clients()

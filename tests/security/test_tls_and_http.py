@@ -28,7 +28,7 @@ from airflow_ft_provider.errors import PlatformUnavailableError
 from airflow_ft_provider.hooks.base import ConnectionConfigError, TuningJobHook
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
-from airflow_ft_provider.transport import ClientSettings, close_shared_async_clients, shared_async_client
+from airflow_ft_provider.transport import ClientSettings, close_shared_async_clients, shared_async_pool
 from tests.conftest import CONN_TYPES, PLATFORMS
 
 KEY = "sk-tls-test-0123456789"
@@ -83,7 +83,7 @@ def test_sync_and_async_clients_verify_certificates_by_default(platform):
 
     async def async_context() -> ssl.SSLContext:
         try:
-            return ssl_context_of((await hook.atransport()).client)
+            return ssl_context_of((await hook.atransport()).pool.clients[0])
         finally:
             await close_shared_async_clients()
 
@@ -100,8 +100,8 @@ def test_verify_tls_false_reaches_httpx(value):
 
     async def async_mode() -> ssl.VerifyMode:
         try:
-            client = await shared_async_client(hook._pool_key(hook.setup), hook.setup.settings)
-            return ssl_context_of(client).verify_mode
+            pool = await shared_async_pool(hook._pool_key(hook.setup), hook.setup.settings)
+            return ssl_context_of(pool.clients[0]).verify_mode
         finally:
             await close_shared_async_clients()
 
@@ -116,8 +116,8 @@ def test_verified_and_unverified_clients_never_share_a_pool():
         try:
             base = ("conn", "https://api.example.com")
             return (
-                await shared_async_client((*base, verified), verified),
-                await shared_async_client((*base, unverified), unverified),
+                (await shared_async_pool((*base, verified), verified)).clients[0],
+                (await shared_async_pool((*base, unverified), unverified)).clients[0],
             )
         finally:
             await close_shared_async_clients()
