@@ -16,6 +16,17 @@ MISSING_IDS: dict[Platform, str] = {
 }
 
 
+def dag_header(dag_id: str) -> list[str]:
+    """The first lines of a generated DAG file: imports and a DAG without retries."""
+    return [
+        "from airflow.sdk import DAG",
+        "from airflow_ft_provider.operators.cancel import CancelTuningJobOperator",
+        "from airflow_ft_provider.sensors.job_state import TuningJobStateSensor",
+        "",
+        f"with DAG({dag_id!r}, schedule=None, default_args={{'retries': 0}}) as dag:",
+    ]
+
+
 def foreign_service_account(project: str, token_uri: str) -> dict[str, str]:
     """A well-formed service-account key the emulator never issued (its token endpoint refuses it)."""
     from cryptography.hazmat.primitives import serialization

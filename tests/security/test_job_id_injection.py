@@ -19,7 +19,7 @@ from airflow_ft_provider.platforms.base import MAX_JOB_ID_LENGTH, check_id_text
 from airflow_ft_provider.transport import close_shared_async_clients
 from tests.conftest import PLATFORMS, conn_id_for
 from tests.dag_runner import run_dag
-from tests.security.support import MISSING_IDS
+from tests.security.support import MISSING_IDS, dag_header
 
 #: Ids no platform may accept: path escapes, URL syntax, control and look-alike characters.
 HOSTILE_IDS: dict[str, str] = {
@@ -194,13 +194,7 @@ ALL_PATHS_IDS = 2
 def injection_dag(dag_id: str, platform: Platform, ids: list[str]) -> str:
     """The operator for every id; the deferrable operator and both sensor modes for the first few."""
     conn_id = conn_id_for(platform)
-    lines = [
-        "from airflow.sdk import DAG",
-        "from airflow_ft_provider.operators.cancel import CancelTuningJobOperator",
-        "from airflow_ft_provider.sensors.job_state import TuningJobStateSensor",
-        "",
-        f"with DAG({dag_id!r}, schedule=None, default_args={{'retries': 0}}) as dag:",
-    ]
+    lines = dag_header(dag_id)
     for i, job_id in enumerate(ids):
         lines.append(f"    CancelTuningJobOperator(task_id='cancel_{i}', conn_id={conn_id!r}, job_id={job_id!r})")
         if i >= ALL_PATHS_IDS:

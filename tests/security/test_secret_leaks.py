@@ -45,7 +45,7 @@ from airflow_ft_provider.testing import Emulator, Fault, JobScript
 from airflow_ft_provider.transport import close_shared_async_clients
 from tests.conftest import CONN_TYPES, LOCATION, PLATFORMS
 from tests.dag_runner import ensure_db, run_dag
-from tests.security.support import MISSING_IDS, foreign_service_account
+from tests.security.support import MISSING_IDS, dag_header, foreign_service_account
 
 #: Quick retries: the error paths exhaust them.
 FAST = {"max_retries": 1, "max_retry_seconds": 1, "backoff_max": 0.05, "timeout": 5}
@@ -281,13 +281,7 @@ def leak_dag(dag_id: str, cases: list[Case], sensor_timeout: float, deferred_can
     ``deferred_cancel=False`` leaves the deferred operator out: on an error path it fails on the
     worker before deferring, exactly like the other operator (and each task costs seconds on 3.1).
     """
-    lines = [
-        "from airflow.sdk import DAG",
-        "from airflow_ft_provider.operators.cancel import CancelTuningJobOperator",
-        "from airflow_ft_provider.sensors.job_state import TuningJobStateSensor",
-        "",
-        f"with DAG({dag_id!r}, schedule=None, default_args={{'retries': 0}}) as dag:",
-    ]
+    lines = dag_header(dag_id)
     for case in cases:
         p, c, ids = case.plant.platform.value, case.plant.conn_id, case.job_ids
         common = f"conn_id={c!r}"
