@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import ipaddress
 import re
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -229,13 +229,40 @@ class TuningJobHook(BaseHook):
     def list_jobs(self, page_size: int | None = None) -> Iterator[TuningJob]:
         """Every job of the connection, newest first where the platform orders them; pages are
         fetched lazily as the iterator advances."""
-        dialect, token, seen = self.setup.dialect, None, set[str]()
-        while True:
-            request = dialect.list_request(token, page_size)
-            page = self.transport.call(request, partial(dialect.parse_page, request=request))
+        for page in self._pages_after(self._list_page(None, page_size), page_size):
             yield from page.jobs
-            if not (token := _next_token(page, seen, dialect)):
+
+    def list_all_jobs(
+        self,
+        page_size: int | None = None,
+        map_pages: Callable[[Callable[[str], Page], Sequence[str]], Iterable[Page]] = map,
+    ) -> list[TuningJob]:
+        """Every job of the connection, at once.
+
+        Where the platform numbers its pages and the first answer says how many (DashScope),
+        the other pages are fetched through ``map_pages``: an executor's ``map`` fetches them
+        side by side instead of one round trip after another. Elsewhere, page by page.
+        """
+        first = self._list_page(None, page_size)
+        if first.later_tokens:
+            pages = [first, *map_pages(partial(self._list_page, page_size=page_size), first.later_tokens)]
+        else:
+            pages = list(self._pages_after(first, page_size))
+        return [job for page in pages for job in page.jobs]
+
+    def _list_page(self, token: str | None, page_size: int | None) -> Page:
+        dialect = self.setup.dialect
+        request = dialect.list_request(token, page_size)
+        return self.transport.call(request, partial(dialect.parse_page, request=request))
+
+    def _pages_after(self, page: Page, page_size: int | None) -> Iterator[Page]:
+        """``page``, then the pages after it, one request at a time."""
+        seen = set[str]()
+        while True:
+            yield page
+            if not (token := _next_token(page, seen, self.setup.dialect)):
                 return
+            page = self._list_page(token, page_size)
 
     def cancel_job(self, job_id: str) -> TuningJob | None:
         """Ask the platform to cancel; returns the job if the answer carries it.

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_ft_provider.hooks.base import TuningJobHook
-    from airflow_ft_provider.platforms.base import Dialect
+    from airflow_ft_provider.platforms.base import Dialect, Page
 
 #: Page sizes above the dialects' defaults, where the platform takes more: fewer list
 #: requests for the listing and each confirmation round. The other dialects already ask
@@ -348,12 +348,19 @@ class CancelTuningJobsOperator(BaseOperator):
     def _run(self, context: Context, hook: TuningJobHook, job_filter: JobFilter) -> dict[str, Any]:
         from concurrent.futures import ThreadPoolExecutor
 
+        with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="ft-bulk-cancel") as pool:
+            return self._run_on(pool, context, hook, job_filter)
+
+    def _run_on(
+        self, pool: ThreadPoolExecutor, context: Context, hook: TuningJobHook, job_filter: JobFilter
+    ) -> dict[str, Any]:
         from airflow_ft_provider.task_errors import task_failure
 
         try:
             now = datetime.now(UTC)
-            # In this thread, before any worker exists: reads the connection and opens the client.
-            listed = list(hook.list_jobs(LARGEST_PAGE.get(hook.platform)))
+            # The first page in this thread (reads the connection, opens the client); numbered
+            # pages after it side by side on the workers.
+            listed = hook.list_all_jobs(LARGEST_PAGE.get(hook.platform), pool.map)
             selected = job_filter.select(listed, now)
         except TooManyJobsError as exc:
             sample = "\n".join(f"  {j.job_id}  {j.display_name or '-'}  {j.state}" for j in exc.matched[:_SAMPLE_ROWS])
@@ -371,19 +378,18 @@ class CancelTuningJobsOperator(BaseOperator):
         throttle = Throttle(self.max_concurrency, retry_hint(hook.setup.dialect))
         throttle.attach(hook.get_conn().client)
         problems: list[Problem] = []
-        with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="ft-bulk-cancel") as pool:
-            started = time.monotonic()
-            outcomes = self._cancel_all(hook, selected, pool, throttle)
-            self.log.info(
-                "Cancel phase: %d jobs in %.2f s (concurrency now %d of %d, %d cut(s) for 429).",
-                len(outcomes),
-                time.monotonic() - started,
-                int(throttle.limit),
-                self.max_concurrency,
-                throttle.cuts,
-            )
-            if self.wait_for_completion:
-                problems += self._confirm(hook, outcomes, pool, throttle, deadline=time.monotonic() + self.timeout)
+        started = time.monotonic()
+        outcomes = self._cancel_all(hook, selected, pool, throttle)
+        self.log.info(
+            "Cancel phase: %d jobs in %.2f s (concurrency now %d of %d, %d cut(s) for 429).",
+            len(outcomes),
+            time.monotonic() - started,
+            int(throttle.limit),
+            self.max_concurrency,
+            throttle.cuts,
+        )
+        if self.wait_for_completion:
+            problems += self._confirm(hook, outcomes, pool, throttle, deadline=time.monotonic() + self.timeout)
         return self._report(context, hook, job_filter, len(listed), outcomes, problems)
 
     # -- cancel ------------------------------------------------------------------------
@@ -439,6 +445,14 @@ class CancelTuningJobsOperator(BaseOperator):
 
         schedule = PollSchedule(minimum=self.min_poll_interval, maximum=self.poll_interval)
         by_id = {outcome.job_id: outcome for outcome in outcomes}
+
+        def guarded(fetch: Callable[[str], Page], tokens: Sequence[str]) -> Iterator[Page]:
+            def one(token: str) -> Page:
+                with throttle.guard():
+                    return fetch(token)
+
+            return pool.map(one, tokens)
+
         started = time.monotonic()
         rounds = transient = 0
         while pending := [o for o in outcomes if not o.settled]:
@@ -452,8 +466,7 @@ class CancelTuningJobsOperator(BaseOperator):
             time.sleep(min(schedule.interval(now - started), deadline - now))
             rounds += 1
             try:
-                with throttle.guard():
-                    listed = {job.job_id: job for job in hook.list_jobs(LARGEST_PAGE.get(hook.platform))}
+                listed = {job.job_id: job for job in hook.list_all_jobs(LARGEST_PAGE.get(hook.platform), guarded)}
             except TuningJobError as exc:
                 transient += 1
                 if not exc.retryable or transient > MAX_TRANSIENT_ERRORS:

@@ -96,6 +96,9 @@ class Page:
 
     jobs: list[TuningJob]
     next_token: str | None
+    #: The tokens of all the pages after this one, when the platform numbers its pages and this
+    #: answer says how many there are (DashScope's first page): a client may fetch them at once.
+    later_tokens: tuple[str, ...] = ()
 
 
 class Dialect(ABC):

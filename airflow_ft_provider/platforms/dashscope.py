@@ -40,6 +40,9 @@ BASE_URLS = {
 DEFAULT_REGION = "intl"
 #: The list endpoint accepts page sizes 1-100.
 MAX_PAGE_SIZE = 100
+#: The first page names the others (from ``total``) only up to this many pages (10,000 jobs);
+#: beyond that, or if ``total`` is wrong, the walk goes page by page and stops at an empty one.
+MAX_FAN_OUT_PAGES = 100
 
 STATES = {
     "PENDING": TuningJobState.PENDING,
@@ -118,7 +121,10 @@ class DashScopeDialect(Dialect):
         jobs = [self.job_from_json(item, response) for item in items]
         # An empty page ends the walk even if 'total' promises more, so a wrong total cannot loop.
         more = bool(jobs) and page_size > 0 and page_no * page_size < total
-        return Page(jobs, str(page_no + 1) if more else None)
+        later: tuple[str, ...] = ()
+        if more and page_no == 1 and (last := -(-total // page_size)) <= MAX_FAN_OUT_PAGES:
+            later = tuple(str(number) for number in range(2, last + 1))
+        return Page(jobs, str(page_no + 1) if more else None, later)
 
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
         if not isinstance(item, dict) or not text(item.get("job_id")):

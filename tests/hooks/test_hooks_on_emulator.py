@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -209,3 +210,22 @@ def test_async_client_is_shared_per_connection(emu, connections):
             await close_shared_async_clients()
 
     assert len(asyncio.run(run())) == 1
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_list_all_jobs_fetches_numbered_pages_side_by_side(emu, connections, platform):
+    """The bulk operator's listing: same jobs as the page-by-page walk; DashScope's numbered
+    pages after the first go through the given map (an executor's: side by side)."""
+    seeded = set(emu.seed_many(platform, 23, script=NEVER_ENDS))
+    hook = hook_for(platform)
+    mapped: list[str] = []
+
+    def map_pages(fetch, tokens):
+        mapped.extend(tokens)
+        with ThreadPoolExecutor(4) as pool:
+            return list(pool.map(fetch, tokens))
+
+    everything = hook.list_all_jobs(10, map_pages)
+    assert sorted(j.job_id for j in everything) == sorted(j.job_id for j in hook.list_jobs(10))
+    assert len(everything) == len(seeded)
+    assert mapped == (["2", "3"] if platform is Platform.DASHSCOPE else [])

@@ -236,6 +236,24 @@ def test_pagination(
     assert result.next_token == next_token
 
 
+@pytest.mark.parametrize(
+    ("page_no", "total", "later"),
+    [
+        (1, 5, ("2", "3")),  # the first page names the others: they can be fetched at once
+        (1, 4, ("2",)),
+        (1, 2, ()),
+        (2, 5, ()),  # only the first page does
+        (1, 2 * 100 + 1, ()),  # past 100 pages the walk goes page by page
+        (1, 2 * 100, tuple(str(n) for n in range(2, 101))),
+    ],
+)
+def test_first_page_names_the_later_pages(
+    dialect: DashScopeDialect, page_no: int, total: int, later: tuple[str, ...]
+) -> None:
+    request = dialect.list_request(str(page_no), 2)
+    assert dialect.parse_page(page(page_no, 2, total, 2), request).later_tokens == later
+
+
 def test_pagination_falls_back_to_the_request(dialect: DashScopeDialect) -> None:
     request = dialect.list_request("2", 1)
     result = dialect.parse_page(envelope({"total": 3, "jobs": [job()]}), request)
