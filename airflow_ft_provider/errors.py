@@ -1,10 +1,12 @@
 """One error hierarchy for every platform.
 
-Each platform's documented errors are mapped by its dialect onto these classes, so
-operators decide what to do (fail at once, retry, treat as done) without knowing which
-platform answered. The platform's own message, code and request id are kept for the log.
-No secret ever goes into these messages: they are built from response bodies and job
-ids only, never from headers or connection fields.
+Each platform's documented errors are mapped by its dialect onto these classes, and every answer
+the transport refuses (a redirect, an oversized body, an endless listing, an attempt past its
+deadline) gets one too, so operators decide what to do (fail at once, retry, treat as done)
+without knowing which platform answered. ``retryable`` says whether the same request may
+succeed later; the transport retries exactly those, within its bounds. No secret ever goes into
+these messages: they are built from response bodies and job ids only, never from headers or
+connection fields.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ def clip(value: str, limit: int) -> str:
 class TuningJobError(Exception):
     """Base class: a platform call did not give the answer asked for."""
 
-    #: Whether repeating the same request later can succeed (used by the transport).
+    #: Whether repeating the same request later can succeed (the transport retries these).
     retryable: bool = False
+    #: The platform's "retry after" hint in seconds, as sent (set by the transport; clamped there).
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -78,13 +82,9 @@ class JobNotCancellableError(TuningJobError):
 
 
 class RateLimitedError(TuningJobError):
-    """Too many requests; ``retry_after`` is the platform's hint in seconds, if any."""
+    """Too many requests (429): the platform asks this client to slow down."""
 
     retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.retry_after = retry_after
 
 
 class QuotaExhaustedError(TuningJobError):
@@ -97,9 +97,9 @@ class PlatformUnavailableError(TuningJobError):
 
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.retry_after = retry_after
+
+class RequestTimeoutError(PlatformUnavailableError):
+    """An attempt did not complete (connect, send and the whole answer) within its time."""
 
 
 class InvalidJobIdError(TuningJobError, ValueError):
@@ -115,15 +115,22 @@ class OperationNotSupportedError(TuningJobError):
 
 
 class MalformedResponseError(TuningJobError):
-    """The platform answered with a body this provider cannot read."""
+    """The answer's body is not what the platform sends (a proxy's HTML page, truncated JSON,
+    a broken encoding). Retried: a glitch between here and the platform can pass."""
+
+    retryable = True
 
 
-#: Errors that no Airflow retry can fix: the task should fail at once.
-PERMANENT_ERRORS: tuple[type[TuningJobError], ...] = (
-    JobNotFoundError,
-    AuthenticationError,
-    InvalidJobIdError,
-    InvalidRequestError,
-    OperationNotSupportedError,
-    QuotaExhaustedError,
-)
+class UnexpectedResponseError(TuningJobError):
+    """An answer no documented exchange produces: a redirect (never followed), a success status
+    the operation does not use, a record of another job than the one asked for. Not retried:
+    something between here and the platform (a proxy, a wrong base URL) answers in its place."""
+
+
+class ResponseTooLargeError(TuningJobError):
+    """The answer's body is larger than the connection's ``max_response_mb`` (raw or decoded)."""
+
+
+class ListingLimitError(TuningJobError):
+    """A listing went past its bounds (``max_pages``, ``max_listed_jobs``) or its page tokens are
+    unusable (repeated, too long): stopped rather than followed forever."""

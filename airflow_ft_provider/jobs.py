@@ -1,28 +1,25 @@
 """The platform-neutral view of a fine-tuning job.
 
-Every platform's native record is parsed into one :class:`TuningJob` whose
-``state`` is a :class:`TuningJobState`; the platform's own string is kept in
-``native_state`` so nothing is lost when a platform adds a state we do not know.
-The record is plain JSON (``model_dump(mode="json")``) and carries no secret, so it
-is what operators return to XCom.
+Every platform's native record is parsed into one :class:`TuningJob` whose ``state`` is a
+:class:`TuningJobState`; the platform's own string is kept in ``native_state`` so nothing is lost
+when a platform adds a state we do not know. The record is plain JSON (``to_xcom()``), carries no
+secret and has bounded size (every text field is clipped: a hostile answer cannot put megabytes
+into XCom), so it is what operators return to XCom.
+
+``Platform`` (the set of platforms) is derived from the platform records in
+:mod:`airflow_ft_provider.platforms.registry`; it is importable from here as well.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict
 
-
-class Platform(StrEnum):
-    """The platforms this provider speaks to; the value is used in XCom and logs."""
-
-    VERTEX_AI = "vertex_ai"
-    GEMINI = "gemini"
-    DASHSCOPE = "dashscope"
-    TOGETHER = "together"
-    OPENAI = "openai"
+if TYPE_CHECKING:
+    from airflow_ft_provider.platforms.registry import Platform
 
 
 class TuningJobState(StrEnum):
@@ -65,29 +62,66 @@ ACTIVE_STATES: frozenset[TuningJobState] = frozenset(
     }
 )
 
+#: Longest job id accepted from a platform (Bedrock ARNs reach 1,011 characters). An id cannot
+#: be clipped without naming another job, so a longer one is refused by the dialect.
+MAX_JOB_ID = 1024
+#: Text fields of a record: what a log line or the XCom can carry without harm.
+MAX_TEXT = 1024
+MAX_ERROR_MESSAGE = 2000
+MAX_NATIVE_STATE = 128
+MAX_URL = 2048
+MAX_LABELS = 64
+MAX_LABEL_TEXT = 256
+
+
+def _clipper(limit: int) -> AfterValidator:
+    return AfterValidator(lambda value: value if value is None or len(value) <= limit else value[: limit - 1] + "…")
+
+
+def _short_url(value: str | None) -> str | None:
+    """A console link too long to be a real one is dropped, not cut into a broken link."""
+    return value if value is None or len(value) <= MAX_URL else None
+
+
+def _labels(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    kept = list(value.items())[:MAX_LABELS]
+    return {str(k)[:MAX_LABEL_TEXT]: str(v)[:MAX_LABEL_TEXT] for k, v in kept}
+
+
+def _known_platform(value: str) -> Platform:
+    from airflow_ft_provider.platforms.registry import Platform
+
+    return Platform(value)
+
+
+Text = Annotated[str | None, _clipper(MAX_TEXT)]
+
 
 class TuningJob(BaseModel):
     """One fine-tuning job as every platform reports it, normalized."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    platform: Platform
+    #: Which platform; a :class:`Platform` member (a ``str``).
+    platform: Annotated[str, AfterValidator(_known_platform)]
     #: The id to pass back to the platform: a full resource name on Vertex AI
     #: (``projects/…/tuningJobs/…``) and the Gemini API (``tunedModels/…``), else the job id.
     job_id: str
     state: TuningJobState
-    native_state: str
-    display_name: str | None = None
-    base_model: str | None = None
+    native_state: Annotated[str, _clipper(MAX_NATIVE_STATE)]
+    display_name: Text = None
+    base_model: Text = None
     #: The tuned model's name or output location, once the platform reports one.
-    tuned_model: str | None = None
+    tuned_model: Text = None
     created_at: AwareDatetime | None = None
     started_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
-    error_message: str | None = None
-    console_url: str | None = None
-    labels: dict[str, str] = {}
+    error_message: Annotated[str | None, _clipper(MAX_ERROR_MESSAGE)] = None
+    console_url: Annotated[str | None, AfterValidator(_short_url)] = None
+    labels: Annotated[dict[str, str], BeforeValidator(_labels)] = {}
 
     @property
     def is_terminal(self) -> bool:
@@ -97,10 +131,15 @@ class TuningJob(BaseModel):
         """JSON-safe dict for XCom and trigger events."""
         return self.model_dump(mode="json")
 
-    @classmethod
-    def from_xcom(cls, data: dict[str, object]) -> TuningJob:
-        return cls.model_validate(data)
-
     def running_since(self) -> datetime | None:
         """When the job started spending compute (start time, else creation time)."""
         return self.started_at or self.created_at
+
+
+def __getattr__(name: str) -> Any:
+    """``Platform`` lives with the platform records; it stays importable from here."""
+    if name == "Platform":
+        from airflow_ft_provider.platforms.registry import Platform
+
+        return Platform
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -89,7 +89,7 @@ def _per_poll_trigger_class() -> type:
     """Built lazily so that importing this module never imports Airflow."""
     import httpx
 
-    from airflow_ft_provider.transport import AsyncClientPool, AsyncTransport
+    from airflow_ft_provider.transport import AsyncClientPool, AsyncTransport, RequestBudget
     from airflow_ft_provider.triggers.job_state import TuningJobStateTrigger
 
     hook_classes: dict[type, type] = {}
@@ -102,11 +102,12 @@ def _per_poll_trigger_class() -> type:
             if base not in hook_classes:
 
                 class PerPollClientHook(base):  # type: ignore[valid-type,misc]
-                    async def aget_job(self, job_id: str) -> TuningJob:
-                        setup = await self.aget_setup()
-                        async with httpx.AsyncClient(**setup.settings.client_kwargs()) as client:
+                    async def aget_job(self, job_id: str, **kwargs: Any) -> TuningJob:
+                        setup = await self.aprepare()
+                        async with httpx.AsyncClient(verify=setup.settings.verify_tls) as client:
                             pool = AsyncClientPool([client], setup.settings.max_connections)
-                            transport = AsyncTransport(setup.dialect, setup.auth, setup.settings, pool)
+                            budget = RequestBudget(setup.settings.max_requests_per_minute)
+                            transport = AsyncTransport(setup.dialect, setup.auth, setup.settings, pool, budget)
                             return await transport.call(setup.dialect.get_request(job_id), setup.dialect.parse_job)
 
                 hook_classes[base] = PerPollClientHook
@@ -143,7 +144,6 @@ async def triggerer(args: argparse.Namespace) -> dict[str, Any]:
     from airflow.jobs.triggerer_job_runner import TriggerRunner
     from airflow.models.trigger import Trigger
 
-    from airflow_ft_provider import transport
     from airflow_ft_provider.testing import JobScript, RemoteEmulator
     from airflow_ft_provider.triggers.job_state import TuningJobStateTrigger
     from benchmarks.common import connection, set_connection
@@ -265,7 +265,9 @@ async def triggerer(args: argparse.Namespace) -> dict[str, Any]:
         task.cancel()
     if left:
         await asyncio.wait(left, timeout=20)
-    await asyncio.wait_for(transport.close_shared_async_clients(), 10)
+    from airflow_ft_provider.process_cache import process_cache
+
+    await asyncio.wait_for(process_cache.aclose(), 10)
 
     gets = [
         r
@@ -320,7 +322,7 @@ async def httpx_floor(remote: Any, n: int = 200) -> float:
 
     remote.set_latency(0.0, PLATFORM)
     job_id = remote.seed(PLATFORM, script=JobScript(running_s=0.0), project="bench-project")
-    setup = await hook_class_for_platform(PLATFORM)(conn_id=CONN_ID).aget_setup()
+    setup = await hook_class_for_platform(PLATFORM)(conn_id=CONN_ID).aprepare()
     url = setup.dialect.get_request(job_id).url
     headers = {"Authorization": f"Bearer {remote.api_key(PLATFORM)}"}
     async with httpx.AsyncClient() as client:

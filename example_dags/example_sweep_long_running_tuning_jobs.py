@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_ft_provider.operators.bulk_cancel import CancelTuningJobsOperator
+from airflow_ft_provider.operators.bulk_cancel import BulkCancelTuningJobsOperator
 
 with DAG(
     dag_id="example_sweep_long_running_tuning_jobs",
@@ -34,7 +34,7 @@ with DAG(
     def connections_to_sweep(params: dict | None = None) -> list[str]:
         return list((params or {})["conn_ids"])
 
-    CancelTuningJobsOperator.partial(
+    BulkCancelTuningJobsOperator.partial(
         task_id="cancel_jobs_running_over_2h",
         states=["QUEUED", "PENDING", "RUNNING"],
         running_longer_than=timedelta(hours=2),

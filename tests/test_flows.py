@@ -59,14 +59,26 @@ class TestCancelFlow:
         next(flow)
         assert finish(flow, job(S.CANCELLING)).action is CancelAction.ALREADY_CANCELLING
 
-    def test_refusal_because_it_just_ended_counts_as_success(self):
+    @pytest.mark.parametrize(
+        ("state", "action"),
+        [(S.CANCELLED, CancelAction.ALREADY_ENDED), (S.CANCELLING, CancelAction.ALREADY_CANCELLING)],
+    )
+    def test_refusal_is_reported_as_what_the_re_read_shows(self, state, action):
+        """A refused cancel was not acknowledged: never ``cancel_sent`` (the bulk operator says the same)."""
         flow = cancel_flow("ftjob-1")
         next(flow)
         flow.send(job(S.RUNNING))
         assert flow.throw(JobNotCancellableError("already cancelled")) == GetJob("ftjob-1")
-        result = finish(flow, job(S.CANCELLED))
-        assert result.action is CancelAction.SENT
-        assert result.after.state is S.CANCELLED
+        result = finish(flow, job(state))
+        assert result.action is action
+        assert result.after.state is state
+
+    def test_a_listed_job_is_not_read_again_before_the_cancel(self):
+        listed = job(S.RUNNING)
+        flow = cancel_flow("ftjob-1", listed=listed)
+        assert next(flow) == CancelJob("ftjob-1")
+        result = finish(flow, None)
+        assert result.before is listed and result.action is CancelAction.SENT
 
     def test_refusal_of_a_still_running_job_is_raised(self):
         flow = cancel_flow("ftjob-1")

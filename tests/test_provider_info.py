@@ -9,10 +9,12 @@ from importlib import resources
 
 import pytest
 
-from airflow_ft_provider.connection_fields import CONNECTION_FORMS
+from airflow_ft_provider import version_compat
 from airflow_ft_provider.get_provider_info import get_provider_info
+from airflow_ft_provider.platforms.registry import RECORDS
 
-CONN_TYPES = {"ft_vertex_ai", "ft_gemini", "ft_dashscope", "ft_together", "ft_openai"}
+#: Every platform's own connection type, from its record (adding a platform adds one here by itself).
+CONN_TYPES = {record.conn_type: record for record in RECORDS.values()}
 
 
 def test_provider_info_matches_airflows_schema():
@@ -30,7 +32,7 @@ def test_providers_manager_lists_provider_and_connection_types():
     for conn_type in CONN_TYPES:
         info = hooks[conn_type]
         assert info is not None, conn_type
-        assert info.hook_name == CONNECTION_FORMS[conn_type].hook_name
+        assert info.hook_name == CONN_TYPES[conn_type].hook_name
         assert info.connection_id_attribute_name == "conn_id"
 
 
@@ -49,9 +51,10 @@ def test_connection_forms_reach_the_ui_metadata():
     """
     out = subprocess.run([sys.executable, "-c", _UI_METADATA], capture_output=True, text=True, check=True).stdout
     meta = json.loads(out.strip().splitlines()[-1])
-    for conn_type, form in CONNECTION_FORMS.items():
+    for conn_type, record in CONN_TYPES.items():
+        form = record.form
         entry = meta[conn_type]
-        assert entry["hook_name"] == form.hook_name
+        assert entry["hook_name"] == record.hook_name
         extra = entry["extra_fields"] or {}
         for field in form.fields:
             key = next(k for k in extra if k.endswith(f"__{field.name}") or k == field.name)
@@ -64,15 +67,18 @@ def test_connection_forms_reach_the_ui_metadata():
         assert standard["login"]["hidden"]
 
 
-def test_every_hook_has_its_own_legacy_form_methods():
-    """Airflow 3.1 looks for them in each hook class's own __dict__."""
+def test_every_hook_has_its_own_legacy_form_methods_on_3_1_only():
+    """Airflow 3.1 looks for them in each hook class's own __dict__; 3.2+ reads conn-fields and
+    warns about them, so they are not there."""
     from airflow_ft_provider.hooks.registry import hook_class_for_conn_type
 
     for conn_type in CONN_TYPES:
         hook = hook_class_for_conn_type(conn_type)
-        assert "get_connection_form_widgets" in hook.__dict__
-        assert "get_ui_field_behaviour" in hook.__dict__
-        assert hook.get_ui_field_behaviour()["relabeling"]["password"]
+        legacy = not version_compat.AIRFLOW_V_3_2_PLUS
+        assert ("get_connection_form_widgets" in hook.__dict__) is legacy
+        assert ("get_ui_field_behaviour" in hook.__dict__) is legacy
+        if legacy:
+            assert hook.get_ui_field_behaviour()["relabeling"]["password"]
 
 
 def test_google_cloud_connection_type_is_served_by_vertex_hook():

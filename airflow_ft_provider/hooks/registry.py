@@ -1,28 +1,17 @@
-"""Which hook serves a connection: the connection's type picks the platform."""
+"""Which hook serves a connection: the connection's type picks the platform's record and hook."""
 
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from airflow_ft_provider.connection_fields import CONNECTION_FORMS
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import RECORDS, RECORDS_BY_CONN_TYPE, record_for
 
 if TYPE_CHECKING:
     from airflow_ft_provider.hooks.base import TuningJobHook
 
-_HOOK_PATHS: dict[str, str] = {conn_type: form.hook_class for conn_type, form in CONNECTION_FORMS.items()}
-# A user's existing Google Cloud connection works for Vertex AI as well.
-_HOOK_PATHS["google_cloud_platform"] = CONNECTION_FORMS["ft_vertex_ai"].hook_class
-
 #: The provider's own connection type of each platform.
-CONN_TYPE_BY_PLATFORM: dict[Platform, str] = {
-    Platform.VERTEX_AI: "ft_vertex_ai",
-    Platform.GEMINI: "ft_gemini",
-    Platform.DASHSCOPE: "ft_dashscope",
-    Platform.TOGETHER: "ft_together",
-    Platform.OPENAI: "ft_openai",
-}
+CONN_TYPE_BY_PLATFORM: dict[str, str] = {name: record.conn_type for name, record in RECORDS.items()}
 
 
 def _load(path: str) -> type[TuningJobHook]:
@@ -31,18 +20,18 @@ def _load(path: str) -> type[TuningJobHook]:
 
 
 def hook_class_for_conn_type(conn_type: str | None, conn_id: str = "") -> type[TuningJobHook]:
-    path = _HOOK_PATHS.get(conn_type or "")
-    if path is None:
-        known = ", ".join(sorted(_HOOK_PATHS))
+    record = RECORDS_BY_CONN_TYPE.get(conn_type or "")
+    if record is None:
+        known = ", ".join(sorted(RECORDS_BY_CONN_TYPE))
         raise ValueError(
             f"Connection {conn_id!r} has type {conn_type!r}, which is not a fine-tuning platform. "
             f"Use a connection of one of these types: {known}."
         )
-    return _load(path)
+    return _load(record.hook_class_path)
 
 
-def hook_class_for_platform(platform: Platform | str) -> type[TuningJobHook]:
-    return _load(_HOOK_PATHS[CONN_TYPE_BY_PLATFORM[Platform(platform)]])
+def hook_class_for_platform(platform: str) -> type[TuningJobHook]:
+    return _load(record_for(platform).hook_class_path)
 
 
 def get_hook(conn_id: str) -> TuningJobHook:

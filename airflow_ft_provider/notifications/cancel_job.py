@@ -16,13 +16,22 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseNotifier
 
+from airflow_ft_provider import version_compat
+from airflow_ft_provider.arguments import seconds
 from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.notifications.job_refs import (
+    TUNING_JOB_ID_XCOM_KEY,
+    JobRef,
+    job_refs,
+    read_xcoms,
+    unique,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -31,21 +40,10 @@ if TYPE_CHECKING:
     from airflow_ft_provider.flows import CancelResult, WaitResult
     from airflow_ft_provider.hooks.base import TuningJobHook
 
-#: XCom key under which a task that starts a tuning job should push the job's id (or its record):
-#: the notifier looks there when it is given no ``job_id``.
-TUNING_JOB_ID_XCOM_KEY = "tuning_job_id"
+__all__ = ["TUNING_JOB_ID_XCOM_KEY", "CancelTuningJobNotifier", "cancel_tuning_job_on_failure"]
 
 #: Errors whose message says all there is to say; anything else is logged with its traceback.
 _EXPECTED_ERRORS = (TuningJobError, ValueError, AirflowNotFoundException)
-
-
-@dataclass(frozen=True)
-class _JobRef:
-    job_id: str
-    #: The platform named by a job record; None for a bare id string.
-    platform: str | None
-    #: Where the id came from, for the log.
-    source: str
 
 
 @dataclass
@@ -91,17 +89,15 @@ class CancelTuningJobNotifier(BaseNotifier):
         job_id: str | None = None,
         xcom_task_ids: str | Sequence[str] | None = None,
         xcom_key: str = TUNING_JOB_ID_XCOM_KEY,
-        timeout: float = 60.0,
+        timeout: Any = 60.0,
         wait_for_cancelled: bool = False,
     ) -> None:
         super().__init__()
-        if timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}.")
         self.conn_id = conn_id
         self.job_id = job_id
         self.xcom_task_ids = (xcom_task_ids,) if isinstance(xcom_task_ids, str) else tuple(xcom_task_ids or ())
         self.xcom_key = xcom_key
-        self.timeout = timeout
+        self.timeout = seconds(timeout, "timeout")
         self.wait_for_cancelled = wait_for_cancelled
 
     def __call__(self, *args: Any) -> None:
@@ -127,8 +123,7 @@ class CancelTuningJobNotifier(BaseNotifier):
         environment nor ``render_template_as_native_obj`` (apache/airflow#64649, open in 3.1 and 3.3):
         render without it, in a plain sandboxed environment.
         """
-        dag = context.get("dag")
-        if dag is None or hasattr(dag, "get_template_env"):
+        if version_compat.dag_can_template(context.get("dag")):
             super().render_template_fields(context, jinja_env)
             return
         without_dag = cast("Context", {key: value for key, value in context.items() if key != "dag"})
@@ -150,7 +145,7 @@ class CancelTuningJobNotifier(BaseNotifier):
             from airflow_ft_provider.hooks.registry import get_hook
 
             hook = get_hook(self.conn_id)
-            hook.setup  # noqa: B018  reads the connection (and masks its secrets) in this thread
+            hook.prepare()  # reads the connection (and masks its secrets) in this thread
         except Exception as exc:
             ids = ", ".join(ref.job_id for ref in refs)
             self._log_error(exc, f"Cancel on failure: cannot use connection {self.conn_id!r}; NOT cancelled: {ids}")
@@ -160,14 +155,14 @@ class CancelTuningJobNotifier(BaseNotifier):
             self._cancel(hook, job_ids, deadline=started + self.timeout)
 
     # -- which jobs -----------------------------------------------------------------------
-    def _find_jobs(self, context: Context) -> list[_JobRef]:
-        refs = list(_job_refs(self.job_id, "job_id"))
+    def _find_jobs(self, context: Context) -> list[JobRef]:
+        refs = list(job_refs(self.job_id, "job_id"))
         if refs:
-            return _unique(refs)
+            return unique(refs)
         dag_id, run_id = context["dag"].dag_id, context["run_id"]
         task_ids, map_index = self._xcom_scope(context)
-        for task_id, value in _read_xcoms(dag_id, run_id, self.xcom_key, task_ids, map_index):
-            found = list(_job_refs(value, f"XCom {self.xcom_key!r} of task {task_id!r}"))
+        for task_id, value in read_xcoms(dag_id, run_id, self.xcom_key, task_ids, map_index):
+            found = list(job_refs(value, f"XCom {self.xcom_key!r} of task {task_id!r}"))
             if not found and value is not None:
                 self.log.warning(
                     "Cancel on failure: ignored XCom %r of task %r: a %s is neither a job id nor a job record.",
@@ -176,7 +171,7 @@ class CancelTuningJobNotifier(BaseNotifier):
                     type(value).__name__,
                 )
             refs.extend(found)
-        return _unique(refs)
+        return unique(refs)
 
     def _xcom_scope(self, context: Context) -> tuple[Sequence[str], int | None]:
         """The task ids whose XComs to read, and the map index to read (None: all of them)."""
@@ -193,7 +188,7 @@ class CancelTuningJobNotifier(BaseNotifier):
         where = f"task(s) {', '.join(task_ids)}" + (f" map index {map_index}" if map_index not in (None, -1) else "")
         return f"job_id was {self.job_id!r}; looked under XCom key {self.xcom_key!r} of {where}"
 
-    def _for_platform(self, refs: list[_JobRef], hook: TuningJobHook) -> list[str]:
+    def _for_platform(self, refs: list[JobRef], hook: TuningJobHook) -> list[str]:
         keep = []
         for ref in refs:
             if ref.platform is not None and ref.platform != hook.platform:
@@ -229,14 +224,15 @@ class CancelTuningJobNotifier(BaseNotifier):
         try:
             for outcome in outcomes:
                 try:
-                    outcome.cancel = run_flow(hook, cancel_flow(outcome.job_id))
+                    outcome.cancel = run_flow(hook, cancel_flow(outcome.job_id), deadline=deadline)
                 except Exception as exc:
                     outcome.error = exc
             for outcome in outcomes:
                 if self.wait_for_cancelled and outcome.cancel is not None and not outcome.cancel.after.is_terminal:
                     try:
                         job_id = outcome.cancel.after.job_id
-                        outcome.wait = run_flow(hook, wait_flow(job_id, deadline=deadline, schedule=schedule))
+                        flow = wait_flow(job_id, deadline=deadline, schedule=schedule)
+                        outcome.wait = run_flow(hook, flow, deadline=deadline)
                     except Exception as exc:
                         outcome.error = exc
         finally:
@@ -254,7 +250,7 @@ class CancelTuningJobNotifier(BaseNotifier):
         if cancel is None:
             self.log.error(
                 "Cancel on failure: %s: not done within timeout=%g s (the platform did not answer in time); "
-                "the job may still be running. The request may yet complete while this process lives.",
+                "the job may still be running: cancel it by hand, or raise the notifier's timeout.",
                 name,
                 self.timeout,
             )
@@ -315,85 +311,3 @@ def cancel_tuning_job_on_failure(
         notifier(context)
 
     return cancel_tuning_job
-
-
-# -- helpers ----------------------------------------------------------------------------------
-def _job_refs(value: Any, source: str) -> Iterator[_JobRef]:
-    """The job ids in a rendered ``job_id`` or an XCom value: an id, a job record, or a list of them.
-
-    ``"None"`` counts as empty: it is what ``{{ ti.xcom_pull(...) }}`` renders when nothing was pushed.
-    """
-    if isinstance(value, str):
-        job_id = value.strip()
-        if job_id and job_id != "None":
-            yield _JobRef(job_id, None, source)
-    elif isinstance(value, Mapping):
-        record_id, platform = value.get("job_id"), value.get("platform")
-        if isinstance(record_id, str) and record_id.strip():
-            yield _JobRef(record_id.strip(), platform if isinstance(platform, str) else None, source)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _job_refs(item, source)
-
-
-def _unique(refs: list[_JobRef]) -> list[_JobRef]:
-    """Each job once, where it was first found: a job may be in several tasks' XComs."""
-    first: dict[str, _JobRef] = {}
-    for ref in refs:
-        first.setdefault(ref.job_id, ref)
-    return list(first.values())
-
-
-def _read_xcoms(
-    dag_id: str, run_id: str, key: str, task_ids: Sequence[str], map_index: int | None
-) -> list[tuple[str, Any]]:
-    """(task id, value) of the run's XComs under ``key``; ``map_index`` None reads every map index.
-
-    Workers and the dag-processor read XComs through the task SDK. ``dag.test()`` runs DAG
-    callbacks in its own process, which has no supervisor channel (the SDK's XCom calls fail
-    there with ImportError) but has the metadata database, so that one case reads it directly.
-    """
-    if not _has_supervisor():
-        return _read_xcoms_from_db(dag_id, run_id, key, task_ids, map_index)
-    from airflow.providers.common.compat.sdk import XCom
-
-    if map_index is not None:
-        return [
-            (task_id, XCom.get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index))
-            for task_id in task_ids
-        ]
-    return [
-        (task_id, value)
-        for task_id in task_ids
-        for value in XCom.get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id) or ()
-    ]
-
-
-def _has_supervisor() -> bool:
-    """Whether this process talks to Airflow through the task SDK's supervisor channel.
-
-    The same test Airflow makes to choose its secrets backends (``ensure_secrets_backend_loaded``).
-    """
-    from airflow.sdk.execution_time import task_runner
-
-    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
-
-
-def _read_xcoms_from_db(
-    dag_id: str, run_id: str, key: str, task_ids: Sequence[str], map_index: int | None
-) -> list[tuple[str, Any]]:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    query = select(XComModel).where(
-        XComModel.dag_id == dag_id,
-        XComModel.run_id == run_id,
-        XComModel.key == key,
-        XComModel.task_id.in_(task_ids),
-    )
-    if map_index is not None:
-        query = query.where(XComModel.map_index == map_index)
-    with create_session() as session:
-        rows = session.scalars(query.order_by(XComModel.task_id, XComModel.map_index)).all()
-        return [(row.task_id, XComModel.deserialize_value(row)) for row in rows]

@@ -20,6 +20,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_ft_provider.arguments import rendered_job_id, seconds
 from airflow_ft_provider.errors import JobNotFoundError, TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.links import CONSOLE_URL_XCOM_KEY, TuningJobConsoleLink
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 
     from airflow_ft_provider.flows import WaitResult
     from airflow_ft_provider.hooks.base import TuningJobHook
+
+
+#: How long ``on_kill`` may spend making sure the cancel was sent.
+ON_KILL_SECONDS = 20.0
 
 
 class IfEnded(StrEnum):
@@ -65,13 +70,16 @@ class CancelTuningJobOperator(BaseOperator):
        job is terminal. A job that won the race and ended SUCCEEDED or FAILED is reported plainly;
        ``fail_if_not_cancelled`` decides whether that fails the task.
 
-    Returns the final job record (JSON, no secrets) to XCom.
+    ``timeout`` is one absolute deadline for the whole task (read, cancel and wait, across deferral):
+    no request or wait outlives it. Returns the final job record (JSON, no secrets) to XCom, with
+    ``state_before`` (the state first read) and ``action`` (``cancel_sent``, ``already_cancelling`` or
+    ``already_ended``) added.
 
     :param conn_id: connection of one of the provider's types; it decides the platform.
     :param job_id: job id or resource name (templated).
     :param wait_for_completion: wait until the job is terminal (default True).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
-    :param timeout: seconds for the whole wait, kept as one absolute deadline across deferral.
+    :param timeout: seconds (or a timedelta) for the whole task, kept as one absolute deadline across deferral.
     :param if_ended: ``"succeed"`` (default), ``"skip"`` or ``"fail"`` when the job had already ended.
     :param if_not_found: ``"fail"`` (default, no retries), ``"succeed"`` or ``"skip"``.
     :param fail_if_not_cancelled: fail when the job ended SUCCEEDED/FAILED/EXPIRED instead of CANCELLED.
@@ -90,12 +98,12 @@ class CancelTuningJobOperator(BaseOperator):
         job_id: str,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        timeout: float = 60 * 60,
+        timeout: Any = 60 * 60,
         if_ended: str = IfEnded.SUCCEED,
         if_not_found: str = IfNotFound.FAIL,
         fail_if_not_cancelled: bool = False,
-        poll_interval: float = 30.0,
-        min_poll_interval: float = 1.0,
+        poll_interval: Any = 30.0,
+        min_poll_interval: Any = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -103,14 +111,12 @@ class CancelTuningJobOperator(BaseOperator):
         self.job_id = job_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        if timeout <= 0 or poll_interval <= 0 or min_poll_interval <= 0:
-            raise ValueError("timeout, poll_interval and min_poll_interval must be positive numbers of seconds.")
-        self.timeout = timeout
+        self.timeout = seconds(timeout, "timeout")
         self.if_ended = _choice(IfEnded, if_ended, "if_ended")
         self.if_not_found = _choice(IfNotFound, if_not_found, "if_not_found")
         self.fail_if_not_cancelled = fail_if_not_cancelled
-        self.poll_interval = poll_interval
-        self.min_poll_interval = min(min_poll_interval, poll_interval)
+        self.poll_interval = seconds(poll_interval, "poll_interval")
+        self.min_poll_interval = min(seconds(min_poll_interval, "min_poll_interval"), self.poll_interval)
         self._hook: TuningJobHook | None = None
         self._cancel_sent = False
 
@@ -122,9 +128,11 @@ class CancelTuningJobOperator(BaseOperator):
 
         # Airflow renders extra links on failure and deferral too: the link's XCom always exists.
         context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value="")
+        deadline = time.time() + self.timeout
         try:
+            job_id = rendered_job_id(self.job_id, self.conn_id)
             hook = self._hook = get_hook(self.conn_id)
-            result = run_flow(hook, cancel_flow(self.job_id))
+            result = run_flow(hook, cancel_flow(job_id), deadline=deadline)
         except JobNotFoundError as exc:
             self._not_found(exc)
             return None
@@ -135,23 +143,23 @@ class CancelTuningJobOperator(BaseOperator):
         if job.console_url:
             context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url)
         self.log.info("%s job %s was %s: %s", job.platform, job.job_id, result.before.state, result.action.value)
+        done = {"state_before": result.before.state.value, "action": result.action.value}
         if result.action is CancelAction.ALREADY_ENDED:
-            return self._already_ended(job)
+            return self._already_ended(job, done)
         if not self.wait_for_completion or job.is_terminal:
-            return self._finish(job) if job.is_terminal else job.to_xcom()
+            return self._finish(job, done) if job.is_terminal else {**job.to_xcom(), **done}
 
-        deadline = time.time() + self.timeout
         if self.deferrable:
-            self._defer(job, deadline)
-        return self._after_wait(self._wait_here(hook, job.job_id, deadline))
+            self._defer(job, deadline, done)
+        return self._after_wait(self._wait_here(hook, job.job_id, deadline), done)
 
     def _wait_here(self, hook: TuningJobHook, job_id: str, deadline: float) -> WaitResult:
         from airflow_ft_provider.flows import PollSchedule, run_flow, wait_flow
 
         schedule = PollSchedule(minimum=self.min_poll_interval, maximum=self.poll_interval)
-        return run_flow(hook, wait_flow(job_id, deadline=deadline, schedule=schedule))
+        return run_flow(hook, wait_flow(job_id, deadline=deadline, schedule=schedule), deadline=deadline)
 
-    def _defer(self, job: TuningJob, deadline: float) -> None:
+    def _defer(self, job: TuningJob, deadline: float, done: dict[str, str]) -> None:
         from airflow_ft_provider.triggers.job_state import TuningJobStateTrigger
 
         self.defer(
@@ -164,11 +172,15 @@ class CancelTuningJobOperator(BaseOperator):
                 poll_interval=self.poll_interval,
             ),
             method_name="execute_complete",
+            # What was done before deferring, for the result (ids and states only, no secret).
+            kwargs={"done": done},
             # The trigger keeps the deadline: a framework timeout would skip execute_complete.
             timeout=None,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, done: dict[str, str] | None = None
+    ) -> dict[str, Any] | None:
         from airflow_ft_provider.flows import WaitResult, WaitStatus
         from airflow_ft_provider.triggers.job_state import JobStateEvent
 
@@ -176,29 +188,30 @@ class CancelTuningJobOperator(BaseOperator):
             parsed = JobStateEvent.parse(event)
         except ValueError as exc:
             raise AirflowException(str(exc)) from None
-        return self._after_wait(
-            WaitResult(WaitStatus(parsed.status), parsed.job, parsed.message, parsed.polls, parsed.retryable)
-        )
+        self._cancel_sent = (done or {}).get("action") == "cancel_sent"
+        result = WaitResult(WaitStatus(parsed.status), parsed.job, parsed.message, parsed.polls, parsed.retryable)
+        return self._after_wait(result, done or {})
 
     # -- outcomes ------------------------------------------------------------------------
-    def _after_wait(self, result: WaitResult) -> dict[str, Any] | None:
+    def _after_wait(self, result: WaitResult, done: dict[str, str]) -> dict[str, Any] | None:
         from airflow_ft_provider.flows import WaitStatus
 
         if result.status is WaitStatus.REACHED and result.job is not None:
-            return self._finish(result.job)
+            return self._finish(result.job, done)
         if result.status is WaitStatus.TIMEOUT:
             raise AirflowException(
                 f"{result.message}: no confirmation within timeout={self.timeout:g} s. The cancel was "
                 f"{'sent' if self._cancel_sent else 'not needed'}; raise timeout if the platform is slow."
             )
+        failure = f"Waiting for job {self.job_id} (connection {self.conn_id!r}) failed: {result.message}"
         if result.retryable:
-            raise AirflowException(f"Waiting for job {self.job_id} failed: {result.message}")
-        raise AirflowFailException(f"Waiting for job {self.job_id} failed: {result.message}")
+            raise AirflowException(failure)
+        raise AirflowFailException(failure)
 
-    def _finish(self, job: TuningJob) -> dict[str, Any]:
+    def _finish(self, job: TuningJob, done: dict[str, str]) -> dict[str, Any]:
         if job.state is TuningJobState.CANCELLED:
             self.log.info("Confirmed: %s job %s is CANCELLED.", job.platform, job.job_id)
-            return job.to_xcom()
+            return {**job.to_xcom(), **done}
         message = (
             f"{job.platform} job {job.job_id} ended {job.state} (platform state {job.native_state!r}), "
             "not CANCELLED: it finished before the cancellation took effect."
@@ -206,16 +219,16 @@ class CancelTuningJobOperator(BaseOperator):
         if self.fail_if_not_cancelled:
             raise AirflowFailException(message)
         self.log.warning("%s", message)
-        return job.to_xcom()
+        return {**job.to_xcom(), **done}
 
-    def _already_ended(self, job: TuningJob) -> dict[str, Any]:
+    def _already_ended(self, job: TuningJob, done: dict[str, str]) -> dict[str, Any]:
         message = f"{job.platform} job {job.job_id} had already ended {job.state}; no cancel was sent."
         if self.if_ended is IfEnded.FAIL:
             raise AirflowFailException(message)
         if self.if_ended is IfEnded.SKIP:
             raise AirflowSkipException(message)
         self.log.info("%s", message)
-        return job.to_xcom()
+        return {**job.to_xcom(), **done}
 
     def _not_found(self, exc: JobNotFoundError) -> None:
         message = f"Job {self.job_id} not found with connection {self.conn_id!r}: {exc}"
@@ -233,7 +246,8 @@ class CancelTuningJobOperator(BaseOperator):
         from airflow_ft_provider.flows import cancel_flow, run_flow
 
         try:
-            run_flow(self._hook, cancel_flow(self.job_id))
+            # The worker gives on_kill a few seconds only: bounded, it cannot hang the kill.
+            run_flow(self._hook, cancel_flow(self.job_id), deadline=time.time() + ON_KILL_SECONDS)
             self.log.info("Task killed: cancel sent for job %s.", self.job_id)
         except Exception:
             self.log.exception("Task killed: cancelling job %s failed.", self.job_id)

@@ -14,23 +14,16 @@ from __future__ import annotations
 
 import re
 from datetime import timezone
-from typing import Any, TypeGuard
+from typing import Any, Self, TypeGuard
 
-from airflow_ft_provider.errors import (
-    TuningJobError,
-)
-from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
-from airflow_ft_provider.platforms.base import (
-    CHINA_STANDARD_TIME,
-    ApiRequest,
-    ApiResponse,
-    Dialect,
-    Operation,
-    Page,
-    error_by_status,
-    parse_time,
-    text,
-)
+from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
+from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.extras import Extras
+from airflow_ft_provider.platforms.fields import CHINA_STANDARD_TIME, parse_time, text
+from airflow_ft_provider.platforms.http_errors import error_by_status
+from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 #: Region name (the connection's ``region`` extra) -> API base URL.
 BASE_URLS = {
@@ -68,7 +61,7 @@ _HINTS = {
 
 
 class DashScopeDialect(Dialect):
-    platform = Platform.DASHSCOPE
+    platform = "dashscope"
     id_pattern = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
     id_example = "ft-202410291653-1c7f"
     states = STATES
@@ -83,8 +76,14 @@ class DashScopeDialect(Dialect):
         self.naive_tz = naive_tz
         self.headers = {"X-DashScope-WorkSpace": workspace} if workspace else {}
 
+    @classmethod
+    def from_extras(cls, base_url: str | None, extras: Extras) -> Self:
+        # The region is checked even when host overrides the URL: a wrong value is a mistake either way.
+        region = extras.choice("region", BASE_URLS, DEFAULT_REGION)
+        return cls(base_url or BASE_URLS[region], workspace=extras.text("workspace"))
+
     def get_request(self, job_id: str) -> ApiRequest:
-        job_id = self.check_job_id(job_id)
+        job_id = self.canonical_id(job_id)
         return ApiRequest(Operation.GET, "GET", self.url("fine-tunes", job_id), headers=self.headers, job_id=job_id)
 
     def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
@@ -93,7 +92,7 @@ class DashScopeDialect(Dialect):
         return ApiRequest(Operation.LIST, "GET", self.url("fine-tunes"), params=params, headers=self.headers)
 
     def cancel_request(self, job_id: str) -> ApiRequest:
-        job_id = self.check_job_id(job_id)
+        job_id = self.canonical_id(job_id)
         return ApiRequest(
             Operation.CANCEL,
             "POST",
@@ -127,13 +126,13 @@ class DashScopeDialect(Dialect):
         return Page(jobs, str(page_no + 1) if more else None, later)
 
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
-        if not isinstance(item, dict) or not text(item.get("job_id")):
-            raise self.malformed("Job object without a 'job_id'", response)
+        if not isinstance(item, dict):
+            raise self.malformed("Job record is not a JSON object", response)
         native = item.get("status")
         state = self.map_state(native)
-        return TuningJob(
-            platform=self.platform,
-            job_id=item["job_id"],
+        return self.job(
+            response,
+            job_id=text(item.get("job_id")),
             state=state,
             native_state=str(native),
             display_name=text(item.get("job_name")),
@@ -179,3 +178,29 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 def _int_or(value: object, default: int) -> int:
     return value if _is_int(value) else default
+
+
+RECORD = PlatformRecord(
+    name="dashscope",
+    title="DashScope",
+    conn_type="ft_dashscope",
+    hook_name="DashScope (Model Studio) Fine-tuning",
+    dialect=DashScopeDialect,
+    form=ConnectionForm(
+        fields=(
+            ConnField(
+                "region",
+                "Region",
+                "cn = Beijing (dashscope.aliyuncs.com), intl = Singapore (dashscope-intl.aliyuncs.com).",
+                default=DEFAULT_REGION,
+                choices=tuple(BASE_URLS),
+            ),
+            ConnField("workspace", "Workspace ID", "Sent as X-DashScope-WorkSpace when set."),
+            *COMMON_FIELDS,
+        ),
+        host_placeholder=BASE_URLS[DEFAULT_REGION],
+    ),
+    hook_class_name="DashScopeTuningHook",
+    api_key=ApiKeyAuth("DashScope API key"),
+    largest_page=MAX_PAGE_SIZE,
+)

@@ -10,22 +10,17 @@ answer it works, and a "no such method" answer becomes a clear
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Self
 
+from airflow_ft_provider.connection_fields import ConnectionForm
 from airflow_ft_provider.errors import OperationNotSupportedError, TuningJobError
-from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
-from airflow_ft_provider.platforms.base import (
-    ApiRequest,
-    ApiResponse,
-    Dialect,
-    Operation,
-    Page,
-    check_id_text,
-    invalid_id,
-    parse_time,
-    text,
-)
-from airflow_ft_provider.platforms.google_errors import google_error, load_json, read_status
+from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.extras import Extras
+from airflow_ft_provider.platforms.fields import mapping, parse_time, text
+from airflow_ft_provider.platforms.google_errors import google_error, google_retry_hint, read_status
+from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
+from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 MAX_PAGE_SIZE = 1000
@@ -49,7 +44,7 @@ _API_VERSION = re.compile(r"v[0-9]+(?:(?:alpha|beta)[0-9]*)?")
 
 
 class GeminiDialect(Dialect):
-    platform = Platform.GEMINI
+    platform = "gemini"
     id_pattern = re.compile(_ID)
     id_example = "tunedModels/my-model-abc123"
     states = STATES
@@ -60,6 +55,10 @@ class GeminiDialect(Dialect):
         super().__init__(base_url)
         self.api_version = api_version
 
+    @classmethod
+    def from_extras(cls, base_url: str | None, extras: Extras) -> Self:
+        return cls(base_url or DEFAULT_BASE_URL)
+
     def model_id(self, job_id: object) -> str:
         """The bare tuned-model id of ``tunedModels/{id}`` or ``{id}``, or :class:`InvalidJobIdError`."""
         check_id_text(job_id, self.platform, self.id_example)
@@ -69,7 +68,7 @@ class GeminiDialect(Dialect):
             raise invalid_id(job_id, self.platform, self.id_example)
         return match.group(1)
 
-    def check_job_id(self, job_id: object) -> str:
+    def canonical_id(self, job_id: object) -> str:
         return f"tunedModels/{self.model_id(job_id)}"
 
     def get_request(self, job_id: str) -> ApiRequest:
@@ -89,10 +88,10 @@ class GeminiDialect(Dialect):
         return ApiRequest(Operation.CANCEL, "POST", url, json={}, job_id=f"tunedModels/{model}")
 
     def parse_job(self, response: ApiResponse) -> TuningJob:
-        return self.job_from_json(load_json(response, self.platform), response)
+        return self.job_from_json(response.json_object(self.platform), response)
 
     def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
-        body = load_json(response, self.platform)
+        body = response.json_object(self.platform)
         items = body.get("tunedModels", [])  # left out when there are none
         if not isinstance(items, list):
             raise self.malformed("List answer's 'tunedModels' is not an array", response)
@@ -110,15 +109,18 @@ class GeminiDialect(Dialect):
             )
         return google_error(response, request, self.platform, status=status)
 
+    def retry_hint(self, response: ApiResponse) -> float | None:
+        return google_retry_hint(response)
+
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
-        name = text(item.get("name")) if isinstance(item, dict) else None
-        if name is None:
-            raise self.malformed("Tuned model without a 'name'", response)
+        if not isinstance(item, dict):
+            raise self.malformed("Tuned model record is not a JSON object", response)
+        name = text(item.get("name"))
         native = item.get("state", "STATE_UNSPECIFIED")  # proto3 JSON omits the zero enum value
         state = self.map_state(native)
-        task = item.get("tuningTask") if isinstance(item.get("tuningTask"), dict) else {}
-        return TuningJob(
-            platform=self.platform,
+        task = mapping(item.get("tuningTask"))
+        return self.job(
+            response,
             job_id=name,
             state=state,
             native_state=str(native),
@@ -152,3 +154,17 @@ def _names_model(message: str, name: str) -> bool:
     """Whether the message mentions the model's id as a whole word (bare or in its name)."""
     model = name.removeprefix("tunedModels/")
     return re.search(rf"(?<![a-z0-9-]){re.escape(model)}(?![a-z0-9-])", message) is not None
+
+
+RECORD = PlatformRecord(
+    name="gemini",
+    title="Gemini API",
+    conn_type="ft_gemini",
+    hook_name="Gemini API Tuning",
+    dialect=GeminiDialect,
+    form=ConnectionForm(host_placeholder=DEFAULT_BASE_URL),
+    hook_class_name="GeminiTuningHook",
+    # A header, never ?key=: URLs are logged, headers are not.
+    api_key=ApiKeyAuth("Gemini API key", header="x-goog-api-key", scheme=None),
+    largest_page=MAX_PAGE_SIZE,
+)

@@ -10,6 +10,7 @@ typed error: an error answer must never turn into a parsing crash.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,15 +21,15 @@ from airflow_ft_provider.errors import (
     InvalidRequestError,
     JobNotCancellableError,
     JobNotFoundError,
-    MalformedResponseError,
     OperationNotSupportedError,
     PermissionDeniedError,
     PlatformUnavailableError,
     RateLimitedError,
     TuningJobError,
 )
-from airflow_ft_provider.jobs import Platform
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation, retry_after_header, text
+from airflow_ft_provider.platforms.fields import text
+from airflow_ft_provider.platforms.http_errors import retry_hint_from_headers
+from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Operation
 
 #: Error bodies are small; a larger one is not read (a hostile or broken proxy page).
 MAX_ERROR_BODY = 256 * 1024
@@ -65,16 +66,6 @@ class GoogleStatus:
         return parse_duration(self.detail(RETRY_INFO).get("retryDelay"))
 
 
-def load_json(response: ApiResponse, platform: Platform) -> dict[str, Any]:
-    """The body as a JSON object, or :class:`MalformedResponseError` (also for absurd nesting)."""
-    try:
-        return response.json_object(platform)
-    except RecursionError:
-        raise MalformedResponseError(
-            "Response body is nested too deeply to read", platform=platform, status_code=response.status_code
-        ) from None
-
-
 def read_status(response: ApiResponse) -> GoogleStatus:
     """Parse an error body leniently: whatever cannot be read is left out."""
     if len(response.content) > MAX_ERROR_BODY:
@@ -98,17 +89,24 @@ def read_status(response: ApiResponse) -> GoogleStatus:
 
 
 def parse_duration(value: object) -> float | None:
-    """A protobuf Duration (``"53s"``, ``"1.5s"`` or ``{"seconds", "nanos"}``) in seconds."""
+    """A protobuf Duration (``"53s"``, ``"1.5s"`` or ``{"seconds", "nanos"}``) in seconds, as sent
+    (the transport clamps absurd ones); None if it is not a duration."""
     if isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
         return float(match.group(1))
     if isinstance(value, dict):
         seconds, nanos = value.get("seconds", 0), value.get("nanos", 0)
         try:
             total = float(seconds) + float(nanos) / 1e9
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
-        return total if 0 <= total < 1e12 else None
+        return None if math.isnan(total) else total
     return None
+
+
+def google_retry_hint(response: ApiResponse) -> float | None:
+    """A 429's or 5xx's ``RetryInfo.retryDelay``, else its ``Retry-After`` header."""
+    delay = read_status(response).retry_delay
+    return delay if delay is not None else retry_hint_from_headers(response.headers)
 
 
 def request_id(response: ApiResponse, status: GoogleStatus) -> str | None:
@@ -122,7 +120,7 @@ def request_id(response: ApiResponse, status: GoogleStatus) -> str | None:
 def google_error(
     response: ApiResponse,
     request: ApiRequest,
-    platform: Platform,
+    platform: str,
     *,
     status: GoogleStatus | None = None,
 ) -> TuningJobError:
@@ -138,9 +136,6 @@ def google_error(
         "job_id": request.job_id,
     }
     cancelling = request.operation is Operation.CANCEL
-    retry_after = status.retry_delay
-    if retry_after is None:
-        retry_after = retry_after_header(response.headers)
 
     if code == 401 or status.reason in _BAD_CREDENTIAL_REASONS:
         return AuthenticationError(f"{message} Check the connection's credentials.", **info)
@@ -151,15 +146,15 @@ def google_error(
             return InvalidRequestError(f"{message} Check the connection's host, project and location.", **info)
         return JobNotFoundError(message, **info)
     if code == 429 or status.status == "RESOURCE_EXHAUSTED":
-        return RateLimitedError(message, retry_after=retry_after, **info)
+        return RateLimitedError(message, **info)
     if code == 501:
         return OperationNotSupportedError(message, **info)
     if code >= 500 or code in (408, 499):
-        return PlatformUnavailableError(message, retry_after=retry_after, **info)
+        return PlatformUnavailableError(message, **info)
     if cancelling and (code in (409, 412) or status.status == "FAILED_PRECONDITION"):
         return JobNotCancellableError(message, **info)
     if code == 409 and status.status == "ABORTED":
-        return PlatformUnavailableError(message, retry_after=retry_after, **info)
+        return PlatformUnavailableError(message, **info)
     if code == 400 and status.status == "INVALID_ARGUMENT" and _about_id(message, request):
         return InvalidJobIdError(message, **info)
     return InvalidRequestError(message, **info)

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Self
 
-from airflow_ft_provider.errors import (
-    TuningJobError,
-)
-from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
-from airflow_ft_provider.platforms.base import (
-    ApiRequest,
-    ApiResponse,
-    Dialect,
-    Operation,
-    Page,
-    error_by_status,
-    parse_time,
-    text,
-)
+from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
+from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.extras import Extras
+from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
+from airflow_ft_provider.platforms.http_errors import openai_style_error
+from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+#: The list endpoint's largest ``limit``.
+MAX_PAGE_SIZE = 100
 
 STATES = {
     "validating_files": TuningJobState.PENDING,
@@ -34,12 +30,14 @@ STATES = {
 
 
 class OpenAIDialect(Dialect):
-    platform = Platform.OPENAI
+    platform = "openai"
     # OpenAI ids are ``ftjob-<alnum>``; compatible hosts use other shapes, so allow the
     # characters ids are made of, but nothing that changes a URL's path or query.
     id_pattern = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
     id_example = "ftjob-abc123"
     states = STATES
+    #: Under the ``/v1`` of the base URL (Azure OpenAI's v1 API puts ``/openai/v1`` before it).
+    jobs_path: tuple[str, ...] = ("fine_tuning", "jobs")
 
     def __init__(
         self, base_url: str = DEFAULT_BASE_URL, organization: str | None = None, project: str | None = None
@@ -49,27 +47,24 @@ class OpenAIDialect(Dialect):
             name: value for name, value in (("OpenAI-Organization", organization), ("OpenAI-Project", project)) if value
         }
 
+    @classmethod
+    def from_extras(cls, base_url: str | None, extras: Extras) -> Self:
+        return cls(base_url or DEFAULT_BASE_URL, extras.text("organization"), extras.text("project"))
+
     def get_request(self, job_id: str) -> ApiRequest:
-        job_id = self.check_job_id(job_id)
-        return ApiRequest(
-            Operation.GET, "GET", self.url("fine_tuning", "jobs", job_id), headers=self.headers, job_id=job_id
-        )
+        job_id = self.canonical_id(job_id)
+        return ApiRequest(Operation.GET, "GET", self.url(*self.jobs_path, job_id), headers=self.headers, job_id=job_id)
 
     def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
-        params = {"limit": str(page_size or 100)}
+        params = {"limit": str(min(max(page_size or MAX_PAGE_SIZE, 1), MAX_PAGE_SIZE))}
         if page_token:
             params["after"] = page_token
-        return ApiRequest(Operation.LIST, "GET", self.url("fine_tuning", "jobs"), params=params, headers=self.headers)
+        return ApiRequest(Operation.LIST, "GET", self.url(*self.jobs_path), params=params, headers=self.headers)
 
     def cancel_request(self, job_id: str) -> ApiRequest:
-        job_id = self.check_job_id(job_id)
-        return ApiRequest(
-            Operation.CANCEL,
-            "POST",
-            self.url("fine_tuning", "jobs", job_id, "cancel"),
-            headers=self.headers,
-            job_id=job_id,
-        )
+        job_id = self.canonical_id(job_id)
+        url = self.url(*self.jobs_path, job_id, "cancel")
+        return ApiRequest(Operation.CANCEL, "POST", url, headers=self.headers, job_id=job_id)
 
     def parse_job(self, response: ApiResponse) -> TuningJob:
         return self.job_from_json(response.json_object(self.platform), response)
@@ -87,14 +82,15 @@ class OpenAIDialect(Dialect):
         return Page(jobs, jobs[-1].job_id if more and jobs else None)
 
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
-        if not isinstance(item, dict) or not text(item.get("id")):
-            raise self.malformed("Job object without an 'id'", response)
+        if not isinstance(item, dict):
+            raise self.malformed("Job record is not a JSON object", response)
         native = item.get("status")
-        error = item.get("error") if isinstance(item.get("error"), dict) else {}
-        labels = _labels(item.get("metadata"))
-        return TuningJob(
-            platform=self.platform,
-            job_id=item["id"],
+        error = mapping(item.get("error"))
+        labels = string_labels(item.get("metadata"))
+        job_id = text(item.get("id"))
+        return self.job(
+            response,
+            job_id=job_id,
             state=self.map_state(native),
             native_state=str(native),
             display_name=text(item.get("user_provided_suffix")) or text(item.get("suffix")) or labels.get("name"),
@@ -102,8 +98,8 @@ class OpenAIDialect(Dialect):
             tuned_model=text(item.get("fine_tuned_model")),
             created_at=parse_time(item.get("created_at")),
             ended_at=parse_time(item.get("finished_at")),
-            error_message=text(error.get("message")) if error else None,
-            console_url=self.console_url(item["id"]),
+            error_message=text(error.get("message")),
+            console_url=self.console_url(job_id) if job_id else None,
             labels=labels,
         )
 
@@ -116,36 +112,22 @@ class OpenAIDialect(Dialect):
         return openai_style_error(response, request, self.platform, "OpenAI")
 
 
-def openai_style_error(response: ApiResponse, request: ApiRequest, platform: Platform, vendor: str) -> TuningJobError:
-    """The error of an OpenAI-shaped API (OpenAI, Together AI, compatible hosts).
-
-    Documented body: ``{"error": {"message", "type", "param", "code"}}``; a flat body with the
-    same keys is tolerated (Together answers some errors that way).
-    """
-    status = response.status_code
-    try:
-        body = response.json_object(platform)
-    except TuningJobError:
-        body = {}
-    nested = body.get("error")
-    error = nested if isinstance(nested, dict) else body
-    message = text(error.get("message")) or text(nested) or f"HTTP {status} from {vendor}"
-    code = text(error.get("code")) or text(error.get("type"))
-    return error_by_status(
-        response,
-        message,
-        # A cancel carries no body or parameters and the id is checked before sending, so a
-        # 400/409 to it can only be about the job's state (already ended or cancelling).
-        cancel_refused=request.operation is Operation.CANCEL and status in (400, 409),
-        quota_exhausted=code == "insufficient_quota",
-        platform=platform,
-        native_code=code,
-        request_id=response.headers.get("x-request-id"),
-        job_id=request.job_id,
-    )
-
-
-def _labels(metadata: Any) -> dict[str, str]:
-    if not isinstance(metadata, dict):
-        return {}
-    return {str(k): str(v) for k, v in metadata.items() if isinstance(v, str | int | float | bool)}
+RECORD = PlatformRecord(
+    name="openai",
+    title="OpenAI",
+    conn_type="ft_openai",
+    hook_name="OpenAI Fine-tuning",
+    dialect=OpenAIDialect,
+    form=ConnectionForm(
+        fields=(
+            ConnField("organization", "Organization ID", "Sent as OpenAI-Organization when set."),
+            ConnField("project", "Project ID", "Sent as OpenAI-Project when set."),
+            *COMMON_FIELDS,
+        ),
+        host_placeholder=DEFAULT_BASE_URL,
+    ),
+    hook_class_name="OpenAITuningHook",
+    api_key=ApiKeyAuth("OpenAI API key"),
+    largest_page=MAX_PAGE_SIZE,
+    has_labels=True,
+)

@@ -8,22 +8,16 @@ cancel answer is the truncated job, usually in ``cancel_requested``. ``compressi
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Self
 
-from airflow_ft_provider.errors import (
-    TuningJobError,
-)
-from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
-from airflow_ft_provider.platforms.base import (
-    ApiRequest,
-    ApiResponse,
-    Dialect,
-    Operation,
-    Page,
-    parse_time,
-    text,
-)
-from airflow_ft_provider.platforms.openai import openai_style_error
+from airflow_ft_provider.connection_fields import ConnectionForm
+from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.extras import Extras
+from airflow_ft_provider.platforms.fields import parse_time, text
+from airflow_ft_provider.platforms.http_errors import openai_style_error
+from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 DEFAULT_BASE_URL = "https://api.together.xyz/v1"
 
@@ -42,7 +36,7 @@ STATES = {
 
 
 class TogetherDialect(Dialect):
-    platform = Platform.TOGETHER
+    platform = "together"
     id_pattern = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
     id_example = "ft-01234567-89ab-cdef-0123-456789abcdef"
     states = STATES
@@ -50,8 +44,12 @@ class TogetherDialect(Dialect):
     def __init__(self, base_url: str = DEFAULT_BASE_URL) -> None:
         super().__init__(base_url)
 
+    @classmethod
+    def from_extras(cls, base_url: str | None, extras: Extras) -> Self:
+        return cls(base_url or DEFAULT_BASE_URL)
+
     def get_request(self, job_id: str) -> ApiRequest:
-        job_id = self.check_job_id(job_id)
+        job_id = self.canonical_id(job_id)
         return ApiRequest(Operation.GET, "GET", self.url("fine-tunes", job_id), job_id=job_id)
 
     def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
@@ -59,7 +57,7 @@ class TogetherDialect(Dialect):
         return ApiRequest(Operation.LIST, "GET", self.url("fine-tunes"))
 
     def cancel_request(self, job_id: str) -> ApiRequest:
-        job_id = self.check_job_id(job_id)
+        job_id = self.canonical_id(job_id)
         return ApiRequest(Operation.CANCEL, "POST", self.url("fine-tunes", job_id, "cancel"), job_id=job_id)
 
     def parse_job(self, response: ApiResponse) -> TuningJob:
@@ -75,13 +73,15 @@ class TogetherDialect(Dialect):
         return Page([self.job_from_json(item, response) for item in data], None)
 
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
-        if not isinstance(item, dict) or not text(item.get("id")):
-            raise self.malformed("Job object without an 'id'", response)
+        if not isinstance(item, dict):
+            raise self.malformed("Job record is not a JSON object", response)
         native = item.get("status")
-        return TuningJob(
-            platform=self.platform,
-            job_id=item["id"],
-            state=self.map_state(native),
+        state = self.map_state(native)
+        job_id = text(item.get("id"))
+        return self.job(
+            response,
+            job_id=job_id,
+            state=state,
             native_state=str(native),
             display_name=text(item.get("suffix")),
             base_model=text(item.get("model")),
@@ -89,7 +89,8 @@ class TogetherDialect(Dialect):
             created_at=parse_time(item.get("created_at")),
             started_at=parse_time(item.get("started_at")),
             updated_at=parse_time(item.get("updated_at")),
-            console_url=self.console_url(item["id"]),
+            error_message=_failure_reason(item) if state is TuningJobState.FAILED else None,
+            console_url=self.console_url(job_id) if job_id else None,
         )
 
     def console_url(self, job_id: str) -> str | None:
@@ -100,3 +101,25 @@ class TogetherDialect(Dialect):
 
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
         return openai_style_error(response, request, self.platform, "Together AI")
+
+
+def _failure_reason(item: dict[str, Any]) -> str | None:
+    """Why a job failed: Together puts it in the job's events (the last error-level one), not a field."""
+    events = item.get("events")
+    if isinstance(events, list):
+        for event in reversed(events):
+            if isinstance(event, dict) and event.get("level") == "error" and text(event.get("message")):
+                return str(event["message"])
+    return text(item.get("error")) or text(item.get("message"))
+
+
+RECORD = PlatformRecord(
+    name="together",
+    title="Together AI",
+    conn_type="ft_together",
+    hook_name="Together AI Fine-tuning",
+    dialect=TogetherDialect,
+    form=ConnectionForm(host_placeholder=DEFAULT_BASE_URL),
+    hook_class_name="TogetherTuningHook",
+    api_key=ApiKeyAuth("Together AI API key"),
+)

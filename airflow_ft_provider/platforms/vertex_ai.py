@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
+from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
 from airflow_ft_provider.errors import TuningJobError
-from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
-from airflow_ft_provider.platforms.base import (
-    ApiRequest,
-    ApiResponse,
-    Dialect,
-    Operation,
-    Page,
-    check_id_text,
-    invalid_id,
-    parse_time,
-    text,
-)
-from airflow_ft_provider.platforms.google_errors import google_error, load_json
+from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.extras import ExtraError, Extras
+from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
+from airflow_ft_provider.platforms.google_errors import google_error, google_retry_hint
+from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
+from airflow_ft_provider.platforms.record import PlatformRecord
 
 DEFAULT_LOCATION = "us-central1"
+#: The list endpoint's largest ``pageSize``.
+MAX_PAGE_SIZE = 1000
 
 STATES = {
     "JOB_STATE_UNSPECIFIED": TuningJobState.UNKNOWN,
@@ -84,7 +81,7 @@ class JobName:
 
 
 class VertexAIDialect(Dialect):
-    platform = Platform.VERTEX_AI
+    platform = "vertex_ai"
     id_pattern = _BARE_ID
     id_example = "projects/my-project/locations/us-central1/tuningJobs/1234567890123456789"
     states = STATES
@@ -107,6 +104,21 @@ class VertexAIDialect(Dialect):
         self.project, self.location, self.api_version = project, location, api_version
         self.headers = {"x-goog-user-project": quota_project} if quota_project else {}
 
+    @classmethod
+    def from_extras(cls, base_url: str | None, extras: Extras, default_project: str | None = None) -> Self:
+        """``default_project``: the one the credentials name, used when the extras name none."""
+        project = extras.text("project") or default_project
+        if not project:
+            raise ExtraError(
+                "it names no Google Cloud project. Set the 'project' extra (Project ID) to the project "
+                "that owns the tuning jobs."
+            )
+        location = extras.text("location", DEFAULT_LOCATION) or DEFAULT_LOCATION
+        try:
+            return cls(base_url, project=project, location=location, quota_project=extras.text("quota_project"))
+        except ValueError as exc:
+            raise ExtraError(f"{exc} Fix it in the extras.") from None
+
     # -- ids and URLs -------------------------------------------------------------------
     def job_name(self, job_id: object) -> JobName:
         """The full resource name for any accepted id form, or :class:`InvalidJobIdError`.
@@ -124,8 +136,15 @@ class VertexAIDialect(Dialect):
             return JobName(self.project, self.location, job_id)
         raise invalid_id(job_id, self.platform, self.id_example)
 
-    def check_job_id(self, job_id: object) -> str:
+    def canonical_id(self, job_id: object) -> str:
         return str(self.job_name(job_id))
+
+    def is_same_job(self, requested: str, job: TuningJob) -> bool:
+        """Vertex AI names a job by project *number* where the request may use the project id."""
+        asked, answered = JobName.parse(requested), JobName.parse(job.job_id)
+        if asked is None or answered is None:
+            return requested == job.job_id
+        return (asked.location, asked.job) == (answered.location, answered.job)
 
     def _host(self, location: str) -> str:
         """The base URL serving ``location``: its regional host when talking to Google itself."""
@@ -156,7 +175,7 @@ class VertexAIDialect(Dialect):
 
     def list_request(self, page_token: str | None, page_size: int | None, list_filter: str | None = None) -> ApiRequest:
         """One page of the connection's jobs; ``list_filter`` is Vertex AI's list filter syntax."""
-        params = {"pageSize": str(max(1, page_size or 100))}
+        params = {"pageSize": str(min(max(1, page_size or 100), MAX_PAGE_SIZE))}
         if page_token:
             params["pageToken"] = page_token
         if list_filter:
@@ -177,10 +196,10 @@ class VertexAIDialect(Dialect):
 
     # -- responses ----------------------------------------------------------------------
     def parse_job(self, response: ApiResponse) -> TuningJob:
-        return self.job_from_json(load_json(response, self.platform), response)
+        return self.job_from_json(response.json_object(self.platform), response)
 
     def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
-        body = load_json(response, self.platform)
+        body = response.json_object(self.platform)
         items = body.get("tuningJobs", [])  # proto3 JSON leaves an empty list out
         if not isinstance(items, list):
             raise self.malformed("List answer's 'tuningJobs' is not an array", response)
@@ -189,16 +208,19 @@ class VertexAIDialect(Dialect):
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
         return google_error(response, request, self.platform)
 
+    def retry_hint(self, response: ApiResponse) -> float | None:
+        return google_retry_hint(response)
+
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
-        name = text(item.get("name")) if isinstance(item, dict) else None
-        if name is None:
-            raise self.malformed("Tuning job without a 'name'", response)
+        if not isinstance(item, dict):
+            raise self.malformed("Tuning job record is not a JSON object", response)
+        name = text(item.get("name"))
         # proto3 JSON omits enum fields at their zero value, JOB_STATE_UNSPECIFIED.
         native = item.get("state", "JOB_STATE_UNSPECIFIED")
-        error = item.get("error") if isinstance(item.get("error"), dict) else {}
-        tuned = item.get("tunedModel") if isinstance(item.get("tunedModel"), dict) else {}
-        return TuningJob(
-            platform=self.platform,
+        error = mapping(item.get("error"))
+        tuned = mapping(item.get("tunedModel"))
+        return self.job(
+            response,
             job_id=name,
             state=self.map_state(native),
             native_state=str(native),
@@ -210,8 +232,8 @@ class VertexAIDialect(Dialect):
             updated_at=parse_time(item.get("updateTime")),
             ended_at=parse_time(item.get("endTime")),
             error_message=text(error.get("message")),
-            console_url=console_url(name),
-            labels=_labels(item.get("labels")),
+            console_url=console_url(name) if name else None,
+            labels=string_labels(item.get("labels"), scalars=False),  # always strings on Vertex AI
         )
 
 
@@ -233,7 +255,44 @@ def console_url(name: str) -> str | None:
     )
 
 
-def _labels(labels: Any) -> dict[str, str]:
-    if not isinstance(labels, dict):
-        return {}
-    return {str(k): v for k, v in labels.items() if isinstance(v, str)}
+RECORD = PlatformRecord(
+    name="vertex_ai",
+    title="Vertex AI",
+    conn_type="ft_vertex_ai",
+    hook_name="Vertex AI Tuning",
+    dialect=VertexAIDialect,
+    form=ConnectionForm(
+        fields=(
+            ConnField("project", "Project ID", "Google Cloud project that owns the tuning jobs."),
+            ConnField(
+                "location", "Location", "Region of the jobs, e.g. us-central1 or global.", default=DEFAULT_LOCATION
+            ),
+            ConnField(
+                "keyfile_dict",
+                "Service account key (JSON)",
+                "Contents of a service-account JSON key. Alternatively paste it into Password.",
+                secret=True,
+            ),
+            ConnField("key_path", "Key file path", "Path to a service-account JSON key on the workers."),
+            ConnField(
+                "access_token",
+                "Access token",
+                "An OAuth2 access token to use as is (short-lived; for tests and special setups).",
+                secret=True,
+            ),
+            ConnField("quota_project", "Quota project", "Sent as x-goog-user-project for billing and quota."),
+            *COMMON_FIELDS,
+        ),
+        key_field_label="Service account key (JSON)",
+        host_placeholder=default_base_url(DEFAULT_LOCATION),
+    ),
+    hook_class_name="VertexAITuningHook",
+    hook_module="airflow_ft_provider.hooks.vertex_ai",
+    # A user's existing Google Cloud connection works for Vertex AI as well.
+    also_conn_types=("google_cloud_platform",),
+    largest_page=MAX_PAGE_SIZE,
+    has_labels=True,
+    requests_per_minute=540,
+    quota_source="Vertex AI allows 600 resource-management requests per minute per project and region; "
+    "90 % of it, leaving room for the console and other clients",
+)

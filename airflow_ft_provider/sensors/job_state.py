@@ -15,8 +15,9 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_ft_provider.arguments import rendered_job_id, seconds, states
 from airflow_ft_provider.errors import TuningJobError
-from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
+from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob
 from airflow_ft_provider.links import CONSOLE_URL_XCOM_KEY, TuningJobConsoleLink
 
 if TYPE_CHECKING:
@@ -25,12 +26,8 @@ if TYPE_CHECKING:
     from airflow_ft_provider.hooks.base import TuningJobHook
 
 
-def _states(values: Iterable[str], name: str) -> frozenset[TuningJobState]:
-    try:
-        return frozenset(TuningJobState(str(v).upper()) for v in values)
-    except ValueError:
-        allowed = ", ".join(s.value for s in TuningJobState)
-        raise ValueError(f"{name} holds an unknown state in {list(values)!r}; use some of: {allowed}.") from None
+#: How long ``on_kill`` may spend cancelling the job.
+ON_KILL_SECONDS = 20.0
 
 
 class TuningJobStateSensor(BaseSensorOperator):
@@ -42,7 +39,8 @@ class TuningJobStateSensor(BaseSensorOperator):
 
     :param conn_id: connection of one of the provider's types; it decides the platform.
     :param job_id: job id or resource name (templated).
-    :param target_states: normalized states that end the wait (default: any terminal state).
+    :param target_states: normalized states that end the wait (default: any terminal state); a list,
+        or one string of comma-separated names.
     :param failure_states: states that fail the task (default: the terminal states not targeted).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
     :param cancel_on_kill: cancel the job when a user kills the waiting task (deferred: Airflow 3.3's
@@ -58,20 +56,20 @@ class TuningJobStateSensor(BaseSensorOperator):
         *,
         conn_id: str,
         job_id: str,
-        target_states: Iterable[str] | None = None,
-        failure_states: Iterable[str] | None = None,
+        target_states: Iterable[str] | str | None = None,
+        failure_states: Iterable[str] | str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
-        poll_interval: float = 30.0,
-        poke_interval: float = 30.0,
+        poll_interval: Any = 30.0,
+        poke_interval: Any = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.conn_id = conn_id
         self.job_id = job_id
-        self.target_states = _states(target_states or TERMINAL_STATES, "target_states")
+        self.target_states = states(target_states or TERMINAL_STATES, "target_states")
         self.failure_states = (
-            _states(failure_states, "failure_states")
+            states(failure_states, "failure_states")
             if failure_states is not None
             else TERMINAL_STATES - self.target_states
         )
@@ -79,7 +77,7 @@ class TuningJobStateSensor(BaseSensorOperator):
             raise ValueError(f"States {sorted(overlap)} are both target and failure states; choose one side.")
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
-        self.poll_interval = poll_interval
+        self.poll_interval = seconds(poll_interval, "poll_interval")
         self._hook: TuningJobHook | None = None
 
     def _get_hook(self) -> TuningJobHook:
@@ -93,10 +91,15 @@ class TuningJobStateSensor(BaseSensorOperator):
         from airflow_ft_provider.task_errors import task_failure
 
         try:
-            job = self._get_hook().get_job(self.job_id)
+            job = self._get_hook().get_job(rendered_job_id(self.job_id, self.conn_id), urgent=False)
         except (TuningJobError, ValueError) as exc:
             if isinstance(exc, TuningJobError) and exc.retryable:
-                self.log.warning("Could not read job %s this time (%s); will try again.", self.job_id, exc)
+                self.log.warning(
+                    "Could not read job %s on connection %r this time (%s); will try again.",
+                    self.job_id,
+                    self.conn_id,
+                    exc,
+                )
                 return False
             raise task_failure(exc, self.conn_id) from exc
         self.log.info("%s job %s is %s (%s)", job.platform, job.job_id, job.state, job.native_state)
@@ -105,7 +108,7 @@ class TuningJobStateSensor(BaseSensorOperator):
     def _judge(self, job: TuningJob, context: Context) -> bool | PokeReturnValue:
         context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url or "")
         if job.state in self.failure_states:
-            raise AirflowFailException(_failure_message(job))
+            raise AirflowFailException(_failure_message(job, self.conn_id))
         if job.state in self.target_states:
             return PokeReturnValue(is_done=True, xcom_value=job.to_xcom())
         return False
@@ -123,7 +126,7 @@ class TuningJobStateSensor(BaseSensorOperator):
             trigger=TuningJobStateTrigger(
                 conn_id=self.conn_id,
                 platform=self._get_hook().platform,
-                job_id=self.job_id,
+                job_id=rendered_job_id(self.job_id, self.conn_id),
                 target_states=[s.value for s in self.target_states],
                 failure_states=[s.value for s in self.failure_states],
                 deadline=time.time() + float(self.timeout),
@@ -145,15 +148,15 @@ class TuningJobStateSensor(BaseSensorOperator):
             raise AirflowException(str(exc)) from None
         status = WaitStatus(parsed.status)
         if status is WaitStatus.TIMEOUT:
-            raise AirflowSensorTimeout(f"{parsed.message} (timeout={self.timeout} s).")
+            raise AirflowSensorTimeout(f"{parsed.message} (timeout={self.timeout} s, connection {self.conn_id!r}).")
         if status is WaitStatus.ERROR:
             error = AirflowException if parsed.retryable else AirflowFailException
-            raise error(f"Waiting for job {self.job_id} failed: {parsed.message}")
+            raise error(f"Waiting for job {self.job_id} on connection {self.conn_id!r} failed: {parsed.message}")
         if parsed.job is None:
             raise AirflowException(f"Trigger reported {status} without the job record: {event!r}")
         context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=parsed.job.console_url or "")
         if status is WaitStatus.FAILED:
-            raise AirflowFailException(_failure_message(parsed.job))
+            raise AirflowFailException(_failure_message(parsed.job, self.conn_id))
         return parsed.job.to_xcom()
 
     def on_kill(self) -> None:
@@ -163,12 +166,16 @@ class TuningJobStateSensor(BaseSensorOperator):
         from airflow_ft_provider.flows import cancel_flow, run_flow
 
         try:
-            result = run_flow(self._hook, cancel_flow(self.job_id))
+            deadline = time.time() + ON_KILL_SECONDS
+            result = run_flow(self._hook, cancel_flow(self.job_id), deadline=deadline)
             self.log.info("Task killed: job %s %s.", self.job_id, result.action.value)
         except Exception:
             self.log.exception("Task killed: cancelling job %s failed.", self.job_id)
 
 
-def _failure_message(job: TuningJob) -> str:
-    message = f"{job.platform} job {job.job_id} reached {job.state} (platform state {job.native_state!r})"
+def _failure_message(job: TuningJob, conn_id: str) -> str:
+    message = (
+        f"{job.platform} job {job.job_id} (connection {conn_id!r}) reached {job.state} "
+        f"(platform state {job.native_state!r})"
+    )
     return f"{message}: {job.error_message}" if job.error_message else message

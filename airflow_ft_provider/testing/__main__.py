@@ -12,7 +12,7 @@ import signal
 import sys
 from types import FrameType
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.emulator import Emulator
 from airflow_ft_provider.testing.store import JobScript
 

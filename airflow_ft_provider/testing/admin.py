@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.faults import Fault
 from airflow_ft_provider.testing.store import JobScript
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.admin import admin_router
 from airflow_ft_provider.testing.faults import Fault
 from airflow_ft_provider.testing.platforms import SPECS, classify

@@ -9,7 +9,7 @@ import json
 from typing import Any, Protocol
 
 from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 
 
 class _EmulatorLike(Protocol):
@@ -36,7 +36,7 @@ def airflow_connection(
     platform = Platform(platform)
     conn: dict[str, Any] = {"conn_type": CONN_TYPE_BY_PLATFORM[platform], "host": emu.base_url(platform)}
     extras = dict(extra)
-    if platform is Platform.VERTEX_AI:
+    if platform is Platform("vertex_ai"):
         extras.setdefault("project", project)
         extras.setdefault("location", location)
         if key is not None:

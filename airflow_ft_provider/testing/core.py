@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.auth import GoogleAuth
 from airflow_ft_provider.testing.faults import Fault, FaultBook, RateLimiter
 from airflow_ft_provider.testing.platforms import SPECS
@@ -144,14 +144,14 @@ class EmulatorCore:
             created_ago_s=created_ago_s,
             native_id=spec.native_id(job_id) if job_id else None,
             labels=dict(labels or {}),
-            project=project if spec.platform is Platform.VERTEX_AI else None,
-            location=location if spec.platform is Platform.VERTEX_AI else None,
+            project=project if spec.platform is Platform("vertex_ai") else None,
+            location=location if spec.platform is Platform("vertex_ai") else None,
             workspace=workspace,
             error_message=error_message,
             extra=dict(extra or {}),
             pinned=native_state,
         )
-        if spec.platform is Platform.VERTEX_AI:
+        if spec.platform is Platform("vertex_ai"):
             self.project_number(project)
         return spec.client_id(self, job)
 

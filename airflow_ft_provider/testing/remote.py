@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.faults import Fault
 from airflow_ft_provider.testing.reqlog import RequestRecord
 from airflow_ft_provider.testing.store import JobScript

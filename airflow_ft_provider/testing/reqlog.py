@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 
 __all__ = ["REDACTED", "RequestLog", "RequestRecord", "redact_headers", "redact_query"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 
 __all__ = ["CancelResult", "Job", "JobScript", "JobStore", "JobView", "Phase"]
 

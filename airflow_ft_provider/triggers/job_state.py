@@ -8,23 +8,26 @@ and yields exactly one event.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pydantic import BaseModel, ValidationError
 
-from airflow_ft_provider.jobs import TERMINAL_STATES, Platform, TuningJob, TuningJobState
+from airflow_ft_provider import version_compat
+from airflow_ft_provider.flows.wait import MAX_TRANSIENT_ERRORS
+from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
 
 log = logging.getLogger(__name__)
 
-#: Airflow 3.3+ calls ``on_kill`` on the trigger when a user kills the deferred task.
-TRIGGER_ON_KILL_SUPPORTED = "on_kill" in BaseTrigger.__dict__
 #: Seconds a kill-time cancel may take (Airflow bounds on_kill by [triggerer] on_kill_timeout too).
 CANCEL_ON_KILL_TIMEOUT = 25.0
-_KILLED_STATES = frozenset({"failed", "success", "skipped", "up_for_retry", "restarting", "removed"})
+#: Task states only a user's action leaves behind a deferred task: mark failed/success, clear (no
+#: state). A task still deferred (the trigger moved to another triggerer), or scheduled, queued or
+#: running (another triggerer's event resumed it) was not killed: its job is left alone.
+_KILLED_STATES = frozenset({"failed", "success", "skipped", "up_for_retry", "restarting", "removed", None})
 
 
 class JobStateEvent(BaseModel):
@@ -76,12 +79,14 @@ class TuningJobStateTrigger(BaseTrigger):
         deadline: float | None = None,
         min_poll_interval: float = 1.0,
         poll_interval: float = 30.0,
-        max_transient_errors: int = 5,
+        max_transient_errors: int = MAX_TRANSIENT_ERRORS,
         cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
-        self.platform = Platform(platform)
+        from airflow_ft_provider.platforms.registry import record_for
+
+        self.platform = record_for(platform).name
         self.job_id = job_id
         self.target_states = [TuningJobState(s) for s in (target_states or sorted(TERMINAL_STATES))]
         self.failure_states = [TuningJobState(s) for s in failure_states]
@@ -97,7 +102,7 @@ class TuningJobStateTrigger(BaseTrigger):
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "conn_id": self.conn_id,
-                "platform": self.platform.value,
+                "platform": self.platform,
                 "job_id": self.job_id,
                 "target_states": [s.value for s in self.target_states],
                 "failure_states": [s.value for s in self.failure_states],
@@ -126,7 +131,7 @@ class TuningJobStateTrigger(BaseTrigger):
             max_transient_errors=self.max_transient_errors,
         )
         try:
-            result = await arun_flow(self._hook(), flow)
+            result = await arun_flow(self._hook(), flow, deadline=self.deadline)
             event = JobStateEvent(
                 status=result.status,
                 job_id=self.job_id,
@@ -142,8 +147,13 @@ class TuningJobStateTrigger(BaseTrigger):
         yield TriggerEvent(event.model_dump(mode="json"))
 
     async def on_kill(self) -> None:
-        """Airflow 3.3+: the user killed the deferred task (mark failed/success, clear)."""
-        if self.cancel_on_kill:
+        """Airflow 3.3+: called when a user kills the deferred task (mark failed/success, clear).
+
+        Since 3.3.0 it can also fire when the trigger is handed to another triggerer after a missed
+        heartbeat (apache/airflow#73454), while the task is still deferred and watched there: so the
+        task's state is checked first, and only a state a user's action leaves cancels the job.
+        """
+        if self.cancel_on_kill and await self._task_was_killed():
             await self._cancel_job()
 
     async def cleanup(self) -> None:
@@ -151,7 +161,7 @@ class TuningJobStateTrigger(BaseTrigger):
         so a triggerer restart or redistribution never cancels a job."""
         if (
             self.cancel_on_kill
-            and not TRIGGER_ON_KILL_SUPPORTED
+            and not version_compat.TRIGGER_ON_KILL_SUPPORTED
             and not self._finished
             and await self._task_was_killed()
         ):
@@ -161,9 +171,8 @@ class TuningJobStateTrigger(BaseTrigger):
         from airflow_ft_provider.flows import arun_flow, cancel_flow
 
         try:
-            result = await asyncio.wait_for(
-                arun_flow(self._hook(), cancel_flow(self.job_id)), timeout=CANCEL_ON_KILL_TIMEOUT
-            )
+            deadline = time.time() + CANCEL_ON_KILL_TIMEOUT
+            result = await arun_flow(self._hook(), cancel_flow(self.job_id), deadline=deadline)
             after = result.after
             log.info("Task killed: %s job %s %s (now %s)", self.platform, self.job_id, result.action, after.state)
         except Exception:
@@ -174,17 +183,11 @@ class TuningJobStateTrigger(BaseTrigger):
         if ti is None:
             return False
         try:
-            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-            states = await asyncio.to_thread(
-                RuntimeTaskInstance.get_task_states,
-                dag_id=ti.dag_id,
-                task_ids=[ti.task_id],
-                run_ids=[ti.run_id],
-            )
+            state = await version_compat.atask_state(ti.dag_id, ti.task_id, ti.run_id)
         except Exception:
             log.warning("Could not read the state of task %s; not cancelling", ti.task_id, exc_info=True)
             return False
-        state = states.get(ti.run_id, {}).get(ti.task_id)
-        # Only states a user's action leaves behind; unknown or None (ambiguous) never cancel.
-        return state in _KILLED_STATES
+        if state not in _KILLED_STATES:
+            log.info("Task %s is %s, not killed: job %s is left running.", ti.task_id, state, self.job_id)
+            return False
+        return True

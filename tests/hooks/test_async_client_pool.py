@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from airflow_ft_provider.transport import CONNECTIONS_PER_CLIENT, AsyncClientPool, ClientSettings
+from airflow_ft_provider.transport import AsyncClientPool, ClientSettings
+from airflow_ft_provider.transport.aio import CONNECTIONS_PER_CLIENT
 
 
 @pytest.mark.parametrize(("connections", "clients", "per_client"), [(50, 5, 10), (10, 1, 10), (4, 1, 4), (25, 3, 9)])

@@ -15,7 +15,7 @@ from airflow_ft_provider.hooks.together import TogetherFineTuningHook
 from airflow_ft_provider.jobs import Platform, TuningJobState
 from airflow_ft_provider.platforms.dashscope import DashScopeDialect
 from airflow_ft_provider.platforms.together import TogetherDialect
-from airflow_ft_provider.transport import SyncTransport
+from airflow_ft_provider.transport import RequestBudget, SyncTransport
 
 KEY = "sk-test-0123456789"
 
@@ -147,7 +147,7 @@ def send(setup: Any, answer: dict[str, Any], job_id: str) -> tuple[httpx.Request
         return httpx.Response(200, json=answer)
 
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        transport = SyncTransport(setup.dialect, setup.auth, setup.settings, client)
+        transport = SyncTransport(setup.dialect, setup.auth, setup.settings, client, RequestBudget(600))
         job = transport.call(setup.dialect.get_request(job_id), setup.dialect.parse_job)
     return seen[0], job
 

@@ -20,8 +20,8 @@ from airflow_ft_provider.flows import CancelAction, arun_flow, cancel_flow, run_
 from airflow_ft_provider.hooks.base import TuningJobHook
 from airflow_ft_provider.hooks.registry import get_hook, hook_class_for_platform
 from airflow_ft_provider.jobs import Platform, TuningJobState
+from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
-from airflow_ft_provider.transport import close_shared_async_clients
 from tests.conftest import PLATFORMS, conn_id_for, connection_dict
 
 CANCELLABLE = [p for p in PLATFORMS if p is not Platform.GEMINI]
@@ -40,7 +40,7 @@ def call(hook: TuningJobHook, mode: str, method: str, *args: Any) -> Any:
                 return [job async for job in hook.alist_jobs(*args)]
             return await getattr(hook, f"a{method}")(*args)
         finally:
-            await close_shared_async_clients()
+            await process_cache.aclose()
 
     return asyncio.run(run())
 
@@ -174,7 +174,7 @@ def test_async_cancel_flow_matches_sync(emu, connections, platform):
         try:
             return await arun_flow(hook_for(platform), cancel_flow(job_id))
         finally:
-            await close_shared_async_clients()
+            await process_cache.aclose()
 
     assert asyncio.run(run()).action is CancelAction.SENT
 
@@ -207,7 +207,7 @@ def test_async_client_is_shared_per_connection(emu, connections):
             clients = {id((await h.atransport()).pool) for h in hooks}
             return clients
         finally:
-            await close_shared_async_clients()
+            await process_cache.aclose()
 
     assert len(asyncio.run(run())) == 1
 
@@ -220,12 +220,12 @@ def test_list_all_jobs_fetches_numbered_pages_side_by_side(emu, connections, pla
     hook = hook_for(platform)
     mapped: list[str] = []
 
-    def map_pages(fetch, tokens):
-        mapped.extend(tokens)
+    def map_pages(fetch, requests):
+        mapped.extend(request.params.get("page_no", "?") for request in requests)
         with ThreadPoolExecutor(4) as pool:
-            return list(pool.map(fetch, tokens))
+            return list(pool.map(fetch, requests))
 
-    everything = hook.list_all_jobs(10, map_pages)
+    everything = hook.list_all_jobs(10, map_pages=map_pages)
     assert sorted(j.job_id for j in everything) == sorted(j.job_id for j in hook.list_jobs(10))
     assert len(everything) == len(seeded)
     assert mapped == (["2", "3"] if platform is Platform.DASHSCOPE else [])

@@ -15,25 +15,23 @@ from airflow.sdk import Connection
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from airflow_ft_provider import version_compat
 from airflow_ft_provider.errors import AuthenticationError, PlatformUnavailableError
-from airflow_ft_provider.hooks import vertex_ai as vertex_hook
-from airflow_ft_provider.hooks.base import BearerAuth, ConnectionConfigError
+from airflow_ft_provider.hooks.auth import HeaderAuth as BearerAuth
+from airflow_ft_provider.hooks.base import ConnectionConfigError
 from airflow_ft_provider.hooks.gemini import GeminiTuningHook
-from airflow_ft_provider.hooks.vertex_ai import (
-    GoogleCredentialsAuth,
-    VertexAITuningHook,
-    forget_shared_credentials,
-    google_credentials,
-)
+from airflow_ft_provider.hooks.google_credentials import GoogleCredentialsAuth, google_credentials
+from airflow_ft_provider.hooks.vertex_ai import VertexAITuningHook
 from airflow_ft_provider.platforms.gemini import GeminiDialect
 from airflow_ft_provider.platforms.vertex_ai import VertexAIDialect
+from airflow_ft_provider.process_cache import process_cache
 
 
 @pytest.fixture(autouse=True)
 def _fresh_credentials() -> Iterator[None]:
-    forget_shared_credentials()
+    process_cache.reset()
     yield
-    forget_shared_credentials()
+    process_cache.reset()
 
 
 @pytest.fixture(scope="module")
@@ -343,7 +341,7 @@ def masked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.extend(secrets)
 
     monkeypatch.setattr(compat_sdk, "mask_secret", seen.append, raising=False)
-    monkeypatch.setattr(vertex_hook, "mask_secrets_async", amask)
+    monkeypatch.setattr(version_compat, "amask_secrets", amask)
     return seen
 
 
@@ -459,7 +457,7 @@ def test_hook_setup_masks_the_key(key_info: dict[str, str], monkeypatch: pytest.
 
     connection = conn(password=json.dumps(key_info))
     monkeypatch.setattr(VertexAITuningHook, "get_connection", classmethod(lambda cls, conn_id: connection))
-    VertexAITuningHook("vertex_test").setup  # noqa: B018 - the property registers the secrets
+    VertexAITuningHook("vertex_test").prepare()
     line = key_info["private_key"].splitlines()[3]
     assert key_info["private_key"] not in str(redact({"k": key_info["private_key"]}))
     # A dump of the key's dict (repr or JSON escapes the line breaks) hides every line.

@@ -14,10 +14,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from airflow_ft_provider.errors import AuthenticationError, PermissionDeniedError
-from airflow_ft_provider.hooks.vertex_ai import GoogleCredentialsAuth, VertexAITuningHook, forget_shared_credentials
+from airflow_ft_provider.hooks.google_credentials import GoogleCredentialsAuth
+from airflow_ft_provider.hooks.vertex_ai import VertexAITuningHook
 from airflow_ft_provider.jobs import Platform, TuningJobState
+from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
-from airflow_ft_provider.transport import close_shared_async_clients
 
 PROJECT = "emulator-project"
 CONN_ID = "vertex_emulator"
@@ -27,9 +28,9 @@ SetConnection = Callable[[str, dict[str, Any]], str]
 
 @pytest.fixture(autouse=True)
 def _fresh_credentials() -> Iterator[None]:
-    forget_shared_credentials()
+    process_cache.reset()
     yield
-    forget_shared_credentials()
+    process_cache.reset()
 
 
 def key_connection(emu: Emulator, key: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def token_grants(emu: Emulator, since: float = 0.0) -> int:
 
 
 def current_token(hook: VertexAITuningHook) -> str:
-    auth = hook.setup.auth
+    auth = hook.prepare().auth
     assert isinstance(auth, GoogleCredentialsAuth)
     assert auth._credentials is not None
     return str(auth._credentials.token)
@@ -99,7 +100,7 @@ async def test_key_async_get_list_cancel(emu: Emulator, set_connection: SetConne
         assert name in [j.job_id async for j in hook.alist_jobs()]
         assert await hook.acancel_job(name) is None
     finally:
-        await close_shared_async_clients()
+        await process_cache.aclose()
     assert token_grants(emu) == 1
     assert set(api_calls(emu, 3)) == {("GET", 200), ("POST", 200)}
 
@@ -111,7 +112,7 @@ async def test_concurrent_triggers_mint_one_token(emu: Emulator, set_connection:
     try:
         jobs = await asyncio.gather(*(h.aget_job(n) for h, n in zip(hooks, names, strict=True)))
     finally:
-        await close_shared_async_clients()
+        await process_cache.aclose()
     assert {j.state for j in jobs} == {TuningJobState.RUNNING}
     assert token_grants(emu) == 1
     assert set(api_calls(emu, len(names))) == {("GET", 200)}
@@ -153,7 +154,7 @@ async def test_revoked_token_is_replaced_once_async(emu: Emulator, set_connectio
         name = emu.seed(Platform.VERTEX_AI, script=NEVER_ENDS, project=PROJECT)
         assert (await hook.aget_job(name)).state is TuningJobState.RUNNING
     finally:
-        await close_shared_async_clients()
+        await process_cache.aclose()
     assert api_calls(emu, 2, since) == [("GET", 401), ("GET", 200)]
     assert token_grants(emu, since) == 1
 
@@ -238,7 +239,7 @@ async def test_static_token_async(emu: Emulator, set_connection: SetConnection) 
         assert (await hook.aget_job(name)).state is TuningJobState.RUNNING
         assert await hook.acancel_job(name) is None
     finally:
-        await close_shared_async_clients()
+        await process_cache.aclose()
     assert token_grants(emu) == 0
 
 
@@ -252,7 +253,7 @@ def test_wrong_static_token_fails_at_once(emu: Emulator, set_connection: SetConn
         try:
             await hook.aget_job(name)
         finally:
-            await close_shared_async_clients()
+            await process_cache.aclose()
 
     with pytest.raises(AuthenticationError) as info:
         hook.get_job(name) if mode == "sync" else asyncio.run(aget())

@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 import time
 
-import httpx
 import pytest
 
+from airflow_ft_provider.flows import cancel_flow, run_flow
 from airflow_ft_provider.hooks.registry import get_hook
 from airflow_ft_provider.jobs import Platform
-from airflow_ft_provider.operators.bulk_cancel import BulkAction, CancelTuningJobsOperator, Throttle, _cancel_listed
+from airflow_ft_provider.operators.bulk_cancel import BulkAction, CancelTuningJobsOperator, JobOutcome
 from airflow_ft_provider.testing import Fault, JobScript
 from tests.conftest import conn_id_for
 from tests.dag_runner import run_dag
@@ -159,13 +159,14 @@ def test_regex_name_pattern_from_a_template(emu, connections):
     assert emu.job_phase(platform, miss) == "running"
 
 
-def test_label_filter_never_matches_a_platform_without_labels(emu, connections):
+def test_label_filter_on_a_platform_without_labels_is_refused(emu, connections):
+    """It could never match: the sweep would go green having cancelled nothing."""
     platform = Platform.TOGETHER
     emu.seed_many(platform, 3, script=NEVER_ENDS)
     result = run_dag("bulk_nolabels", bulk_dag("bulk_nolabels", platform, labels={"team": "ml"}))
-    assert result.task_states == {"cancel": "success"}
-    assert result.xcom("cancel")["matched"] == 0
-    assert cancels(emu, platform) == []
+    assert result.task_states == {"cancel": "failed"}
+    assert result.xcom("cancel") is None
+    assert emu.requests(platform) == []  # refused before the listing
 
 
 def test_dry_run_sends_nothing(emu, connections):
@@ -216,7 +217,7 @@ def test_stale_listing_refusal_counts_as_already_ended(emu, connections):
     [listed] = list(hook.list_jobs())
     assert listed.state.value == "RUNNING"
     emu.set_native_state(platform, job_id, None)  # it ends (SUCCEEDED) right after the listing
-    outcome = _cancel_listed(hook, listed)
+    outcome = JobOutcome.of(run_flow(hook, cancel_flow(listed.job_id, listed=listed)))
     assert outcome.action is BulkAction.ALREADY_ENDED
     assert outcome.after is not None and outcome.after.state.value == "SUCCEEDED"
     assert len(cancels(emu, platform, job_id)) == 1
@@ -355,95 +356,3 @@ class TestOperatorArguments:
     def test_templated_filter_is_checked_when_rendered(self):
         op = CancelTuningJobsOperator(task_id="t", conn_id="c", name_pattern="{{ params.p }}", labels={"a": "{{ x }}"})
         assert op.name_pattern == "{{ params.p }}"
-
-
-class TestThrottle:
-    @staticmethod
-    def send(throttle: Throttle) -> httpx.Request:
-        request = httpx.Request("POST", "http://emulator/cancel")
-        throttle.on_request(request)
-        return request
-
-    def answer(self, throttle: Throttle, status: int) -> None:
-        throttle.on_response(httpx.Response(status, request=self.send(throttle)))
-
-    def test_halves_once_per_burst_and_regrows(self):
-        now = [0.0]
-        throttle = Throttle(16, clock=lambda: now[0])
-        burst = [self.send(throttle) for _ in range(5)]  # one thread here, so one place held
-        now[0] = 1.0
-        for request in burst:  # five 429s to attempts sent together: one cut
-            throttle.on_response(httpx.Response(429, request=request))
-        assert throttle.limit == 8 and throttle.cuts == 1
-        now[0] = 2.0
-        self.answer(throttle, 429)  # an attempt sent after the cut: cut again
-        assert throttle.limit == 4 and throttle.cuts == 2
-        for _ in range(4):
-            self.answer(throttle, 200)
-        assert 4.9 < throttle.limit < 5.0  # about one more place per round of successes
-        for _ in range(500):
-            self.answer(throttle, 200)
-        assert throttle.limit == 16
-
-    def test_never_below_one(self):
-        now = [0.0]
-        throttle = Throttle(2, clock=lambda: now[0])
-        for step in range(5):
-            now[0] = float(step + 1)
-            self.answer(throttle, 429)
-        assert throttle.limit == 1
-
-    def test_a_hinted_429_pauses_every_thread(self):
-        throttle = Throttle(4, retry_hint=lambda response: 0.3)
-        self.answer(throttle, 429)
-        started = time.monotonic()
-        waited: list[float] = []
-
-        def other_worker() -> None:
-            with throttle.guard():
-                self.send(throttle)
-                waited.append(time.monotonic() - started)
-
-        worker = threading.Thread(target=other_worker)
-        worker.start()
-        worker.join()
-        assert 0.25 < waited[0] < 1.0
-
-    def test_attempts_in_flight_never_exceed_the_limit(self):
-        throttle = Throttle(2)
-        active, peak, lock = [0], [0], threading.Lock()
-
-        def work() -> None:
-            with throttle.guard():
-                request = self.send(throttle)
-                with lock:
-                    active[0] += 1
-                    peak[0] = max(peak[0], active[0])
-                time.sleep(0.02)
-                with lock:
-                    active[0] -= 1
-                throttle.on_response(httpx.Response(200, request=request))
-
-        threads = [threading.Thread(target=work) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert peak[0] == 2
-
-    def test_a_place_left_by_a_dropped_attempt_is_freed_by_the_guard(self):
-        throttle = Throttle(1)
-        with throttle.guard():
-            self.send(throttle)  # no response: the connection dropped
-            self.send(throttle)  # the retry reuses the thread's place instead of waiting for it
-        done = threading.Event()
-
-        def other_worker() -> None:
-            with throttle.guard():
-                self.send(throttle)
-                done.set()
-
-        worker = threading.Thread(target=other_worker)
-        worker.start()
-        worker.join(2)
-        assert done.is_set()

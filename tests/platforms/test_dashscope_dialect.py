@@ -92,7 +92,7 @@ def test_fields(dialect: DashScopeDialect) -> None:
     parsed = dialect.parse_job(
         envelope(job(status="SUCCEEDED", finetuned_output="qwen3-14b-ft-1", end_time="2024-10-30 01:02:03"))
     )
-    assert parsed.platform is Platform.DASHSCOPE
+    assert parsed.platform == Platform.DASHSCOPE
     assert parsed.job_id == JOB_ID
     assert parsed.display_name == "my-sft"
     assert parsed.base_model == "qwen3-14b"
@@ -311,7 +311,7 @@ def test_documented_errors(dialect: DashScopeDialect, status: int, code: str | N
     err = dialect.parse_error(error(status, code), request)
     assert type(err) is cls
     assert (err.status_code, err.native_code, err.request_id) == (status, code, "req-err")
-    assert err.platform is Platform.DASHSCOPE
+    assert err.platform == Platform.DASHSCOPE
     assert err.job_id == (None if op == "list" else JOB_ID)
     assert "boom" in str(err)
     assert err.retryable is (cls in (RateLimitedError, PlatformUnavailableError))
@@ -330,9 +330,10 @@ def test_hints_name_the_fix(dialect: DashScopeDialect) -> None:
 )
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_hint(dialect: DashScopeDialect, headers: dict[str, str], hint: float | None, status: int) -> None:
-    err = dialect.parse_error(error(status, "Throttling", headers=headers), dialect.get_request(JOB_ID))
+    response = error(status, "Throttling", headers=headers)
+    err = dialect.parse_error(response, dialect.get_request(JOB_ID))
     assert isinstance(err, RateLimitedError | PlatformUnavailableError)
-    assert err.retry_after == hint
+    assert dialect.retry_hint(response) == hint
 
 
 @pytest.mark.parametrize("content", [b"", b"<html>502 Bad Gateway</html>", b"[]", b"\xff\xfe", b'{"code": 5}'])

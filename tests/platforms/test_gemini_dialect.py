@@ -45,7 +45,7 @@ def test_requests(dialect: GeminiDialect) -> None:
         cancel = dialect.cancel_request(job_id)
         assert (cancel.method, cancel.url) == ("POST", f"{BASE}/v1beta/tunedModels/my-model-42:cancel")
         assert cancel.job_id == "tunedModels/my-model-42"
-    assert dialect.check_job_id("abc") == "tunedModels/abc"
+    assert dialect.canonical_id("abc") == "tunedModels/abc"
 
 
 def test_no_credential_in_requests(dialect: GeminiDialect) -> None:
@@ -86,7 +86,7 @@ BAD_IDS = [
 
 @pytest.mark.parametrize("job_id", BAD_IDS, ids=range(len(BAD_IDS)))
 def test_bad_ids_are_refused(dialect: GeminiDialect, job_id: object) -> None:
-    for build in (dialect.get_request, dialect.cancel_request, dialect.check_job_id):
+    for build in (dialect.get_request, dialect.cancel_request, dialect.canonical_id):
         with pytest.raises(InvalidJobIdError) as info:
             build(job_id)  # type: ignore[arg-type]
         assert info.value.platform == Platform.GEMINI

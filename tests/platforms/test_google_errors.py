@@ -20,7 +20,7 @@ from airflow_ft_provider.errors import (
 )
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
-from airflow_ft_provider.platforms.google_errors import google_error, parse_duration, read_status
+from airflow_ft_provider.platforms.google_errors import google_error, google_retry_hint, parse_duration, read_status
 
 NAME = "projects/p/locations/us-central1/tuningJobs/123"
 GET = ApiRequest(Operation.GET, "GET", "https://x/v1/" + NAME, job_id=NAME)
@@ -33,6 +33,10 @@ def body(code: int, status: str, message: str = "boom", details: list[object] | 
     if details is not None:
         error["details"] = details
     return json.dumps({"error": error}).encode()
+
+
+def hint(status_code: int, content: bytes, headers: dict[str, str] | None = None) -> float | None:
+    return google_retry_hint(ApiResponse(status_code, headers or {}, content))
 
 
 def err(
@@ -113,27 +117,25 @@ def test_rate_limit_retry_delay_from_retry_info(delay: str, seconds: float) -> N
     error = err(429, body(429, "RESOURCE_EXHAUSTED", "slow down", details))
     assert isinstance(error, RateLimitedError)
     assert error.retryable
-    assert error.retry_after == pytest.approx(seconds)
+    assert hint(429, body(429, "RESOURCE_EXHAUSTED", "slow down", details)) == pytest.approx(seconds)
 
 
 def test_retry_info_wins_over_the_header() -> None:
     details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]
-    error = err(429, body(429, "RESOURCE_EXHAUSTED", details=details), headers={"Retry-After": "99"})
-    assert isinstance(error, RateLimitedError)
-    assert error.retry_after == 7.0
+    assert hint(429, body(429, "RESOURCE_EXHAUSTED", details=details), headers={"Retry-After": "99"}) == 7.0
 
 
 @pytest.mark.parametrize("code", [429, 503])
 def test_retry_after_header_when_no_retry_info(code: int) -> None:
     error = err(code, body(code, "UNAVAILABLE"), headers={"retry-after": "2"})
     assert isinstance(error, RateLimitedError | PlatformUnavailableError)
-    assert error.retry_after == 2.0
+    assert hint(code, body(code, "UNAVAILABLE"), headers={"retry-after": "2"}) == 2.0
 
 
 def test_rate_limit_without_any_hint() -> None:
     error = err(429, body(429, "RESOURCE_EXHAUSTED"))
     assert isinstance(error, RateLimitedError)
-    assert error.retry_after is None
+    assert hint(429, body(429, "RESOURCE_EXHAUSTED")) is None
 
 
 @pytest.mark.parametrize(
@@ -148,7 +150,7 @@ def test_rate_limit_without_any_hint() -> None:
         ("1e9s", None),
         ("abc", None),
         ({"seconds": "x"}, None),
-        ({"seconds": -5}, None),
+        ({"seconds": -5}, -5.0),  # as sent: the transport clamps it to 0
         (53, None),
         (None, None),
     ],

@@ -90,8 +90,8 @@ def test_custom_host_serves_every_location() -> None:
     assert dialect.get_request(name).url == f"http://127.0.0.1:8080/v1beta1/{name}"
 
 
-def test_check_job_id_normalizes_to_the_full_name(dialect: VertexAIDialect) -> None:
-    assert dialect.check_job_id("42") == "projects/my-project/locations/us-central1/tuningJobs/42"
+def test_canonical_id_normalizes_to_the_full_name(dialect: VertexAIDialect) -> None:
+    assert dialect.canonical_id("42") == "projects/my-project/locations/us-central1/tuningJobs/42"
 
 
 BAD_IDS = [
@@ -129,7 +129,7 @@ BAD_IDS = [
 
 @pytest.mark.parametrize("job_id", BAD_IDS, ids=range(len(BAD_IDS)))
 def test_bad_ids_are_refused_before_any_request(dialect: VertexAIDialect, job_id: object) -> None:
-    for build in (dialect.get_request, dialect.cancel_request, dialect.check_job_id):
+    for build in (dialect.get_request, dialect.cancel_request, dialect.canonical_id):
         with pytest.raises(InvalidJobIdError) as info:
             build(job_id)  # type: ignore[arg-type]
         assert info.value.platform == Platform.VERTEX_AI
@@ -317,4 +317,4 @@ def test_errors_go_through_the_google_mapping(dialect: VertexAIDialect) -> None:
     )
     error = dialect.parse_error(ApiResponse(429, {}, busy), dialect.get_request(NAME))
     assert isinstance(error, RateLimitedError)
-    assert error.retry_after == 53.0
+    assert dialect.retry_hint(ApiResponse(429, {}, busy)) == 53.0

@@ -15,8 +15,8 @@ import pytest
 from airflow_ft_provider.errors import InvalidJobIdError, JobNotFoundError
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
-from airflow_ft_provider.platforms.base import MAX_JOB_ID_LENGTH, check_id_text
-from airflow_ft_provider.transport import close_shared_async_clients
+from airflow_ft_provider.platforms.ids import MAX_JOB_ID_LENGTH, check_id_text
+from airflow_ft_provider.process_cache import process_cache
 from tests.conftest import PLATFORMS, conn_id_for
 from tests.dag_runner import run_dag
 from tests.security.support import MISSING_IDS, dag_header
@@ -158,7 +158,7 @@ def test_hook_refuses_before_any_request(emu, connections, platform):
                         continue
                     failures.append(f"{method}({name}={job_id!r:.60}): accepted")
         finally:
-            await close_shared_async_clients()
+            await process_cache.aclose()
 
     asyncio.run(run_async())
     assert failures == []

@@ -41,8 +41,8 @@ import pytest
 
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
-from airflow_ft_provider.transport import close_shared_async_clients
 from tests.conftest import CONN_TYPES, LOCATION, PLATFORMS
 from tests.dag_runner import ensure_db, run_dag
 from tests.security.support import MISSING_IDS, dag_header, foreign_service_account
@@ -321,7 +321,7 @@ def hook_errors(plant: Plant, job_id: str, calls: tuple[str, ...] = ("get_job", 
                 except Exception as exc:
                     out.append((name, exception_text(exc)))
         finally:
-            await close_shared_async_clients()
+            await process_cache.aclose()
 
     asyncio.run(run())
     ok, message = hook.test_connection()
@@ -557,7 +557,7 @@ def test_vertex_configuration_errors_do_not_echo_key_material(garden, raw_logs, 
 def test_repr_of_hooks_settings_and_auth_shows_no_secret(emu, garden, platform):
     plant = garden.service_account() if platform is Platform.VERTEX_AI else garden.key(platform)
     hook = hook_class_for_platform(platform)(conn_id=plant.conn_id)
-    setup = hook.setup
+    setup = hook.prepare()
     found = Findings(garden.all_secrets())
     for place, text in [
         ("repr(hook)", repr(hook)),
@@ -576,7 +576,7 @@ def test_repr_of_hooks_settings_and_auth_shows_no_secret(emu, garden, platform):
 def test_repr_of_auth_objects_alone_shows_no_secret(emu, garden, platform):
     """What the provider controls directly: the auth objects never show their key."""
     plant = garden.service_account() if platform is Platform.VERTEX_AI else garden.key(platform)
-    setup = hook_class_for_platform(platform)(conn_id=plant.conn_id).setup
+    setup = hook_class_for_platform(platform)(conn_id=plant.conn_id).prepare()
     found = Findings(garden.all_secrets())
     for place, text in [
         ("repr(auth)", repr(setup.auth)),

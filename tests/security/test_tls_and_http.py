@@ -28,7 +28,8 @@ from airflow_ft_provider.errors import PlatformUnavailableError
 from airflow_ft_provider.hooks.base import ConnectionConfigError, TuningJobHook
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
-from airflow_ft_provider.transport import ClientSettings, close_shared_async_clients, shared_async_pool
+from airflow_ft_provider.process_cache import process_cache
+from airflow_ft_provider.transport import AsyncClientPool, ClientSettings, new_sync_client, shared_async_pool
 from tests.conftest import CONN_TYPES, PLATFORMS
 
 KEY = "sk-tls-test-0123456789"
@@ -55,7 +56,7 @@ def hook_on(platform: Platform, conn: Connection) -> TuningJobHook:
     hook.get_connection = lambda _conn_id: conn  # type: ignore[method-assign]
 
     async def setup_async() -> Any:
-        return hook.setup
+        return hook.prepare()
 
     hook.aget_setup = setup_async  # type: ignore[method-assign]
     return hook
@@ -70,14 +71,14 @@ def ssl_context_of(client: httpx.Client | httpx.AsyncClient) -> ssl.SSLContext:
 def test_default_settings_verify_tls(platform):
     setup = hook_class_for_platform(platform)().configure(make_conn(platform, None))
     assert setup.settings.verify_tls is True
-    assert setup.settings.client_kwargs()["verify"] is True
+    assert setup.settings.verify_tls is True
     assert setup.dialect.base_url.startswith("https://"), setup.dialect.base_url
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_sync_and_async_clients_verify_certificates_by_default(platform):
     hook = hook_on(platform, make_conn(platform, None))
-    context = ssl_context_of(hook.transport.client)
+    context = ssl_context_of(hook.get_conn().client)
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname is True
 
@@ -85,7 +86,7 @@ def test_sync_and_async_clients_verify_certificates_by_default(platform):
         try:
             return ssl_context_of((await hook.atransport()).pool.clients[0])
         finally:
-            await close_shared_async_clients()
+            await process_cache.aclose()
 
     context = asyncio.run(async_context())
     assert context.verify_mode == ssl.CERT_REQUIRED
@@ -95,15 +96,15 @@ def test_sync_and_async_clients_verify_certificates_by_default(platform):
 @pytest.mark.parametrize("value", [False, "false", "False", "0", "no", "off"])
 def test_verify_tls_false_reaches_httpx(value):
     hook = hook_on(Platform.OPENAI, make_conn(Platform.OPENAI, None, verify_tls=value))
-    assert hook.setup.settings.verify_tls is False
-    assert ssl_context_of(hook.transport.client).verify_mode == ssl.CERT_NONE
+    assert hook.prepare().settings.verify_tls is False
+    assert ssl_context_of(hook.get_conn().client).verify_mode == ssl.CERT_NONE
 
     async def async_mode() -> ssl.VerifyMode:
         try:
-            pool = await shared_async_pool(hook._pool_key(hook.setup), hook.setup.settings)
+            pool = (await hook.atransport()).pool
             return ssl_context_of(pool.clients[0]).verify_mode
         finally:
-            await close_shared_async_clients()
+            await process_cache.aclose()
 
     assert asyncio.run(async_mode()) == ssl.CERT_NONE
 
@@ -120,7 +121,7 @@ def test_verified_and_unverified_clients_never_share_a_pool():
                 (await shared_async_pool((*base, unverified), unverified)).clients[0],
             )
         finally:
-            await close_shared_async_clients()
+            await process_cache.aclose()
 
     one, other = asyncio.run(clients())
     assert one is not other
@@ -233,7 +234,7 @@ def list_async(hook: TuningJobHook) -> list[Any]:
         try:
             return [job async for job in hook.alist_jobs(1)]
         finally:
-            await close_shared_async_clients()
+            await process_cache.aclose()
 
     return asyncio.run(run())
 
@@ -294,7 +295,7 @@ NOT_HTTP = ["ftp://api.example.com/v1", "file:///etc/passwd", "gopher://127.0.0.
 def test_plain_http_to_a_network_host_is_refused(platform, url):
     hook = hook_on(platform, make_conn(platform, url))
     with pytest.raises(ConnectionConfigError) as info:
-        hook.setup  # noqa: B018
+        hook.prepare()
     message = str(info.value)
     assert "allow_insecure_http" in message
     assert "http://" in message
@@ -309,31 +310,33 @@ def test_plain_http_to_a_network_host_is_refused(platform, url):
 @pytest.mark.parametrize("url", NON_LOOPBACK_HTTP[:3])
 @pytest.mark.parametrize("flag", [True, "true", "yes", "1"])
 def test_plain_http_with_the_explicit_extra_is_allowed(platform, url, flag):
-    setup = hook_on(platform, make_conn(platform, url, allow_insecure_http=flag)).setup
+    setup = hook_on(platform, make_conn(platform, url, allow_insecure_http=flag)).prepare()
     assert setup.dialect.base_url.lower().startswith("http://")
 
 
 @pytest.mark.parametrize("flag", [False, "false", "0", "", None, "maybe"])
 def test_anything_but_an_explicit_yes_keeps_http_refused(flag):
     with pytest.raises(ConnectionConfigError, match="allow_insecure_http"):
-        hook_on(Platform.OPENAI, make_conn(Platform.OPENAI, "http://api.example.com", allow_insecure_http=flag)).setup  # noqa: B018
+        hook_on(
+            Platform.OPENAI, make_conn(Platform.OPENAI, "http://api.example.com", allow_insecure_http=flag)
+        ).prepare()
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
 @pytest.mark.parametrize("url", LOOPBACK_HTTP)
 def test_plain_http_to_loopback_is_allowed(platform, url):
-    setup = hook_on(platform, make_conn(platform, url)).setup
+    setup = hook_on(platform, make_conn(platform, url)).prepare()
     assert setup.dialect.base_url.lower().startswith("http://")
 
 
 @pytest.mark.parametrize("url", NOT_HTTP)
 def test_other_schemes_are_refused(url):
     with pytest.raises(ConnectionConfigError, match="not an http"):
-        hook_on(Platform.OPENAI, make_conn(Platform.OPENAI, url)).setup  # noqa: B018
+        hook_on(Platform.OPENAI, make_conn(Platform.OPENAI, url)).prepare()
 
 
 def test_bare_host_means_https():
-    setup = hook_on(Platform.OPENAI, make_conn(Platform.OPENAI, "api.example.com/v1")).setup
+    setup = hook_on(Platform.OPENAI, make_conn(Platform.OPENAI, "api.example.com/v1")).prepare()
     assert setup.dialect.base_url == "https://api.example.com/v1"
 
 
@@ -349,4 +352,5 @@ def test_loopback_http_really_works_against_the_emulator(emu, connections):
 def test_redirects_are_not_followed():
     """A 30x must not carry the key to another host (httpx drops Authorization across hosts, but a
     same-host downgrade to http:// would not be caught): the provider never follows redirects."""
-    assert ClientSettings().client_kwargs()["follow_redirects"] is False
+    assert new_sync_client(ClientSettings()).follow_redirects is False
+    assert all(client.follow_redirects is False for client in AsyncClientPool.build(ClientSettings()).clients)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from types import SimpleNamespace
 
 import pytest
 
-from airflow_ft_provider import transport
+from airflow_ft_provider import version_compat
 from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Fault, JobScript
 from airflow_ft_provider.triggers.job_state import JobStateEvent, TuningJobStateTrigger
 from tests.conftest import conn_id_for, connection_dict
@@ -31,7 +33,7 @@ def run(coro):
         try:
             return await coro
         finally:
-            await transport.close_shared_async_clients()
+            await process_cache.aclose()
 
     return asyncio.run(main())
 
@@ -111,8 +113,8 @@ def test_many_triggers_share_one_client(emu, connections):
     async def main():
         triggers = [trigger_for(Platform.OPENAI, j, min_poll_interval=0.3) for j in job_ids]
         results = await asyncio.gather(*(events_of(t) for t in triggers))
-        pools = transport._ASYNC_POOLS[asyncio.get_running_loop()]
-        return results, list(pools.values())
+        entries = process_cache.on_loop()
+        return results, [value for key, value in entries.items() if key[0] == "pool"]
 
     results, pools = run(main())
     assert len(pools) == 1  # one connection, one pool
@@ -121,14 +123,31 @@ def test_many_triggers_share_one_client(emu, connections):
     assert all(len(events) == 1 and events[0]["status"] == "reached" for events in results)
 
 
-def test_on_kill_cancels_only_when_asked(emu, connections):
-    keep = emu.seed(Platform.TOGETHER, script=JobScript(running_s=None, cancel_s=0.1))
-    stop = emu.seed(Platform.TOGETHER, script=JobScript(running_s=None, cancel_s=0.1))
-    run(trigger_for(Platform.TOGETHER, keep).on_kill())
-    run(trigger_for(Platform.TOGETHER, stop, cancel_on_kill=True).on_kill())
+@pytest.mark.parametrize(
+    ("cancel_on_kill", "task_state", "cancelled"),
+    [
+        (False, "failed", False),  # not asked to
+        (True, "failed", True),  # marked failed by a user
+        (True, None, True),  # cleared by a user
+        (True, "deferred", False),  # still deferred: the trigger moved to another triggerer (#73454)
+        (True, "scheduled", False),  # another triggerer's event resumed it
+    ],
+)
+def test_on_kill_cancels_only_when_asked_and_the_task_was_killed(
+    emu, connections, monkeypatch, cancel_on_kill, task_state, cancelled
+):
+    job_id = emu.seed(Platform.TOGETHER, script=JobScript(running_s=None, cancel_s=0.1))
+
+    async def state_of(dag_id: str, task_id: str, run_id: str) -> str | None:
+        assert (dag_id, task_id, run_id) == ("dag", "wait", "run")
+        return task_state
+
+    monkeypatch.setattr(version_compat, "atask_state", state_of)
+    trigger = trigger_for(Platform.TOGETHER, job_id, cancel_on_kill=cancel_on_kill)
+    trigger.task_instance = SimpleNamespace(dag_id="dag", task_id="wait", run_id="run")
+    run(trigger.on_kill())
     time.sleep(0.3)
-    assert emu.job_phase(Platform.TOGETHER, keep) == "running"
-    assert emu.job_phase(Platform.TOGETHER, stop) == "cancelled"
+    assert emu.job_phase(Platform.TOGETHER, job_id) == ("cancelled" if cancelled else "running")
 
 
 def test_event_validation_names_the_problem():

@@ -20,8 +20,9 @@ import airflow
 import pytest
 from packaging.version import Version
 
-from airflow_ft_provider.connection_fields import CONNECTION_FORMS, ConnField
+from airflow_ft_provider.connection_fields import ConnField
 from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import RECORDS_BY_CONN_TYPE
 from airflow_ft_provider.testing import Emulator
 from tests.conftest import CONN_TYPES
 from tests.security.support import foreign_service_account
@@ -164,7 +165,8 @@ def check_extra_field(dialog: Any, spec: ConnField) -> None:
 
 def check_form(page: Any, dialog: Any, platform: Platform) -> None:
     """Labels, placeholders, hidden and secret fields: exactly what connection_fields declares."""
-    form = CONNECTION_FORMS[CONN_TYPES[platform]]
+    record = RECORDS_BY_CONN_TYPE[CONN_TYPES[platform]]
+    form = record.form
     ui = form.ui
     host_label, password_label = ui["relabeling"]["host"], ui["relabeling"]["password"]
     host = field_root(dialog, host_label).locator("input[name=host]")
@@ -245,7 +247,7 @@ def assert_not_shown(browser: Browser, secrets: list[str], where: str) -> None:
 def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiServer, ui_emu: Emulator, platform):
     page = browser.page
     page.route("**/api/v2/connections/test", fix_test_request_port)
-    form = CONNECTION_FORMS[CONN_TYPES[platform]]
+    record = RECORDS_BY_CONN_TYPE[CONN_TYPES[platform]]
     conn_id = f"ui_{platform.value}_{uuid.uuid4().hex[:6]}"
     creds = credentials(ui_emu, platform)
     project = None
@@ -256,9 +258,9 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
     dialog = open_form(page, api_server)
     browser.shot("add connection dialog")
     dialog.locator("input[name=connection_id]").fill(conn_id)
-    pick_type(page, dialog, form.hook_name)
+    pick_type(page, dialog, record.hook_name)
     check_form(page, dialog, platform)
-    browser.shot(f"{form.hook_name} form")
+    browser.shot(f"{record.hook_name} form")
 
     # 2. Filled in and saved.
     fill(dialog, ui_emu, platform, creds, project)
@@ -303,7 +305,7 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
     ui_emu.clear_requests()
     message = press_test(page, conn_id, "Test Connection Successful")
     browser.shot("test succeeded")
-    assert form.hook_name in message
+    assert record.hook_name in message
     assert "listed tuning jobs" in message
     assert [r for r in ui_emu.requests(platform) if r.path != "/token" and r.status == 200], "the test never reached"
     assert_not_shown(browser, creds.secrets, "after a successful test")
@@ -329,7 +331,7 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
     save(page, dialog, "Update Connection Request Submitted")
     message = press_test(page, conn_id, "Test Connection Failed")
     browser.shot("test failed with the wrong key")
-    assert form.hook_name in message
+    assert record.hook_name in message
     assert REFUSALS[platform] in message, message
     wrong_secrets = [creds.wrong]
     if platform is Platform.VERTEX_AI:

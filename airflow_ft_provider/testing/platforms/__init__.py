@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms import dashscope, gemini, openai, together, vertex_ai
 from airflow_ft_provider.testing.platforms._base import PlatformSpec
 

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.store import Job, JobView
 
 if TYPE_CHECKING:

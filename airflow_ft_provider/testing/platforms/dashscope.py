@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import (
     Handler,
     PlatformSpec,
@@ -126,7 +126,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         key = bearer_token(request)
         if key is None:
             return error(401, "No API-key provided.")
-        if key != core.api_key(Platform.DASHSCOPE):
+        if key != core.api_key(Platform("dashscope")):
             return error(401)
         return None
 
@@ -141,7 +141,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         return job.workspace is None or job.workspace == request.headers.get("x-dashscope-workspace")
 
     def lookup(request: Request) -> Job | Response:
-        job = core.store.get(Platform.DASHSCOPE, request.path_params["job_id"])
+        job = core.store.get(Platform("dashscope"), request.path_params["job_id"])
         if job is None or not visible(request, job):
             return error(404)
         return job
@@ -159,7 +159,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
             return error(400, "page_no must be a positive integer.")
         if page_size is None or not 1 <= page_size <= 100:
             return error(400, "page_size must be between 1 and 100.")
-        jobs = core.store.jobs(Platform.DASHSCOPE, lambda j: visible(request, j))
+        jobs = core.store.jobs(Platform("dashscope"), lambda j: visible(request, j))
         start = (page_no - 1) * page_size
         page = [render(v) for v in core.store.views_of(jobs[start : start + page_size])]
         return _ok({"page_no": page_no, "page_size": page_size, "total": len(jobs), "jobs": page})
@@ -181,7 +181,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         job = lookup(request)
         if isinstance(job, Response):
             return job
-        core.store.delete(Platform.DASHSCOPE, job.native_id)
+        core.store.delete(Platform("dashscope"), job.native_id)
         return _ok({"status": "success"})
 
     async def logs(request: Request) -> Response:
@@ -201,13 +201,13 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         if not body.get("model"):
             return error(400, "Missing required parameter: model.")
         new = core.seed(
-            Platform.DASHSCOPE,
+            Platform("dashscope"),
             display_name=str(body.get("job_name") or body["model"]),
             base_model=str(body["model"]),
             script=core.config.created_job_script,
             workspace=request.headers.get("x-dashscope-workspace"),
         )
-        job = core.find(Platform.DASHSCOPE, new)
+        job = core.find(Platform("dashscope"), new)
         assert job is not None
         return _ok(render(core.store.view(job)))
 
@@ -223,7 +223,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
 
 
 SPEC = PlatformSpec(
-    platform=Platform.DASHSCOPE,
+    platform=Platform("dashscope"),
     prefixes=("/api/v1/",),
     base_path="/api/v1",
     default_base_model="qwen3-14b",

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import (
     Handler,
     PlatformSpec,
@@ -99,7 +99,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
         if not key:
             return error(403, _UNREGISTERED)
-        if key != core.api_key(Platform.GEMINI):
+        if key != core.api_key(Platform("gemini")):
             return google_error(
                 400,
                 "API key not valid. Please pass a valid API key.",
@@ -122,7 +122,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
 
     def lookup(request: Request) -> Job | Response:
         model_id = request.path_params["model_id"]
-        job = core.store.get(Platform.GEMINI, model_id)
+        job = core.store.get(Platform("gemini"), model_id)
         if job is None:
             return error(404, f"Tuned model tunedModels/{model_id} is not found.")
         return job
@@ -137,7 +137,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         job = lookup(request)
         if isinstance(job, Response):
             return job
-        core.store.delete(Platform.GEMINI, job.native_id)
+        core.store.delete(Platform("gemini"), job.native_id)
         return json_response({})
 
     async def list_models(request: Request) -> Response:
@@ -145,7 +145,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         if size is None or size < 0:
             return error(400, "Invalid page size.")
         page = page_after(
-            core.store.jobs(Platform.GEMINI),
+            core.store.jobs(Platform("gemini")),
             request.query_params.get("pageToken"),
             min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
         )
@@ -187,7 +187,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
 
 
 SPEC = PlatformSpec(
-    platform=Platform.GEMINI,
+    platform=Platform("gemini"),
     prefixes=("/v1beta/tunedModels", "/v1/tunedModels"),
     base_path="",
     default_base_model="models/gemini-1.5-flash-001-tuning",

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import (
     Handler,
     PlatformSpec,
@@ -181,7 +181,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
                 "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
                 code="missing_api_key",
             )
-        if key != core.api_key(Platform.OPENAI):
+        if key != core.api_key(Platform("openai")):
             return error(
                 401,
                 "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
@@ -196,7 +196,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
 
     def lookup(request: Request) -> Job | Response:
         fid = request.path_params["job_id"]
-        job = core.store.get(Platform.OPENAI, fid)
+        job = core.store.get(Platform("openai"), fid)
         if job is None:
             return error(404, f"Could not find fine tune job: {fid}", code="fine_tuning_job_not_found")
         return job
@@ -220,7 +220,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         return respond(render(core.store.view(job)))
 
     async def list_jobs(request: Request) -> Response:
-        page = paginate(request, core.store.jobs(Platform.OPENAI), lambda j: j.native_id)
+        page = paginate(request, core.store.jobs(Platform("openai")), lambda j: j.native_id)
         if isinstance(page, Response):
             return page
         jobs, more = page
@@ -268,13 +268,13 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         if not body.get("model") or not body.get("training_file"):
             return error(400, "Missing required parameter: 'model' and 'training_file'.")
         new = core.seed(
-            Platform.OPENAI,
+            Platform("openai"),
             display_name=str(body.get("suffix") or ""),
             base_model=str(body["model"]),
             script=core.config.created_job_script,
             labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
         )
-        job = core.find(Platform.OPENAI, new)
+        job = core.find(Platform("openai"), new)
         assert job is not None
         return respond(render(core.store.view(job)))
 
@@ -291,7 +291,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
 
 
 SPEC = PlatformSpec(
-    platform=Platform.OPENAI,
+    platform=Platform("openai"),
     prefixes=("/v1/fine_tuning/",),
     base_path="/v1",
     default_base_model="gpt-4o-mini-2024-07-18",

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import (
     Handler,
     PlatformSpec,
@@ -138,7 +138,7 @@ def render(view: JobView, *, full: bool = True) -> dict[str, Any]:
 
 def routes(core: EmulatorCore) -> list[BaseRoute]:
     def authorize(request: Request) -> Response | None:
-        if bearer_token(request) != core.api_key(Platform.TOGETHER):
+        if bearer_token(request) != core.api_key(Platform("together")):
             return error(
                 401,
                 "Invalid API key provided. You can find your API key at https://api.together.xyz/settings/api-keys.",
@@ -154,7 +154,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
 
     def lookup(request: Request) -> Job | Response:
         fid = request.path_params["job_id"]
-        job = core.store.get(Platform.TOGETHER, fid)
+        job = core.store.get(Platform("together"), fid)
         if job is None:
             return error(404, f"Fine-tune job {fid} not found.")
         return job
@@ -166,7 +166,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         return json_response(render(core.store.view(job)))
 
     async def list_jobs(_request: Request) -> Response:
-        views = core.store.views(Platform.TOGETHER)
+        views = core.store.views(Platform("together"))
         return json_response({"data": [render(v, full=False) for v in views]})
 
     async def cancel_job(request: Request) -> Response:
@@ -189,12 +189,12 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         if not body.get("model") or not body.get("training_file"):
             return error(400, "model and training_file are required.")
         new = core.seed(
-            Platform.TOGETHER,
+            Platform("together"),
             display_name=str(body.get("suffix") or "ft"),
             base_model=str(body["model"]),
             script=core.config.created_job_script,
         )
-        job = core.find(Platform.TOGETHER, new)
+        job = core.find(Platform("together"), new)
         assert job is not None
         return json_response(render(core.store.view(job)))
 
@@ -209,7 +209,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
 
 
 SPEC = PlatformSpec(
-    platform=Platform.TOGETHER,
+    platform=Platform("together"),
     prefixes=("/v1/fine-tunes",),
     base_path="/v1",
     default_base_model="meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",

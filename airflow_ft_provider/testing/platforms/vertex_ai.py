@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.auth import OAuthError
 from airflow_ft_provider.testing.platforms._base import (
     Handler,
@@ -161,7 +161,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
         token = bearer_token(request)
         if token is None:
             return error(401, _MISSING_CREDENTIAL)
-        if token == core.api_key(Platform.VERTEX_AI):
+        if token == core.api_key(Platform("vertex_ai")):
             allowed = core.config.vertex_allowed_projects
         else:
             grant = core.google_auth.check_bearer(token)
@@ -200,7 +200,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
 
     def lookup(request: Request) -> Job | Response:
         number, location = in_parent(request)
-        job = core.store.get(Platform.VERTEX_AI, request.path_params["job_id"])
+        job = core.store.get(Platform("vertex_ai"), request.path_params["job_id"])
         if job is None or job.location != location or core.project_number(job.project or "") != number:
             p = request.path_params
             name = f"projects/{p['project']}/locations/{location}/tuningJobs/{p['job_id']}"
@@ -219,7 +219,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
             return error(400, "Invalid pageSize.")
         number, location = in_parent(request)
         jobs = core.store.jobs(
-            Platform.VERTEX_AI,
+            Platform("vertex_ai"),
             lambda j: j.location == location and core.project_number(j.project or "") == number,
         )
         expr = request.query_params.get("filter", "").strip()
@@ -256,7 +256,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
             return error(400, "baseModel is required.")
         p = request.path_params
         job_id = core.seed(
-            Platform.VERTEX_AI,
+            Platform("vertex_ai"),
             display_name=str(body.get("tunedModelDisplayName") or "tuned-model"),
             base_model=str(body.get("baseModel") or "pre-tuned"),
             script=core.config.created_job_script,
@@ -265,7 +265,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
             location=p["location"],
             extra={k: v for k, v in body.items() if k in ("description", "supervisedTuningSpec")},
         )
-        job = core.find(Platform.VERTEX_AI, job_id)
+        job = core.find(Platform("vertex_ai"), job_id)
         assert job is not None
         return json_response(render(core, core.store.view(job)))
 
@@ -290,7 +290,7 @@ def routes(core: EmulatorCore) -> list[BaseRoute]:
 
 
 SPEC = PlatformSpec(
-    platform=Platform.VERTEX_AI,
+    platform=Platform("vertex_ai"),
     prefixes=("/v1/projects/", "/v1beta1/projects/", "/token"),
     base_path="",
     default_base_model="gemini-2.5-flash",

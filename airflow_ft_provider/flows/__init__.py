@@ -1,0 +1,39 @@
+"""Cancel, wait and confirm, written once for workers and the triggerer (see ``flows.steps``)."""
+
+from airflow_ft_provider.flows.cancel import CancelAction, CancelResult, cancel_flow
+from airflow_ft_provider.flows.confirm import Confirmation, cheaper_to_list, confirm_flow
+from airflow_ft_provider.flows.steps import (
+    CancelJob,
+    Flow,
+    GetJob,
+    GetJobs,
+    ListJobs,
+    Sleep,
+    Step,
+    arun_flow,
+    run_flow,
+)
+from airflow_ft_provider.flows.wait import MAX_TRANSIENT_ERRORS, PollSchedule, WaitResult, WaitStatus, wait_flow
+
+__all__ = [
+    "MAX_TRANSIENT_ERRORS",
+    "CancelAction",
+    "CancelJob",
+    "CancelResult",
+    "Confirmation",
+    "Flow",
+    "GetJob",
+    "GetJobs",
+    "ListJobs",
+    "PollSchedule",
+    "Sleep",
+    "Step",
+    "WaitResult",
+    "WaitStatus",
+    "arun_flow",
+    "cancel_flow",
+    "cheaper_to_list",
+    "confirm_flow",
+    "run_flow",
+    "wait_flow",
+]

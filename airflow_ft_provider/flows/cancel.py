@@ -1,0 +1,54 @@
+"""Cancel, as a user means it: make sure the job stops spending, and say what was done.
+
+One set of rules for one job (``CancelTuningJobOperator``, the notifier, ``on_kill``) and for many
+(``BulkCancelTuningJobsOperator``, which starts from the listing instead of a read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from airflow_ft_provider.errors import JobNotCancellableError
+from airflow_ft_provider.flows.steps import CancelJob, Flow, GetJob
+from airflow_ft_provider.jobs import TuningJob, TuningJobState
+
+
+class CancelAction(StrEnum):
+    """What the cancel flow did."""
+
+    SENT = "cancel_sent"
+    ALREADY_CANCELLING = "already_cancelling"
+    ALREADY_ENDED = "already_ended"
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    before: TuningJob
+    #: The latest view of the job after the flow (the cancel answer or a re-read).
+    after: TuningJob
+    action: CancelAction
+
+
+def cancel_flow(job_id: str, listed: TuningJob | None = None) -> Flow[CancelResult]:
+    """Read the job (or take ``listed``, a record from a listing), cancel it only if still active.
+
+    No platform takes an idempotency key, so idempotency comes from reading first. When the
+    platform refuses because the job already ended or is cancelling, a second read says which, and
+    that is what is reported: ``cancel_sent`` means the platform acknowledged this cancel, never less.
+    """
+    before: TuningJob = listed if listed is not None else (yield GetJob(job_id))
+    if before.is_terminal:
+        return CancelResult(before, before, CancelAction.ALREADY_ENDED)
+    if before.state is TuningJobState.CANCELLING:
+        return CancelResult(before, before, CancelAction.ALREADY_CANCELLING)
+    try:
+        answered: TuningJob | None = yield CancelJob(before.job_id)
+    except JobNotCancellableError:
+        current: TuningJob = yield GetJob(before.job_id)
+        if current.is_terminal:
+            return CancelResult(before, current, CancelAction.ALREADY_ENDED)
+        if current.state is TuningJobState.CANCELLING:
+            return CancelResult(before, current, CancelAction.ALREADY_CANCELLING)
+        raise
+    return CancelResult(before, answered or before, CancelAction.SENT)

@@ -1,0 +1,103 @@
+"""Confirming that many jobs ended: one listing reads them all, targeted reads fill the gaps.
+
+The bulk operator's confirmation (and the triggerer's shared watcher, which plans its rounds with
+the same rule, :func:`cheaper_to_list`): each round either re-lists the connection's jobs (one
+request per page covers every job on it) or reads the pending jobs one by one, whichever takes
+fewer requests; jobs a listing no longer shows are read one by one; a job that no longer exists
+spends nothing and counts as settled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from airflow_ft_provider.errors import JobNotFoundError, TuningJobError
+from airflow_ft_provider.flows.steps import Flow, GetJobs, JobsRead, ListJobs, Sleep
+from airflow_ft_provider.flows.wait import MAX_TRANSIENT_ERRORS, PollSchedule, WaitStatus
+from airflow_ft_provider.jobs import TuningJob
+
+log = logging.getLogger(__name__)
+
+
+def cheaper_to_list(pending: int, pages_per_listing: int) -> bool:
+    """Whether one listing (``pages_per_listing`` requests) reads ``pending`` jobs in fewer requests."""
+    return pages_per_listing < pending
+
+
+@dataclass
+class Confirmation:
+    status: WaitStatus  # REACHED: every job settled; TIMEOUT; ERROR: the platform kept failing
+    #: The latest view of every job.
+    latest: dict[str, TuningJob]
+    #: Jobs the platform no longer knows (deleted after the cancel): they spend nothing.
+    gone: set[str] = field(default_factory=set)
+    message: str = ""
+    retryable: bool = False
+
+    def pending(self) -> list[str]:
+        return [job_id for job_id, job in self.latest.items() if not job.is_terminal and job_id not in self.gone]
+
+
+def confirm_flow(
+    jobs: Mapping[str, TuningJob],
+    *,
+    deadline: float,
+    schedule: PollSchedule,
+    pages_per_listing: int,
+    page_size: int | None = None,
+    max_transient_errors: int = MAX_TRANSIENT_ERRORS,
+    clock: Callable[[], float] = time.time,
+) -> Flow[Confirmation]:
+    """Read ``jobs`` (id -> latest record) until every one is terminal or gone, or ``deadline``."""
+    result = Confirmation(WaitStatus.REACHED, dict(jobs))
+    started = clock()
+    rounds = transient = 0
+    while pending := result.pending():
+        now = clock()
+        if now >= deadline:
+            result.status = WaitStatus.TIMEOUT
+            result.message = f"{len(pending)} job(s) not confirmed ended (still {state_counts(result, pending)})"
+            result.retryable = True
+            return result
+        yield Sleep(min(schedule.interval(now - started), deadline - now))
+        rounds += 1
+        unread = pending
+        if cheaper_to_list(len(pending), pages_per_listing):
+            try:
+                listed: list[TuningJob] = yield ListJobs(page_size)
+            except TuningJobError as exc:
+                transient += 1
+                if not exc.retryable or transient > max_transient_errors:
+                    result.status, result.retryable = WaitStatus.ERROR, exc.retryable
+                    result.message = f"confirmation stopped after {rounds} round(s): {exc}"
+                    return result
+                log.warning("Listing to confirm failed (%d in a row): %s", transient, exc)
+                continue
+            transient = 0
+            for job in listed:
+                if job.job_id in result.latest:
+                    result.latest[job.job_id] = job
+            seen = {job.job_id for job in listed}
+            unread = [job_id for job_id in pending if job_id not in seen]
+            if unread:
+                log.info("%d job(s) no longer listed; reading them one by one.", len(unread))
+        if unread:
+            reads: JobsRead = yield GetJobs(tuple(unread))
+            for job_id, read in reads.items():
+                if isinstance(read, TuningJob):
+                    result.latest[job_id] = read
+                elif isinstance(read, JobNotFoundError):
+                    result.gone.add(job_id)
+                else:  # read again next round
+                    log.warning("Reading %s to confirm failed: %s", job_id, read)
+        log.info("Confirmation round %d: %s", rounds, state_counts(result, list(result.latest)))
+    return result
+
+
+def state_counts(result: Confirmation, job_ids: list[str]) -> str:
+    counts = Counter("GONE" if i in result.gone else result.latest[i].state.value for i in job_ids)
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))

@@ -1,0 +1,125 @@
+"""Waiting for a job's state: adaptive polling until a target, a failure state or the deadline."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from enum import StrEnum
+
+from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.flows.steps import Flow, GetJob, Sleep
+from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
+
+log = logging.getLogger(__name__)
+
+#: Transient failures in a row (each after the transport's own retries) a wait rides out.
+MAX_TRANSIENT_ERRORS = 5
+#: A wait that sees no change logs that it is still waiting this often.
+HEARTBEAT_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """Polls often right after a change is expected, then back off to a cap.
+
+    The interval is ``ramp`` times the time already waited, give or take ``jitter`` (10 %),
+    kept within [``minimum``, ``maximum``]: most cancellations finish within seconds and are
+    seen within about a second, while a long wait settles at one request per ``maximum``
+    seconds. The jitter spreads triggers that started together (a bulk cancel, a triggerer
+    restart) so their polls stop arriving in bursts; the bounds still hold exactly.
+    """
+
+    minimum: float = 1.0
+    maximum: float = 30.0
+    ramp: float = 0.1
+    jitter: float = 0.1
+
+    def interval(self, waited: float, rand: Callable[[], float] = random.random) -> float:
+        spread = 1.0 + self.jitter * (2.0 * rand() - 1.0)
+        return max(self.minimum, min(self.maximum, self.ramp * waited * spread))
+
+
+class WaitStatus(StrEnum):
+    REACHED = "reached"  # a target state
+    FAILED = "failed"  # a failure state
+    TIMEOUT = "timeout"  # the deadline passed first
+    ERROR = "error"  # the platform kept failing, or refused (not found, auth)
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    status: WaitStatus
+    job: TuningJob | None
+    message: str
+    polls: int
+    #: For ERROR: whether trying again later could succeed (an outage, not a refusal).
+    retryable: bool = False
+
+
+def wait_flow(
+    job_id: str,
+    *,
+    deadline: float | None,
+    target_states: Collection[TuningJobState] = TERMINAL_STATES,
+    failure_states: Collection[TuningJobState] = (),
+    schedule: PollSchedule = PollSchedule(),
+    max_transient_errors: int = MAX_TRANSIENT_ERRORS,
+    urgent: bool = True,
+    clock: Callable[[], float] = time.time,
+) -> Flow[WaitResult]:
+    """Poll until the job is in a target or failure state, the deadline passes, or errors win.
+
+    ``deadline`` is an absolute Unix time: the wait keeps it itself so that neither a restart of
+    the triggerer nor a framework timeout can lose it (the driver also bounds every request by it).
+    Transient errors (after the transport's own retries) are tolerated ``max_transient_errors``
+    times in a row. State changes are logged, and a heartbeat while nothing changes.
+    """
+    started = last_log = clock()
+    polls = transient = 0
+    job: TuningJob | None = None
+    while True:
+        try:
+            read: TuningJob = yield GetJob(job_id, urgent=urgent)
+            polls += 1
+            transient = 0
+            if job is None or read.state is not job.state:
+                log.info("%s job %s is %s (platform state %r)", read.platform, job_id, read.state, read.native_state)
+                last_log = clock()
+            job = read
+        except TuningJobError as exc:
+            polls += 1
+            if not exc.retryable:
+                return WaitResult(WaitStatus.ERROR, job, str(exc), polls)
+            transient += 1
+            if transient > max_transient_errors:
+                message = f"{transient} transient errors in a row; last: {exc}"
+                return WaitResult(WaitStatus.ERROR, job, message, polls, retryable=True)
+            log.warning("Transient error while waiting for %s (%d in a row): %s", job_id, transient, exc)
+        if job is not None and transient == 0:
+            if job.state in failure_states:
+                return WaitResult(WaitStatus.FAILED, job, describe(job), polls)
+            if job.state in target_states:
+                return WaitResult(WaitStatus.REACHED, job, describe(job), polls)
+        now = clock()
+        if now - last_log >= HEARTBEAT_SECONDS:
+            log.info("Still waiting for job %s: %s after %.0f s, %d reads", job_id, _state(job), now - started, polls)
+            last_log = now
+        pause = schedule.interval(now - started)
+        if deadline is not None:
+            if now >= deadline:
+                message = f"Job {job_id} was still {_state(job)} when the deadline passed"
+                return WaitResult(WaitStatus.TIMEOUT, job, message, polls)
+            pause = min(pause, deadline - now)
+        yield Sleep(pause)
+
+
+def describe(job: TuningJob) -> str:
+    message = f"Job {job.job_id} is {job.state} (platform state {job.native_state!r})"
+    return f"{message}: {job.error_message}" if job.error_message else message
+
+
+def _state(job: TuningJob | None) -> str:
+    return job.state.value if job is not None else "unread"

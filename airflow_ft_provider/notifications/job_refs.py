@@ -1,0 +1,97 @@
+"""Finding the tuning jobs a failed task or DAG run started: a templated id, or the run's XComs.
+
+An XCom (or a natively rendered ``job_id``) may hold a job id, a job record with ``job_id`` (what
+this provider's operators return) or a list of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_ft_provider import version_compat
+
+#: XCom key under which a task that starts a tuning job should push the job's id (or its record):
+#: the notifier looks there when it is given no ``job_id``.
+TUNING_JOB_ID_XCOM_KEY = "tuning_job_id"
+
+
+@dataclass(frozen=True)
+class JobRef:
+    job_id: str
+    #: The platform named by a job record; None for a bare id string.
+    platform: str | None
+    #: Where the id came from, for the log.
+    source: str
+
+
+def job_refs(value: Any, source: str) -> Iterator[JobRef]:
+    """The job ids in a rendered ``job_id`` or an XCom value: an id, a job record, or a list of them.
+
+    ``"None"`` counts as empty: it is what ``{{ ti.xcom_pull(...) }}`` renders when nothing was pushed.
+    """
+    if isinstance(value, str):
+        job_id = value.strip()
+        if job_id and job_id != "None":
+            yield JobRef(job_id, None, source)
+    elif isinstance(value, Mapping):
+        record_id, platform = value.get("job_id"), value.get("platform")
+        if isinstance(record_id, str) and record_id.strip():
+            yield JobRef(record_id.strip(), platform if isinstance(platform, str) else None, source)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from job_refs(item, source)
+
+
+def unique(refs: list[JobRef]) -> list[JobRef]:
+    """Each job once, where it was first found: a job may be in several tasks' XComs."""
+    first: dict[str, JobRef] = {}
+    for ref in refs:
+        first.setdefault(ref.job_id, ref)
+    return list(first.values())
+
+
+def read_xcoms(
+    dag_id: str, run_id: str, key: str, task_ids: Sequence[str], map_index: int | None
+) -> list[tuple[str, Any]]:
+    """(task id, value) of the run's XComs under ``key``; ``map_index`` None reads every map index.
+
+    Workers and the dag-processor read XComs through the task SDK. ``dag.test()`` runs DAG
+    callbacks in its own process, which has no supervisor channel (the SDK's XCom calls fail
+    there with ImportError) but has the metadata database, so that one case reads it directly.
+    """
+    if not version_compat.has_supervisor():
+        return _read_xcoms_from_db(dag_id, run_id, key, task_ids, map_index)
+    from airflow.providers.common.compat.sdk import XCom
+
+    if map_index is not None:
+        return [
+            (task_id, XCom.get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index))
+            for task_id in task_ids
+        ]
+    return [
+        (task_id, value)
+        for task_id in task_ids
+        for value in XCom.get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id) or ()
+    ]
+
+
+def _read_xcoms_from_db(
+    dag_id: str, run_id: str, key: str, task_ids: Sequence[str], map_index: int | None
+) -> list[tuple[str, Any]]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = select(XComModel).where(
+        XComModel.dag_id == dag_id,
+        XComModel.run_id == run_id,
+        XComModel.key == key,
+        XComModel.task_id.in_(task_ids),
+    )
+    if map_index is not None:
+        query = query.where(XComModel.map_index == map_index)
+    with create_session() as session:
+        rows = session.scalars(query.order_by(XComModel.task_id, XComModel.map_index)).all()
+        return [(row.task_id, XComModel.deserialize_value(row)) for row in rows]

@@ -1,0 +1,77 @@
+"""What the rest of the provider needs to know about a platform, declared once in its module.
+
+Each ``platforms/<name>.py`` ends with ``RECORD = PlatformRecord(...)``: its connection type and
+form, its hook, its dialect, its listing and quota facts. The registry collects the records, and
+every table that lists platforms (the ``Platform`` enum, the connection types in the provider info,
+the hooks by connection type, the emulators' list) is derived from them, so adding a platform
+touches its own modules only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from airflow_ft_provider.connection_fields import ConnectionForm
+
+if TYPE_CHECKING:
+    from airflow_ft_provider.platforms.base import Dialect
+
+#: Where the generic API-key hooks are built (see :mod:`airflow_ft_provider.hooks.api_key`).
+API_KEY_HOOKS = "airflow_ft_provider.hooks.api_key"
+#: Request budget of a connection whose platform publishes no quota for these calls: ten requests
+#: a second on average (the size of Vertex AI's published quota), adapted down on 429s.
+DEFAULT_REQUESTS_PER_MINUTE = 600
+
+
+@dataclass(frozen=True)
+class ApiKeyAuth:
+    """How a platform takes an API key from the connection's Password field."""
+
+    #: What to call the key in messages ("OpenAI API key").
+    label: str
+    header: str = "Authorization"
+    #: Put before the key in the header; None: the key alone.
+    scheme: str | None = "Bearer"
+
+
+@dataclass(frozen=True)
+class PlatformRecord:
+    """One platform, as the provider's tables need it."""
+
+    #: The ``Platform`` value: in XCom, logs, trigger kwargs (never change it once released).
+    name: str
+    #: Human name, for messages ("Vertex AI").
+    title: str
+    #: The provider's own connection type, and the Connections UI name of its hook.
+    conn_type: str
+    hook_name: str
+    dialect: type[Dialect]
+    form: ConnectionForm
+    #: The hook's class name; it lives in ``hook_module``. API-key platforms need no hook module
+    #: of their own: :mod:`~airflow_ft_provider.hooks.api_key` builds their hook from ``api_key``.
+    hook_class_name: str
+    hook_module: str = API_KEY_HOOKS
+    #: How the generic hook authenticates; None for platforms with their own hook.
+    api_key: ApiKeyAuth | None = None
+    #: Other connection types this platform's hook serves (an existing ``google_cloud_platform``).
+    also_conn_types: tuple[str, ...] = ()
+    #: The largest page the listing takes; None: the platform lists every job in one answer.
+    largest_page: int | None = None
+    #: Whether jobs carry labels a bulk filter can match (Vertex AI labels, OpenAI metadata).
+    has_labels: bool = False
+    #: Default request budget per connection and process, and where it comes from.
+    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
+    quota_source: str = "no published quota for these calls; a conservative default"
+
+    @property
+    def hook_class_path(self) -> str:
+        return f"{self.hook_module}.{self.hook_class_name}"
+
+    @property
+    def default_conn_name(self) -> str:
+        return f"{self.conn_type}_default"
+
+    @property
+    def conn_types(self) -> tuple[str, ...]:
+        return (self.conn_type, *self.also_conn_types)

@@ -1,0 +1,161 @@
+"""One attempt's decisions, shared by the sync and async transports: no I/O here.
+
+How long an attempt may take, what headers go with it, which answers count as success, and how
+a network failure is reported. The transports only send, read and sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from airflow_ft_provider.errors import (
+    InvalidRequestError,
+    PlatformUnavailableError,
+    RateLimitedError,
+    RequestTimeoutError,
+    UnexpectedResponseError,
+)
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect
+from airflow_ft_provider.transport.body import ACCEPT_ENCODING, BodyReader
+from airflow_ft_provider.transport.budget import RequestBudget
+from airflow_ft_provider.transport.settings import ClientSettings
+
+log = logging.getLogger(__name__)
+
+
+def attempt_seconds(settings: ClientSettings, time_left: float | None, dialect: Dialect, request: ApiRequest) -> float:
+    """The time one attempt may take: the connection's ``timeout``, or less if the caller's deadline
+    is nearer. A deadline already passed ends the call before anything is sent."""
+    if time_left is None:
+        return settings.timeout
+    if time_left <= 0:
+        raise RequestTimeoutError(
+            f"{describe(dialect, request)} not sent: the caller's deadline has passed.",
+            platform=dialect.platform,
+            job_id=request.job_id,
+        )
+    return min(settings.timeout, time_left)
+
+
+def describe(dialect: Dialect, request: ApiRequest) -> str:
+    return f"{dialect.platform} {request.operation}{' ' + request.job_id if request.job_id else ''}"
+
+
+def build(client: httpx.Client | httpx.AsyncClient, request: ApiRequest, seconds: float) -> httpx.Request:
+    """The httpx request for ``request``, with the attempt's timeout on every phase."""
+    try:
+        return client.build_request(
+            request.method,
+            request.url,
+            params=dict(request.params),
+            json=request.json,
+            headers={**request.headers, "Accept-Encoding": ACCEPT_ENCODING},
+            timeout=httpx.Timeout(seconds),
+        )
+    except httpx.InvalidURL as exc:
+        raise InvalidRequestError(
+            f"{request.method} {request.url[:200]} cannot be sent: {exc}", job_id=request.job_id
+        ) from None
+
+
+def body_reader(response: httpx.Response, settings: ClientSettings, dialect: Dialect) -> BodyReader:
+    """The reader for the answer's body. An answer built in memory (``httpx.MockTransport``) has
+    nothing left to stream: its decoded body goes through the reader's size check as it is."""
+    consumed = response.is_stream_consumed
+    encoding = None if consumed else response.headers.get("content-encoding")
+    reader = BodyReader(encoding, settings.max_response_bytes, dialect.platform)
+    if consumed:
+        reader.feed(response.content)
+    else:
+        reader.check_declared(response.headers.get("content-length"))
+    return reader
+
+
+def judge(dialect: Dialect, request: ApiRequest, response: httpx.Response, body: bytes) -> ApiResponse:
+    """The answer if it is a success of this operation; else the typed error for it."""
+    answer = ApiResponse(response.status_code, response.headers, body)
+    status = answer.status_code
+    if status >= 400:
+        error = dialect.parse_error(answer, request)
+        error.retry_after = dialect.retry_hint(answer)
+        raise error
+    if status not in dialect.success_statuses[request.operation]:
+        raise _unexpected(dialect, request, response)
+    return answer
+
+
+def _unexpected(dialect: Dialect, request: ApiRequest, response: httpx.Response) -> UnexpectedResponseError:
+    status = response.status_code
+    if 300 <= status < 400:
+        where = urlsplit(response.headers.get("location", ""))
+        target = f" to {where.scheme}://{where.hostname}{where.path[:100]}" if where.hostname else ""
+        what = (
+            f"redirected{target} (HTTP {status}). Redirects are never followed: the request did not reach "
+            "the platform. Check the connection's host (a proxy or an old base URL?)"
+        )
+    else:
+        what = (
+            f"answered HTTP {status}, which this operation never answers when it works. Check that the "
+            "connection's host is the platform's API"
+        )
+    return UnexpectedResponseError(
+        f"{describe(dialect, request)}: the server {what}.",
+        platform=dialect.platform,
+        status_code=status,
+        job_id=request.job_id,
+    )
+
+
+def network_error(exc: httpx.HTTPError, dialect: Dialect, request: ApiRequest, seconds: float) -> Exception:
+    """A transport failure as a typed, retryable error that never quotes a header."""
+    if isinstance(exc, httpx.TimeoutException):
+        return RequestTimeoutError(
+            f"{describe(dialect, request)}: no complete answer within {seconds:.3g} s "
+            f"({type(exc).__name__}) from {request.method} {request.url}.",
+            platform=dialect.platform,
+            job_id=request.job_id,
+        )
+    # A LocalProtocolError is about what we were about to send and may quote a header (the
+    # credential): only its type is shown. Other httpx errors name the failure, never headers.
+    reason = "the request could not be encoded" if isinstance(exc, httpx.LocalProtocolError) else str(exc)
+    return PlatformUnavailableError(
+        f"{type(exc).__name__} talking to {dialect.platform} ({request.method} {request.url}): {reason}",
+        platform=dialect.platform,
+        job_id=request.job_id,
+    )
+
+
+def log_answer(request: ApiRequest, status: int, took: float, **extra: Any) -> None:
+    log.debug("%s %s -> %d in %.3f s", request.method, request.url, status, took, extra=extra or None)
+
+
+def pacing(
+    budget: RequestBudget, urgent: bool, deadline: float | None, dialect: Dialect, request: ApiRequest
+) -> Iterator[float]:
+    """The waits before an attempt may be sent within the connection's request budget.
+
+    Urgent requests reserve their place at once and wait for it; background requests wait until a
+    token is free and ask again. A wait that would pass the caller's deadline ends the call instead.
+    """
+    while True:
+        wait = budget.reserve() if urgent else budget.try_take()
+        if wait <= 0:
+            return
+        if deadline is not None and time.time() + wait >= deadline:
+            if urgent:
+                budget.give_back()
+            raise RateLimitedError(
+                f"{describe(dialect, request)} not sent: the connection's request budget "
+                f"({budget.rate * 60:.0f} requests per minute now) has no room before the caller's deadline.",
+                platform=dialect.platform,
+                job_id=request.job_id,
+            )
+        yield wait
+        if urgent:
+            return
