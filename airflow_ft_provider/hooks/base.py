@@ -23,6 +23,7 @@ from airflow_ft_provider.hooks.connection import ConnectionConfigError
 from airflow_ft_provider.jobs import TuningJob
 from airflow_ft_provider.paging import listing
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Page
+from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.transport import (
     AsyncTransport,
@@ -65,7 +66,7 @@ def declare_hook(record: PlatformRecord) -> Callable[[H], H]:
 
     def declare(cls: H) -> H:
         cls.record = record
-        cls.platform = record.name
+        cls.platform = Platform(record.name)
         cls.conn_type = record.conn_type
         cls.hook_name = record.hook_name
         cls.default_conn_name = record.default_conn_name

@@ -1,10 +1,11 @@
-"""Local emulators of the five fine-tuning platforms, for tests, the demo and users' DAGs.
+"""Local emulators of the fine-tuning platforms, for tests, the demo and users' DAGs.
 
 Real HTTP servers on 127.0.0.1 speaking each platform's wire format (paths, auth,
-JSON, states, pagination, errors), with scripted job timelines, fault injection, rate
-limits and a redacted request log. Only tests and tooling import this package; the
-provider's own code never does, and it needs nothing beyond starlette, uvicorn, httpx,
-pydantic and cryptography. Names are resolved lazily so importing the package is cheap.
+JSON, states, pagination, errors), with scripted job timelines, fault injection, quotas
+and rate limits, and a redacted request log; one module per platform under ``platforms/``.
+Only tests and tooling import this package; the provider's own code never does, and it
+needs nothing beyond starlette, uvicorn, httpx, pydantic and cryptography. Names are
+resolved lazily so importing the package is cheap.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorConfig, EmulatorCore
     from airflow_ft_provider.testing.emulator import Emulator
     from airflow_ft_provider.testing.faults import Fault
+    from airflow_ft_provider.testing.metering import Quota
     from airflow_ft_provider.testing.remote import RemoteEmulator
     from airflow_ft_provider.testing.reqlog import RequestRecord
     from airflow_ft_provider.testing.store import JobScript, Phase
@@ -28,6 +30,7 @@ __all__ = [
     "Fault",
     "JobScript",
     "Phase",
+    "Quota",
     "RemoteEmulator",
     "RequestRecord",
     "airflow_connection",
@@ -41,6 +44,7 @@ _WHERE = {
     "Fault": "faults",
     "JobScript": "store",
     "Phase": "store",
+    "Quota": "metering",
     "RemoteEmulator": "remote",
     "RequestRecord": "reqlog",
 }

@@ -1,4 +1,4 @@
-"""The one ASGI app serving all five platforms plus the ``/_emulator`` admin API.
+"""The one ASGI app serving every emulated platform plus the ``/_emulator`` admin API.
 
 A plain ASGI callable in front of per-platform starlette routers, so the cross-cutting
 concerns (request log, latency, faults, rate limits) sit in one place and a fault can
@@ -13,12 +13,14 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.admin import admin_router
 from airflow_ft_provider.testing.faults import Fault
 from airflow_ft_provider.testing.platforms import SPECS, classify
+from airflow_ft_provider.testing.platforms._routes import JobApi
 from airflow_ft_provider.testing.reqlog import RequestRecord, redact_headers, redact_query
 
 if TYPE_CHECKING:
@@ -64,14 +66,14 @@ class EmulatorApp:
 
     def __init__(self, core: EmulatorCore) -> None:
         self.core = core
-        self.routers: dict[Platform, ASGIApp] = {p: spec.router(core) for p, spec in SPECS.items()}
+        self.routers: dict[Platform, ASGIApp] = {p: JobApi(core, spec).router() for p, spec in SPECS.items()}
         self.admin = admin_router(core)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
-        if path.startswith("/_emulator/"):
+        if path == "/_emulator" or path.startswith("/_emulator/"):
             await self.admin(scope, receive, send)
             return
         core = self.core
@@ -82,7 +84,8 @@ class EmulatorApp:
         if method not in ("GET", "HEAD"):
             body = await _read_body(receive)
             receive = _replay(body, receive)
-        fault: list[str | None] = [None]
+        # What the emulator did instead of serving: the fault kind, and which quota refused it.
+        fault: list[str | None] = [None, None]
         logged = False
 
         def record(status: int | None) -> None:
@@ -92,7 +95,8 @@ class EmulatorApp:
             if logged:
                 return
             logged = True
-            kept = None if body is None or path == "/token" else body[:_BODY_LOG_LIMIT].decode("utf-8", "replace")
+            auxiliary = platform is not None and SPECS[platform].is_auxiliary(path)
+            kept = None if body is None or auxiliary else body[:_BODY_LOG_LIMIT].decode("utf-8", "replace")
             core.log.add(
                 RequestRecord(
                     platform=platform,
@@ -104,6 +108,7 @@ class EmulatorApp:
                     headers=redact_headers(scope["headers"]),
                     fault=fault[0],
                     body=kept,
+                    throttle=fault[1],
                 )
             )
 
@@ -138,7 +143,8 @@ class EmulatorApp:
         latency = core.latency_for(platform)
         if latency > 0:
             await asyncio.sleep(latency)
-        fault = core.faults.take(platform, scope["method"], scope["path"])
+        auxiliary = spec.is_auxiliary(scope["path"])
+        fault = core.faults.take(platform, scope["method"], scope["path"], auxiliary)
         if fault is not None:
             fault_kind[0] = fault.kind
             if fault.kind == "status":
@@ -149,10 +155,14 @@ class EmulatorApp:
                 return
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
-        wait = 0.0 if scope["path"] == "/token" else core.limiter.acquire(platform)
-        if wait > 0:
-            fault_kind[0] = "rate_limit"
-            await spec.error(429, None, wait, None)(scope, receive, send)
+        throttle = (
+            None
+            if auxiliary
+            else core.limiter.check(platform, lambda per: spec.quota_subject(core, Request(scope), per))
+        )
+        if throttle is not None:
+            fault_kind[0], fault_kind[1] = "rate_limit", throttle.reason
+            await spec.error(429, None, throttle.retry_after, None)(scope, receive, send)
             return
         if fault is not None and fault.kind in ("drop", "malformed"):
             await self._mangle(fault, self.routers[platform], scope, receive, send, drop)

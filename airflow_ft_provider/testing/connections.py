@@ -5,21 +5,17 @@ Use the result as ``AIRFLOW_CONN_<ID>`` (``json.dumps`` it) in tests or local ru
 
 from __future__ import annotations
 
-import json
-from typing import Any, Protocol
+from typing import Any
 
-from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM
 from airflow_ft_provider.platforms.registry import Platform
+from airflow_ft_provider.testing.platforms import SPECS
+from airflow_ft_provider.testing.platforms._base import EmulatorLike
 
-
-class _EmulatorLike(Protocol):
-    def base_url(self, platform: Platform | str) -> str: ...
-    def api_key(self, platform: Platform | str) -> str: ...
-    def service_account_info(self, project_id: str) -> dict[str, str]: ...
+__all__ = ["airflow_connection", "default_conn_id"]
 
 
 def airflow_connection(
-    emu: _EmulatorLike,
+    emu: EmulatorLike,
     platform: Platform | str,
     *,
     key: str | None = None,
@@ -27,23 +23,17 @@ def airflow_connection(
     location: str = "us-central1",
     **extra: Any,
 ) -> dict[str, Any]:
-    """A connection (JSON form) for ``platform`` on ``emu``.
+    """A connection (JSON form) for ``platform`` on ``emu``; ``extra`` become its extras.
 
     Vertex AI gets a real service-account key whose ``token_uri`` is the emulator's OAuth
-    endpoint, so google-auth's whole token exchange runs. ``key`` replaces the valid
-    credentials (on Vertex AI: a bearer token the emulator never issued), to test refusals.
+    endpoint, so google-auth's whole token exchange runs, in ``project`` and ``location``
+    (other platforms ignore both). ``key`` replaces the valid credentials (on Vertex AI: a
+    bearer token, e.g. the emulator's static one or one it never issued, to test refusals).
     """
-    platform = Platform(platform)
-    conn: dict[str, Any] = {"conn_type": CONN_TYPE_BY_PLATFORM[platform], "host": emu.base_url(platform)}
-    extras = dict(extra)
-    if platform is Platform("vertex_ai"):
-        extras.setdefault("project", project)
-        extras.setdefault("location", location)
-        if key is not None:
-            extras["access_token"] = key
-        else:
-            conn["password"] = json.dumps(emu.service_account_info(project))
-    else:
-        conn["password"] = key if key is not None else emu.api_key(platform)
-    conn["extra"] = extras
-    return conn
+    spec = SPECS[Platform(platform)]
+    return spec.connection(emu, key=key, project=project, location=location, extra=dict(extra))
+
+
+def default_conn_id(platform: Platform | str) -> str:
+    """The connection id the platform's hook uses by default (``ft_openai_default``)."""
+    return f"{SPECS[Platform(platform)].conn_type}_default"

@@ -11,13 +11,14 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.auth import GoogleAuth
-from airflow_ft_provider.testing.faults import Fault, FaultBook, RateLimiter
-from airflow_ft_provider.testing.platforms import SPECS
+from airflow_ft_provider.testing.faults import Fault, FaultBook
+from airflow_ft_provider.testing.metering import Hint, Metering, Per, Quota
+from airflow_ft_provider.testing.platforms import SPECS, seed_field_names
 from airflow_ft_provider.testing.platforms._base import PlatformSpec
 from airflow_ft_provider.testing.reqlog import RequestLog, RequestRecord
 from airflow_ft_provider.testing.store import Job, JobScript, JobStore
@@ -28,7 +29,7 @@ DEFAULT_PROJECT_NUMBER = "123456789012"
 
 
 def _default_keys() -> dict[str, str]:
-    return {p.value: f"emulator-{p.value.replace('_', '-')}-key" for p in Platform}
+    return {p.value: f"emulator-{p.value.replace('_', '-')}-key" for p in SPECS}
 
 
 @dataclass
@@ -49,13 +50,20 @@ class EmulatorConfig:
     created_job_script: JobScript = field(default_factory=JobScript)
 
     def __post_init__(self) -> None:
-        self.api_keys = {**_default_keys(), **{str(Platform(k)): v for k, v in self.api_keys.items()}}
+        self.api_keys = {**_default_keys(), **{_platform(k).value: v for k, v in self.api_keys.items()}}
         if self.vertex_allowed_projects is not None:
             self.vertex_allowed_projects = frozenset(self.vertex_allowed_projects)
 
 
 def _platform(platform: Platform | str) -> Platform:
-    return platform if isinstance(platform, Platform) else Platform(platform)
+    """The platform named, if it has an emulator; else a ValueError naming those that do."""
+    try:
+        found = platform if isinstance(platform, Platform) else Platform(platform)
+    except ValueError:
+        found = None
+    if found is None or found not in SPECS:
+        raise ValueError(f"no emulator for platform {str(platform)!r}; emulated: {', '.join(SPECS)}")
+    return found
 
 
 class EmulatorCore:
@@ -72,7 +80,7 @@ class EmulatorCore:
         self.clock = clock
         self.store = JobStore(clock, wall)
         self.faults = FaultBook()
-        self.limiter = RateLimiter(clock)
+        self.limiter = Metering(clock)
         self.log = RequestLog()
         self.google_auth = GoogleAuth()
         self.latency: dict[Platform | None, float] = {}
@@ -85,6 +93,11 @@ class EmulatorCore:
     # -- addresses and credentials -------------------------------------------------
     def spec(self, platform: Platform | str) -> PlatformSpec:
         return SPECS[_platform(platform)]
+
+    @property
+    def platforms(self) -> list[Platform]:
+        """Every emulated platform."""
+        return list(SPECS)
 
     def base_url(self, platform: Platform | str) -> str:
         """What a client of ``platform`` uses as its base URL."""
@@ -114,7 +127,7 @@ class EmulatorCore:
                 self._numbers[project] = number
             return self._numbers[project]
 
-    # -- jobs -------------------------------------------------------------------------
+    # -- jobs -------------------------------------------------------------------------------------
     def seed(
         self,
         platform: Platform | str,
@@ -124,43 +137,143 @@ class EmulatorCore:
         script: JobScript | None = None,
         labels: Mapping[str, str] | None = None,
         created_ago_s: float = 0.0,
-        project: str = "emulator-project",
-        location: str = "us-central1",
-        workspace: str | None = None,
         native_state: str | None = None,
         error_message: str | None = None,
         extra: Mapping[str, Any] | None = None,
         job_id: str | None = None,
+        **scope: str | None,
     ) -> str:
-        """Add one job; returns the id a client would pass (a resource name on Google)."""
+        """Add one job; returns the id a client would pass (a resource name on Google).
+
+        ``scope`` is where the job lives, in the platform's own terms (Vertex AI:
+        ``project``, ``location``; DashScope: ``workspace``); another platform's scope
+        keywords are ignored, so one call can seed every platform.
+        """
         spec = self.spec(platform)
-        name = display_name or "emulated-job"
-        job = self.store.add(
+        (job,) = self._add(
+            spec,
+            1,
+            name=lambda _: display_name or "emulated-job",
+            base_model=base_model,
+            script=script,
+            labels=labels,
+            created_ago_s=created_ago_s,
+            native_state=native_state,
+            error_message=error_message,
+            extra=extra,
+            job_id=job_id,
+            scope=scope,
+        )
+        return spec.client_id(self, job)
+
+    def seed_many(
+        self,
+        platform: Platform | str,
+        n: int,
+        *,
+        display_name: str | None = None,
+        script: JobScript | None = None,
+        created_ago_s: float = 0.0,
+        created_over_s: float = 0.0,
+        end_in_s: float | None = None,
+        end_spread_s: float = 0.0,
+        **kwargs: Any,
+    ) -> list[str]:
+        """``n`` jobs in one go (30,000 in well under a second); ids oldest first.
+
+        A given ``display_name`` gets a ``-{i}`` suffix, else ``job-{i}``. Creation times
+        spread evenly over ``created_over_s`` seconds ending ``created_ago_s`` ago (job 0
+        the oldest). ``end_in_s`` makes the jobs end on a timeline instead of ``script``'s
+        ``running_s``: job ``i`` ends ``end_in_s + end_spread_s * i / (n - 1)`` seconds from
+        now, in ``script.end_state``, unless cancelled first. Other keywords as :meth:`seed`.
+        """
+        if n < 0:
+            raise ValueError("seed_many needs n >= 0")
+        if kwargs.get("job_id"):
+            raise ValueError("seed_many cannot force one job_id on many jobs")
+        if min(created_over_s, end_spread_s) < 0:
+            raise ValueError("created_over_s and end_spread_s must be >= 0")
+        spec = self.spec(platform)
+        script = script or JobScript()
+        step = 1 / (n - 1) if n > 1 else 0.0
+
+        def age(i: int) -> float:
+            return created_ago_s + created_over_s * (n - 1 - i) * step
+
+        ends = end_in_s or 0.0
+
+        def timed(i: int) -> JobScript:
+            """``script`` running until job ``i``'s place on the end timeline."""
+            running_s = age(i) + ends + end_spread_s * i * step - script.queued_s - script.pending_s
+            if running_s < 0:
+                raise ValueError(
+                    f"job {i} would end {ends + end_spread_s * i * step:g} s from now, before its "
+                    "queued_s + pending_s are over: raise end_in_s or shorten the script"
+                )
+            return replace(script, running_s=running_s)
+
+        jobs = self._add(
+            spec,
+            n,
+            name=(lambda i: f"{display_name}-{i}") if display_name else (lambda i: f"job-{i}"),
+            script=script,
+            scripts=timed if end_in_s is not None else None,
+            created_ago=age,
+            scope={k: kwargs.pop(k) for k in list(kwargs) if k in seed_field_names()},
+            **kwargs,
+        )
+        return [spec.client_id(self, job) for job in jobs]
+
+    def add_job(self, platform: Platform | str, **kwargs: Any) -> Job:
+        """The job :meth:`seed` would add, itself: for the platforms' create routes."""
+        spec = self.spec(platform)
+        display_name = kwargs.pop("display_name", None)
+        scope = {k: kwargs.pop(k) for k in list(kwargs) if k in seed_field_names()}
+        return self._add(spec, 1, name=lambda _: display_name or "emulated-job", scope=scope, **kwargs)[0]
+
+    def _add(
+        self,
+        spec: PlatformSpec,
+        n: int,
+        *,
+        name: Callable[[int], str],
+        base_model: str | None = None,
+        script: JobScript | None = None,
+        scripts: Callable[[int], JobScript] | None = None,
+        labels: Mapping[str, str] | None = None,
+        created_ago_s: float = 0.0,
+        created_ago: Callable[[int], float] | None = None,
+        native_state: str | None = None,
+        error_message: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        job_id: str | None = None,
+        scope: Mapping[str, str | None],
+    ) -> list[Job]:
+        unknown = set(scope) - seed_field_names()
+        if unknown:
+            known = ", ".join(sorted(seed_field_names())) or "none"
+            raise TypeError(f"unknown seed fields {sorted(unknown)}: jobs take these scope fields: {known}")
+        given = {k: scope.get(k) for k in spec.seed_fields}
+        job_scope, partition = spec.scope(
+            self, {k: v if v is not None else spec.seed_fields[k] for k, v in given.items()}
+        )
+        one = script or JobScript()
+        return self.store.add_many(
             spec.platform,
-            lambda: spec.new_id(name),
+            spec.new_id,
+            n,
             display_name=name,
             base_model=base_model or spec.default_base_model,
-            script=script or JobScript(),
-            created_ago_s=created_ago_s,
+            script=scripts or (lambda _: one),
+            created_ago_s=created_ago or (lambda _: created_ago_s),
             native_id=spec.native_id(job_id) if job_id else None,
             labels=dict(labels or {}),
-            project=project if spec.platform is Platform("vertex_ai") else None,
-            location=location if spec.platform is Platform("vertex_ai") else None,
-            workspace=workspace,
+            scope=job_scope,
+            partition=partition,
             error_message=error_message,
             extra=dict(extra or {}),
             pinned=native_state,
         )
-        if spec.platform is Platform("vertex_ai"):
-            self.project_number(project)
-        return spec.client_id(self, job)
-
-    def seed_many(self, platform: Platform | str, n: int, **kwargs: Any) -> list[str]:
-        """``n`` jobs; a given ``display_name`` gets a ``-{i}`` suffix, else ``job-{i}``."""
-        base = kwargs.pop("display_name", None)
-        if kwargs.get("job_id"):
-            raise ValueError("seed_many cannot force one job_id on many jobs")
-        return [self.seed(platform, display_name=f"{base}-{i}" if base else f"job-{i}", **kwargs) for i in range(n)]
 
     def find(self, platform: Platform | str, job_id: str) -> Job | None:
         spec = self.spec(platform)
@@ -188,8 +301,8 @@ class EmulatorCore:
     def jobs(self, platform: Platform | str | None = None) -> list[dict[str, str]]:
         """Every job: platform, client id, phase and native state (newest first)."""
         out = []
-        for p in [_platform(platform)] if platform else list(Platform):
-            spec = SPECS[p]
+        for spec in [self.spec(platform)] if platform else SPECS.values():
+            p = spec.platform
             for v in self.store.views(p):
                 out.append(
                     {
@@ -218,12 +331,41 @@ class EmulatorCore:
     def latency_for(self, platform: Platform) -> float:
         return self.latency.get(platform, self.latency.get(None, 0.0))
 
-    def set_rate_limit(self, platform: Platform | str, per_second: float | None, burst: float | None = None) -> None:
+    def set_rate_limit(
+        self,
+        platform: Platform | str,
+        per_second: float | None,
+        burst: float | None = None,
+        *,
+        per: Per = "platform",
+        hint: Hint = "exact",
+    ) -> None:
         """Token bucket: ``per_second`` refill, ``burst`` size (default max(1, per_second)).
 
-        Requests beyond it get the platform's 429 with its retry hint. None lifts the limit.
+        Requests beyond it get the platform's 429 with its retry hint (see
+        :mod:`~airflow_ft_provider.testing.metering`). None lifts the limit.
         """
-        self.limiter.set(_platform(platform), per_second, burst)
+        quota = None if per_second is None else Quota.token_bucket(per_second, burst, per=per, hint=hint)
+        self.limiter.set(_platform(platform), quota)
+
+    def set_quota(
+        self,
+        platform: Platform | str,
+        limit: int | None,
+        *,
+        window_s: float = 60.0,
+        per: Per = "project",
+        sliding: bool = False,
+        hint: Hint = "seconds",
+    ) -> None:
+        """At most ``limit`` requests per ``window_s`` (fixed windows, or ``sliding``) per
+        project, key or platform, like Vertex AI's 600 per minute per project and region.
+
+        Requests beyond it get the platform's 429 with a whole-second hint (or none, with
+        ``hint="none"``); it replaces any rate limit of the platform. None lifts it.
+        """
+        quota = None if limit is None else Quota.window(limit, window_s=window_s, per=per, sliding=sliding, hint=hint)
+        self.limiter.set(_platform(platform), quota)
 
     def requests(self, platform: Platform | str | None = None, since: float | None = None) -> list[RequestRecord]:
         """The request log (credentials redacted), oldest first."""

@@ -22,7 +22,7 @@ __all__ = ["Emulator"]
 
 
 class Emulator(EmulatorCore):
-    """All five platforms on one port; use as a context manager or start()/stop()."""
+    """Every emulated platform on one port; use as a context manager or start()/stop()."""
 
     def __init__(self, config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(config)

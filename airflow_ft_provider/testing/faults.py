@@ -1,20 +1,21 @@
-"""Fault injection and rate limiting: what makes an emulator worth testing against.
+"""Fault injection: what makes an emulator worth testing against.
 
 Faults are queued per platform and consumed by the next matching requests, so a test
 can say "the next two cancels get a 429" and then check the client retried exactly so.
+Quotas and rate limits are :mod:`~airflow_ft_provider.testing.metering`'s.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from airflow_ft_provider.platforms.registry import Platform
 
-__all__ = ["Fault", "FaultBook", "RateLimiter"]
+__all__ = ["Fault", "FaultBook"]
 
 FaultKind = Literal["status", "drop", "slow", "malformed"]
 
@@ -24,8 +25,8 @@ class Fault:
     """One injected misbehaviour for the next ``count`` matching requests (None: forever).
 
     ``path`` matches as a substring of the request path and ``method`` exactly; both
-    unset means every API request of the platform (the OAuth ``/token`` endpoint is
-    only hit by a fault whose ``path`` names it).
+    unset means every API request of the platform (an auxiliary endpoint such as the
+    OAuth ``/token`` is only hit by a fault whose ``path`` names it).
     """
 
     kind: FaultKind
@@ -73,11 +74,11 @@ class Fault:
         """Process the request, then answer 200 with its JSON body cut in half."""
         return cls("malformed", count, path, _up(method))
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, auxiliary: bool = False) -> bool:
         if self.method is not None and self.method != method:
             return False
         if self.path is None:
-            return path != "/token"
+            return not auxiliary
         return self.path in path
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,19 +114,19 @@ class FaultBook:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._faults: dict[Platform, list[_Pending]] = {p: [] for p in Platform}
+        self._faults: defaultdict[Platform, list[_Pending]] = defaultdict(list)
 
     def add(self, platform: Platform, fault: Fault) -> None:
         with self._lock:
             self._faults[platform].append(_Pending(fault, fault.count))
 
-    def take(self, platform: Platform, method: str, path: str) -> Fault | None:
-        queue = self._faults[platform]
+    def take(self, platform: Platform, method: str, path: str, auxiliary: bool = False) -> Fault | None:
+        queue = self._faults.get(platform)
         if not queue:  # the common case, without taking the lock
             return None
         with self._lock:
             for entry in queue:
-                if entry.fault.matches(method, path):
+                if entry.fault.matches(method, path, auxiliary):
                     if entry.left is not None:
                         entry.left -= 1
                         if entry.left <= 0:
@@ -142,51 +143,3 @@ class FaultBook:
             for p, queue in self._faults.items():
                 if platform in (None, p):
                     queue.clear()
-
-
-@dataclass
-class _Bucket:
-    rate: float
-    burst: float
-    tokens: float
-    stamp: float
-
-
-class RateLimiter:
-    """Token buckets per platform; :meth:`acquire` answers how long to wait, 0 if allowed."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._buckets: dict[Platform, _Bucket] = {}
-
-    def set(self, platform: Platform, per_second: float | None, burst: float | None = None) -> None:
-        with self._lock:
-            if per_second is None:
-                self._buckets.pop(platform, None)
-                return
-            if per_second <= 0:
-                raise ValueError("per_second must be > 0 (None disables the limit)")
-            size = float(burst if burst is not None else max(1.0, per_second))
-            self._buckets[platform] = _Bucket(per_second, size, size, self._clock())
-
-    def acquire(self, platform: Platform) -> float:
-        bucket = self._buckets.get(platform)
-        if bucket is None:
-            return 0.0
-        with self._lock:
-            now = self._clock()
-            bucket.tokens = min(bucket.burst, bucket.tokens + (now - bucket.stamp) * bucket.rate)
-            bucket.stamp = now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
-                return 0.0
-            return (1.0 - bucket.tokens) / bucket.rate
-
-    def limits(self) -> dict[str, dict[str, float]]:
-        with self._lock:
-            return {str(p): {"per_second": b.rate, "burst": b.burst} for p, b in self._buckets.items()}
-
-    def clear(self) -> None:
-        with self._lock:
-            self._buckets.clear()

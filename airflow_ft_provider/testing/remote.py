@@ -13,6 +13,7 @@ import httpx
 
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.faults import Fault
+from airflow_ft_provider.testing.metering import Hint, Per
 from airflow_ft_provider.testing.reqlog import RequestRecord
 from airflow_ft_provider.testing.store import JobScript
 
@@ -67,6 +68,7 @@ class RemoteEmulator:
     def seed_many(
         self, platform: Platform | str, n: int | None, *, script: JobScript | None = None, **kwargs: Any
     ) -> list[str]:
+        """As :meth:`Emulator.seed_many` (``n=None``: one job, as :meth:`Emulator.seed`)."""
         body: dict[str, Any] = {"platform": Platform(platform).value, **kwargs}
         if n is not None:
             body["n"] = n
@@ -102,9 +104,43 @@ class RemoteEmulator:
             body["platform"] = Platform(platform).value
         self._call("POST", "/latency", json=body)
 
-    def set_rate_limit(self, platform: Platform | str, per_second: float | None, burst: float | None = None) -> None:
-        body = {"platform": Platform(platform).value, "per_second": per_second, "burst": burst}
+    def set_rate_limit(
+        self,
+        platform: Platform | str,
+        per_second: float | None,
+        burst: float | None = None,
+        *,
+        per: Per = "platform",
+        hint: Hint = "exact",
+    ) -> None:
+        body = {
+            "platform": Platform(platform).value,
+            "per_second": per_second,
+            "burst": burst,
+            "per": per,
+            "hint": hint,
+        }
         self._call("POST", "/rate-limit", json=body)
+
+    def set_quota(
+        self,
+        platform: Platform | str,
+        limit: int | None,
+        *,
+        window_s: float = 60.0,
+        per: Per = "project",
+        sliding: bool = False,
+        hint: Hint = "seconds",
+    ) -> None:
+        body = {
+            "platform": Platform(platform).value,
+            "limit": limit,
+            "window_s": window_s,
+            "per": per,
+            "sliding": sliding,
+            "hint": hint,
+        }
+        self._call("POST", "/quota", json=body)
 
     def requests(self, platform: Platform | str | None = None, since: float | None = None) -> list[RequestRecord]:
         params: dict[str, Any] = {}

@@ -29,7 +29,13 @@ _SECRET_PARAMS = frozenset(
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request as received; ``status`` is None when the connection was dropped."""
+    """One request as received; ``status`` is None when the connection was dropped.
+
+    ``fault`` names what the emulator did instead of serving it (``status``, ``drop``,
+    ``slow``, ``malformed``, or ``rate_limit`` when a quota refused it); ``throttle`` says
+    which quota and whose budget, e.g. ``fixed_window 600/60s per project: project
+    123456789012/us-central1 over quota``.
+    """
 
     platform: Platform | None
     method: str
@@ -40,6 +46,12 @@ class RequestRecord:
     headers: dict[str, str] = field(default_factory=dict)
     fault: str | None = None
     body: str | None = None
+    throttle: str | None = None
+
+    @property
+    def throttled(self) -> bool:
+        """Refused by a quota or rate limit (not by an injected 429)."""
+        return self.fault == "rate_limit"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

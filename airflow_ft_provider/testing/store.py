@@ -4,22 +4,27 @@ A job never "runs": its phase is a pure function of the clock, its :class:`JobSc
 and the moment a cancel was accepted. That keeps the emulator cheap (nothing ticks in
 the background) and deterministic enough for tests that use fractional seconds.
 The uvicorn thread and the test thread share one store, so every access holds a lock.
+Jobs are kept in listing order per partition (a Vertex AI project and region, a
+DashScope workspace), so listing pages cost what they return, not the project's size.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
 from airflow_ft_provider.platforms.registry import Platform
 
-__all__ = ["CancelResult", "Job", "JobScript", "JobStore", "JobView", "Phase"]
+__all__ = ["CancelResult", "Job", "JobScript", "JobStore", "JobView", "NewId", "Phase", "order_key"]
 
 
 class Phase(StrEnum):
@@ -86,9 +91,10 @@ class Job:
     created_wall: float  # epoch seconds matching ``origin``
     seq: int
     labels: dict[str, str] = field(default_factory=dict)
-    project: str | None = None
-    location: str | None = None
-    workspace: str | None = None
+    #: Where the job lives, in the platform's own words (Vertex AI: project and location).
+    scope: dict[str, str] = field(default_factory=dict)
+    #: Which requests can see it: the platform maps a request to the partitions it reads.
+    partition: Hashable = None
     error_message: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # Mutable, guarded by the store lock.
@@ -138,58 +144,112 @@ class JobView:
         return self.history[-1][1]
 
 
-def _newest_first(job: Job) -> tuple[float, int]:
+def order_key(job: Job) -> tuple[float, int]:
+    """Listing order: creation time, then insertion; listings run newest first."""
     return job.created_wall, job.seq
 
 
 #: ``"rejected"``: the job had ended; ``"already"``: it was already cancelling.
 CancelResult = Literal["accepted", "already", "rejected"]
+#: Makes a native id from the display name and the creation time (epoch seconds).
+NewId = Callable[[str, float], str]
+_ID_ATTEMPTS = 1000
 
 
 class JobStore:
-    """Thread-safe jobs keyed by (platform, native id)."""
+    """Thread-safe jobs keyed by (platform, native id), kept in listing order per partition.
+
+    Reading a job by id is a dict lookup; a listing page is a bisect into its partitions'
+    ordered lists plus the page itself, so paging a 30,000-job project never walks it all.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.wall = wall
         self._lock = threading.Lock()
-        self._jobs: dict[Platform, dict[str, Job]] = {p: {} for p in Platform}
+        self._jobs: defaultdict[Platform, dict[str, Job]] = defaultdict(dict)
+        #: Ascending :func:`order_key` per (platform, partition).
+        self._ordered: defaultdict[tuple[Platform, Hashable], list[Job]] = defaultdict(list)
         self._seq = itertools.count()
 
-    def add(
+    def add_many(
         self,
         platform: Platform,
-        new_id: Callable[[], str],
+        new_id: NewId,
+        n: int,
         *,
+        display_name: Callable[[int], str],
+        base_model: str,
+        script: Callable[[int], JobScript],
+        created_ago_s: Callable[[int], float],
+        native_id: str | None = None,
+        **fields: Any,
+    ) -> list[Job]:
+        """Create ``n`` jobs under one lock, indexing them in one pass: the bulk seeding path.
+
+        Per-job values come from functions of the job's index; dict ``fields`` (labels,
+        extra, scope) are copied per job so no two jobs share one. A forced ``native_id``
+        is for one job only.
+        """
+        if native_id is not None and n != 1:
+            raise ValueError("a forced native_id names one job, not many")
+        with self._lock:
+            if native_id is not None and native_id in self._jobs[platform]:
+                raise ValueError(f"{platform} job {native_id!r} already exists")
+            jobs = [
+                self._new(platform, new_id, display_name(i), base_model, script(i), created_ago_s(i), native_id, fields)
+                for i in range(n)
+            ]
+            self._index(jobs)
+            return jobs
+
+    def _new(
+        self,
+        platform: Platform,
+        new_id: NewId,
         display_name: str,
         base_model: str,
         script: JobScript,
-        created_ago_s: float = 0.0,
-        native_id: str | None = None,
-        **fields: Any,
+        created_ago_s: float,
+        native_id: str | None,
+        fields: Mapping[str, Any],
     ) -> Job:
-        """Create a job; ``new_id`` is retried until unique unless ``native_id`` is forced."""
-        with self._lock:
-            table = self._jobs[platform]
-            if native_id is None:
-                native_id = new_id()
-                while native_id in table:
-                    native_id = new_id()
-            elif native_id in table:
-                raise ValueError(f"{platform} job {native_id!r} already exists")
-            job = Job(
-                platform=platform,
-                native_id=native_id,
-                display_name=display_name,
-                base_model=base_model,
-                script=script,
-                origin=self.clock() - created_ago_s,
-                created_wall=self.wall() - created_ago_s,
-                seq=next(self._seq),
-                **fields,
-            )
-            table[native_id] = job
-            return job
+        """One job, registered by id (the lock is held)."""
+        table = self._jobs[platform]
+        created_wall = self.wall() - created_ago_s
+        if native_id is None:
+            for _ in range(_ID_ATTEMPTS):
+                native_id = new_id(display_name, created_wall)
+                if native_id not in table:
+                    break
+            else:
+                raise RuntimeError(f"no free {platform} job id after {_ID_ATTEMPTS} tries: the id space is full")
+        copied: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in fields.items()}
+        job = Job(
+            platform=platform,
+            native_id=native_id,
+            display_name=display_name,
+            base_model=base_model,
+            script=script,
+            origin=self.clock() - created_ago_s,
+            created_wall=created_wall,
+            seq=next(self._seq),
+            **copied,
+        )
+        table[native_id] = job
+        return job
+
+    def _index(self, jobs: list[Job]) -> None:
+        """Put new jobs in their partitions' order: appends when they are the newest (seeding
+        "now"), one sort of a nearly sorted list otherwise (seeding "an hour ago")."""
+        touched: dict[tuple[Platform, Hashable], list[Job]] = {}
+        for job in jobs:
+            ordered = self._ordered[(job.platform, job.partition)]
+            if ordered and order_key(ordered[-1]) > order_key(job):
+                touched[(job.platform, job.partition)] = ordered
+            ordered.append(job)
+        for ordered in touched.values():
+            ordered.sort(key=order_key)
 
     def get(self, platform: Platform, native_id: str) -> Job | None:
         with self._lock:
@@ -197,34 +257,81 @@ class JobStore:
 
     def delete(self, platform: Platform, native_id: str) -> bool:
         with self._lock:
-            return self._jobs[platform].pop(native_id, None) is not None
+            job = self._jobs[platform].pop(native_id, None)
+            if job is None:
+                return False
+            ordered = self._ordered[(platform, job.partition)]
+            del ordered[bisect_left(ordered, order_key(job), key=order_key)]
+            return True
 
     def clear(self) -> None:
         with self._lock:
-            for table in self._jobs.values():
-                table.clear()
+            self._jobs.clear()
+            self._ordered.clear()
 
     def view(self, job: Job) -> JobView:
         with self._lock:
             return self._view(job, self.clock())
 
-    def jobs(self, platform: Platform, where: Callable[[Job], bool] | None = None) -> list[Job]:
-        """A platform's jobs, newest first (creation time, then insertion); no state computed."""
-        with self._lock:
-            jobs: Iterable[Job] = self._jobs[platform].values()
-            if where is not None:
-                jobs = [j for j in jobs if where(j)]
-            return sorted(jobs, key=_newest_first, reverse=True)
-
     def views_of(self, jobs: Iterable[Job]) -> list[JobView]:
-        """Snapshots of ``jobs`` at one instant; render a page, not the whole store."""
+        """Snapshots of ``jobs`` at one instant."""
         with self._lock:
             now = self.clock()
             return [self._view(j, now) for j in jobs]
 
-    def views(self, platform: Platform, where: Callable[[Job], bool] | None = None) -> list[JobView]:
-        """Snapshots of a platform's jobs, newest first."""
-        return self.views_of(self.jobs(platform, where))
+    def views(self, platform: Platform) -> list[JobView]:
+        """Snapshots of every job of a platform, newest first (walks them all: for the admin API)."""
+        with self._lock:
+            jobs = sorted(self._jobs[platform].values(), key=order_key, reverse=True)
+            now = self.clock()
+            return [self._view(j, now) for j in jobs]
+
+    def count(self, platform: Platform, partitions: Iterable[Hashable]) -> int:
+        with self._lock:
+            return sum(len(self._ordered.get((platform, p), ())) for p in set(partitions))
+
+    def page(
+        self,
+        platform: Platform,
+        partitions: Iterable[Hashable],
+        *,
+        before: tuple[float, int] | None = None,
+        skip: int = 0,
+        limit: int | None = None,
+        where: Callable[[JobView], bool] | None = None,
+    ) -> tuple[list[JobView], bool]:
+        """Newest-first snapshots from ``partitions``, older than ``before`` (an :func:`order_key`),
+        after skipping ``skip`` matches, at most ``limit``; and whether more matches follow.
+
+        The cost is the page plus what ``skip`` and ``where`` pass over, never the whole
+        partition: with no filter a page starts at a computed index; with one the scan
+        stops at the first match past the page.
+        """
+        with self._lock:
+            now = self.clock()
+            lists = [self._ordered[(platform, p)] for p in dict.fromkeys(partitions) if (platform, p) in self._ordered]
+            jobs = self._newest(lists, before, skip if where is None else 0)
+            views: Iterator[JobView]
+            if where is None:
+                views = (self._view(j, now) for j in jobs)
+            else:
+                views = itertools.islice((v for v in (self._view(j, now) for j in jobs) if where(v)), skip, None)
+            taken = list(itertools.islice(views, limit)) if limit is not None else list(views)
+            more = limit is not None and next(views, None) is not None
+            return taken, more
+
+    @staticmethod
+    def _newest(lists: list[list[Job]], before: tuple[float, int] | None, skip: int) -> Iterator[Job]:
+        """Jobs of ascending ``lists`` older than ``before``, newest first, minus the first ``skip``."""
+
+        def descending(ordered: list[Job], skip: int = 0) -> Iterator[Job]:
+            end = len(ordered) if before is None else bisect_left(ordered, before, key=order_key)
+            return (ordered[i] for i in range(end - 1 - skip, -1, -1))
+
+        if len(lists) == 1:
+            return descending(lists[0], skip)
+        merged = heapq.merge(*(descending(ordered) for ordered in lists), key=order_key, reverse=True)
+        return itertools.islice(merged, skip, None)
 
     def pin(self, job: Job, native_state: str | None) -> JobView:
         """Force (or with None, release) the native state the platform reports."""

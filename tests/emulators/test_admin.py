@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
-from airflow_ft_provider.testing import Fault, JobScript, RemoteEmulator
+from airflow_ft_provider.testing import Fault, JobScript, RemoteEmulator, admin
 
 
 @pytest.fixture
@@ -104,3 +106,24 @@ def test_remote_emulator_mirrors_the_controller(emu, remote):
     assert emu.jobs() == []
     with pytest.raises(KeyError):
         remote.job_state("openai", "ftjob-missing")
+
+
+def test_index_lists_every_endpoint_and_each_is_documented(emu, client):
+    index = client.get("/_emulator/").json()
+    assert client.get("/_emulator").json() == index
+    endpoints = {(e["method"], e["path"]) for e in index["endpoints"]}
+    assert ("POST", "/_emulator/quota") in endpoints and ("GET", "/_emulator/") in endpoints
+    assert all(e["description"] for e in index["endpoints"])
+    assert index["platforms"] == client.get("/_emulator/config").json()["base_urls"]
+    page = (Path(__file__).parents[2] / "docs" / "emulators.md").read_text()
+    for method, path in endpoints:
+        assert f"| {method} | `{path}` |" in page, f"{method} {path} is missing from docs/emulators.md"
+        assert f"{method:<8} {path}" in admin.__doc__, f"{method} {path} is missing from admin.py's docstring"
+        status = client.request(method, path).status_code  # every listed endpoint exists (400: wants input)
+        assert status in (200, 400), (method, path, status)
+    assert client.get("/_emulator/nothing").status_code == 404
+
+
+def test_seed_refuses_fields_with_the_allowed_ones(client):
+    refused = client.post("/_emulator/seed", json={"platform": "openai", "colour": "red"})
+    assert "colour" in refused.json()["error"] and "display_name" in refused.json()["error"]

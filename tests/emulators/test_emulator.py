@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import socket
 import subprocess
 import sys
@@ -130,8 +131,33 @@ def test_cli_serves_in_the_foreground():
             "SUCCEEDED",
             "FAILED",
         }
+        index = httpx.get(url + "/_emulator/")
+        assert (
+            index.status_code == 200
+            and {"method": "POST", "path": "/_emulator/seed"}.items()
+            <= next(e for e in index.json()["endpoints"] if e["path"] == "/_emulator/seed").items()
+        )
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=10)
-    assert f"{url}/api/v1" in output and "emulator-openai-key" in output
     assert proc.returncode == 0
+    assert output.splitlines()[0].startswith(f"fine-tuning platform emulators on {url} ")
+    assert f"{url}/api/v1" in output and "emulator-openai-key" in output
+    for job in jobs:  # every seeded id is printed, under its platform
+        assert job["job_id"] in output
+    exports = [line.strip() for line in output.splitlines() if line.strip().startswith("export AIRFLOW_CONN_")]
+    assert len(exports) == 5
+    openai = next(e for e in exports if e.startswith("export AIRFLOW_CONN_FT_OPENAI_DEFAULT="))
+    conn = json.loads(openai.split("=", 1)[1].strip("'"))
+    assert conn == {"conn_type": "ft_openai", "host": f"{url}/v1", "password": "emulator-openai-key", "extra": {}}
+    vertex = next(e for e in exports if e.startswith("export AIRFLOW_CONN_FT_VERTEX_AI_DEFAULT="))
+    assert json.loads(vertex.split("=", 1)[1].strip("'"))["extra"]["access_token"] == "emulator-vertex-ai-key"
+
+
+def test_cli_help_is_plain_text():
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_ft_provider.testing", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--seed-demo" in result.stdout and "/_emulator/" in result.stdout
+    for markup in ("``", ":class:", ":mod:", "~airflow"):
+        assert markup not in result.stdout

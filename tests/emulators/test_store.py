@@ -26,11 +26,20 @@ def store(clock: Clock) -> JobStore:
     return JobStore(clock, wall=lambda: 1_700_000_000.0 + clock.t)
 
 
-def add(store: JobStore, script: JobScript, **kwargs):
+def add(store: JobStore, script: JobScript, *, created_ago_s: float = 0.0, new_id=None, **kwargs):
+    """One job through the bulk path, as the controller adds them."""
     ids = iter(range(10**6))
-    return store.add(
-        Platform.OPENAI, lambda: f"job-{next(ids)}", display_name="d", base_model="m", script=script, **kwargs
+    (job,) = store.add_many(
+        Platform.OPENAI,
+        new_id or (lambda *_: f"job-{next(ids)}"),
+        1,
+        display_name=lambda _: "d",
+        base_model="m",
+        script=lambda _: script,
+        created_ago_s=lambda _: created_ago_s,
+        **kwargs,
     )
+    return job
 
 
 def phase(store: JobStore, job) -> Phase:
@@ -117,15 +126,68 @@ def test_pinned_terminal_state_refuses_cancel(store):
     assert result == "rejected"
 
 
+def ids_of(views) -> list[str]:
+    return [v.job.native_id for v in views]
+
+
 def test_listing_is_newest_first_and_ids_unique(store, clock):
     ids = iter(["dup", "dup", "other"])
-    first = store.add(Platform.OPENAI, lambda: next(ids), display_name="a", base_model="m", script=JobScript())
-    second = store.add(Platform.OPENAI, lambda: next(ids), display_name="b", base_model="m", script=JobScript())
+    first = add(store, JobScript(), new_id=lambda *_: next(ids))
+    second = add(store, JobScript(), new_id=lambda *_: next(ids))
     old = add(store, JobScript(), created_ago_s=60)
     assert (first.native_id, second.native_id) == ("dup", "other")
-    assert [j.native_id for j in store.jobs(Platform.OPENAI)] == ["other", "dup", old.native_id]
+    views, more = store.page(Platform.OPENAI, [None])
+    assert ids_of(views) == ["other", "dup", old.native_id] and more is False
     with pytest.raises(ValueError, match="already exists"):
         add(store, JobScript(), native_id="dup")
+
+
+def many(store: JobStore, n: int, partition=None, ago=lambda i: 0.0, prefix="p"):
+    return store.add_many(
+        Platform.OPENAI,
+        lambda name, _created: name,
+        n,
+        display_name=lambda i: f"{prefix}{i}",
+        base_model="m",
+        script=lambda _: JobScript(),
+        created_ago_s=ago,
+        partition=partition,
+    )
+
+
+def test_pages_by_position_skip_filter_and_partition(store):
+    jobs = many(store, 10, ago=lambda i: 10.0 - i)  # p0 oldest ... p9 newest
+    newest_first = [j.native_id for j in reversed(jobs)]
+    views, more = store.page(Platform.OPENAI, [None], limit=4)
+    assert ids_of(views) == newest_first[:4] and more
+    views, more = store.page(Platform.OPENAI, [None], before=(jobs[6].created_wall, jobs[6].seq), limit=4)
+    assert ids_of(views) == ["p5", "p4", "p3", "p2"] and more
+    views, more = store.page(Platform.OPENAI, [None], skip=8, limit=4)
+    assert ids_of(views) == ["p1", "p0"] and not more
+    even = store.page(Platform.OPENAI, [None], limit=2, skip=1, where=lambda v: int(v.job.native_id[1:]) % 2 == 0)
+    assert (ids_of(even[0]), even[1]) == (["p6", "p4"], True)
+    many(store, 3, partition="ws", ago=lambda i: 9.5 - 3 * i, prefix="w")  # interleaved in time with the first ten
+    assert store.count(Platform.OPENAI, [None]) == 10 and store.count(Platform.OPENAI, [None, "ws"]) == 13
+    assert store.page(Platform.OPENAI, ["ws"])[0][0].job.native_id == "w2"
+    merged, _ = store.page(Platform.OPENAI, [None, "ws"])
+    keys = [(v.job.created_wall, v.job.seq) for v in merged]
+    assert keys == sorted(keys, reverse=True) and len(merged) == 13
+    assert store.page(Platform.OPENAI, ["nobody"]) == ([], False)
+
+
+def test_older_jobs_added_later_take_their_place_and_delete_keeps_order(store):
+    many(store, 3, prefix="new")
+    many(store, 3, ago=lambda i: 3600 - i, prefix="old")
+    assert ids_of(store.page(Platform.OPENAI, [None])[0]) == ["new2", "new1", "new0", "old2", "old1", "old0"]
+    assert store.delete(Platform.OPENAI, "new1") and not store.delete(Platform.OPENAI, "new1")
+    assert ids_of(store.page(Platform.OPENAI, [None])[0]) == ["new2", "new0", "old2", "old1", "old0"]
+    assert store.get(Platform.OPENAI, "new1") is None
+
+
+def test_a_full_id_space_is_an_error_not_a_hang(store):
+    add(store, JobScript(), native_id="only")
+    with pytest.raises(RuntimeError, match="no free"):
+        add(store, JobScript(), new_id=lambda *_: "only")
 
 
 @pytest.mark.parametrize(

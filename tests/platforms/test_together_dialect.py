@@ -320,3 +320,15 @@ def test_malformed_cancel(dialect: TogetherDialect, content: bytes) -> None:
 def test_malformed_page(dialect: TogetherDialect, content: bytes) -> None:
     with pytest.raises(MalformedResponseError):
         dialect.parse_page(ApiResponse(200, {}, content), dialect.list_request(None, None))
+
+
+def test_a_failed_jobs_reason_comes_from_its_last_error_event(dialect: TogetherDialect) -> None:
+    events = [
+        {"level": "info", "message": "Job started"},
+        {"level": "error", "message": "Job failed: training file has 3 malformed lines"},
+    ]
+    body = {"id": JOB_ID, "status": "error", "events": events}
+    job = dialect.parse_job(ApiResponse(200, {}, json.dumps(body).encode()))
+    assert job.error_message == "Job failed: training file has 3 malformed lines"
+    running = dialect.parse_job(ApiResponse(200, {}, json.dumps({**body, "status": "running"}).encode()))
+    assert running.error_message is None

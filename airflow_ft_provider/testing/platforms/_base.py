@@ -1,71 +1,190 @@
-"""What every platform module provides, and the small helpers they share."""
+"""What a platform module provides (:class:`PlatformSpec`), and the small wire helpers they share.
+
+A platform's emulator is one module under ``testing/platforms/`` defining ``SPEC``, an
+instance of a :class:`PlatformSpec` subclass. The subclass holds only what is the
+platform's own (job JSON, error body, state table, id shape, auth rule, paging style and
+its quirks); the routes every platform has (get, list, cancel, create) are served by
+:mod:`._routes` from it, and the controller, admin API, CLI and ``airflow_connection``
+ask it whatever differs between platforms.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
+import hashlib
 import json
-import secrets
+import random
 import string
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, Router
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute
 
 from airflow_ft_provider.platforms.registry import Platform
-from airflow_ft_provider.testing.store import Job, JobView
+from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
+    from airflow_ft_provider.testing.metering import Per
+    from airflow_ft_provider.testing.platforms._paging import Paging
+    from airflow_ft_provider.testing.platforms._routes import JobApi
 
-_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 Handler = Callable[[Request], Awaitable[Response]]
-#: status, message, retry_after seconds, error code override -> the platform's error response.
-ErrorFactory = Callable[..., Response]
+#: The standard operations :mod:`._routes` serves for a platform.
+STANDARD_OPERATIONS = frozenset({"list", "get", "cancel", "create"})
 
 
-@dataclass(frozen=True)
-class PlatformSpec:
-    """One platform's wire format, as the app and the controller need it."""
+class EmulatorLike(Protocol):
+    """What building a connection needs: an in-process :class:`Emulator` or a ``RemoteEmulator``."""
 
-    platform: Platform
-    #: Path prefixes routed to this platform.
-    prefixes: tuple[str, ...]
+    def base_url(self, platform: Platform | str) -> str: ...
+    def api_key(self, platform: Platform | str) -> str: ...
+    def service_account_info(self, project_id: str) -> dict[str, str]: ...
+
+
+class PlatformSpec(ABC):
+    """One platform's wire format and quirks; subclass it once per platform module."""
+
+    # -- identity and addresses -------------------------------------------------------------
+    platform: ClassVar[Platform]
+    #: The provider's connection type for this platform (``ft_openai``).
+    conn_type: ClassVar[str]
+    #: Path prefixes routed to this platform (no two platforms' prefixes overlap).
+    prefixes: ClassVar[tuple[str, ...]]
     #: Appended to the emulator URL to get what a client calls its base URL.
-    base_path: str
-    default_base_model: str
-    routes: Callable[[EmulatorCore], Sequence[BaseRoute]]
-    #: ``error(status, message=None, retry_after=None, code=None) -> Response``.
-    error: ErrorFactory
-    native_state: Callable[[JobView], str]
-    #: Native states in which a cancel is refused.
-    terminal: frozenset[str]
-    new_id: Callable[[str], str]
-    #: The id a client passes back (a full resource name on Google platforms).
-    client_id: Callable[[EmulatorCore, Job], str]
+    base_path: ClassVar[str] = ""
+    #: Paths served here that are not the jobs API (an OAuth token endpoint): never metered,
+    #: hit only by a fault that names them, their bodies never logged.
+    auxiliary_paths: ClassVar[tuple[str, ...]] = ()
+    #: How a client authenticates, in one line, for the CLI banner and the docs.
+    auth_note: ClassVar[str] = "Authorization: Bearer <key>"
 
+    # -- jobs ---------------------------------------------------------------------------------
+    default_base_model: ClassVar[str]
+    #: The native state a client sees in each phase.
+    states: ClassVar[Mapping[Phase, str]]
+    #: Native states in which a cancel is refused.
+    terminal: ClassVar[frozenset[str]]
+    #: Where a job lives (``seed()`` keywords) and their defaults: Vertex AI's project and location.
+    seed_fields: ClassVar[Mapping[str, str | None]] = {}
+
+    # -- routes -------------------------------------------------------------------------------
+    #: Job collections: list and create at each, a job at ``{collection}/{job_id}``.
+    collections: ClassVar[tuple[str, ...]]
+    #: Which standard operations the platform has (the Gemini API: no create).
+    operations: ClassVar[frozenset[str]] = STANDARD_OPERATIONS
+    #: Appended to a job's path to cancel it (``:cancel`` on Google platforms).
+    cancel_suffix: ClassVar[str] = "/cancel"
+    #: A second cancel while cancelling: accepted again (most) or refused like an ended job.
+    repeat_cancel_refused: ClassVar[bool] = False
+    paging: ClassVar[Paging]
+
+    # -- what every platform must say -------------------------------------------------------
+    @abstractmethod
+    def new_id(self, display_name: str, created: float) -> str:
+        """A fresh native id for a job created at ``created`` (epoch seconds)."""
+
+    @abstractmethod
+    def error(
+        self, status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None
+    ) -> Response:
+        """The platform's error answer; ``retry_after`` is rendered as its own retry hint."""
+
+    @abstractmethod
+    def authorize(self, core: EmulatorCore, request: Request, action: str) -> Response | None:
+        """None when the request's credentials may do ``action`` (``get``, ``list``...), else the refusal."""
+
+    @abstractmethod
+    def render(self, core: EmulatorCore, view: JobView) -> dict[str, Any]:
+        """The job's JSON as ``get`` returns it."""
+
+    # -- defaults a platform may override ---------------------------------------------------
     def native_id(self, client_id: str) -> str:
         """Accept a resource name or a bare id."""
         return client_id.rstrip("/").rsplit("/", 1)[-1]
 
-    def router(self, core: EmulatorCore) -> ASGIApp:
-        """The platform's routes; anything else under its prefixes gets its native 404."""
+    def client_id(self, core: EmulatorCore, job: Job) -> str:
+        """The id a client passes back (a full resource name on Google platforms)."""
+        return job.native_id
 
-        async def default(scope: Scope, receive: Receive, send: Send) -> None:
-            await self.error(404)(scope, receive, send)
+    def native_state(self, view: JobView) -> str:
+        return view.pinned or self.states[view.phase]
 
-        async def not_found(_request: Request) -> Response:
-            return self.error(404)
+    def respond(self, data: Any, status: int = 200) -> Response:
+        """A success answer: plain JSON, or the platform's envelope and headers."""
+        return json_response(data, status)
 
-        # A catch-all per prefix, for any method: a wrong method gets the native 404, not
-        # starlette's plain-text 405.
-        catch_all = [Route(p + "{rest:path}", not_found, methods=_ALL_METHODS) for p in self.prefixes]
-        return Router(routes=[*self.routes(core), *catch_all], redirect_slashes=False, default=default)
+    def render_listed(self, core: EmulatorCore, view: JobView) -> dict[str, Any]:
+        """A job as listings show it (Together: truncated)."""
+        return self.render(core, view)
+
+    def not_found(self, request: Request) -> Response:
+        """The answer for a job id nobody can see."""
+        return self.error(404)
+
+    def scope(self, core: EmulatorCore, fields: Mapping[str, str | None]) -> tuple[dict[str, str], Hashable]:
+        """A new job's :attr:`Job.scope` and partition, from its :attr:`seed_fields` values."""
+        return {k: v for k, v in fields.items() if v is not None}, None
+
+    def partitions(self, core: EmulatorCore, request: Request) -> tuple[Hashable, ...]:
+        """The partitions whose jobs ``request`` can see (Vertex AI: the path's project and region)."""
+        return (None,)
+
+    def list_filter(self, request: Request) -> Callable[[JobView], bool] | None:
+        """A predicate from the list request's filter parameters, if the platform has any."""
+        return None
+
+    def cancel_unavailable(self, core: EmulatorCore) -> Response | None:
+        """The answer to every cancel when the platform has no cancel method, else None."""
+        return None
+
+    def cancel_answer(self, core: EmulatorCore, view: JobView) -> Any:
+        """The body of an accepted cancel."""
+        return {}
+
+    def cancel_refused(self, view: JobView) -> Response:
+        """The answer to a cancel of an ended job."""
+        return self.error(400, f"Job {view.job.native_id} is {self.native_state(view)} and cannot be cancelled.")
+
+    def create_fields(self, request: Request, body: dict[str, Any]) -> dict[str, Any] | Response:
+        """``seed()`` keywords for a job created by ``body``, or the error answer."""
+        raise NotImplementedError(f"{self.platform} has no create operation")
+
+    def extra_routes(self, api: JobApi) -> list[BaseRoute]:
+        """Routes beyond the standard operations (events, logs, pause, an OAuth endpoint)."""
+        return []
+
+    def credential(self, request: Request) -> str | None:
+        """The key or token the request carries."""
+        return bearer_token(request)
+
+    def quota_project(self, core: EmulatorCore, request: Request) -> str | None:
+        """Which project a request's quota counts against, where the platform has projects."""
+        return None
+
+    def connection(
+        self, emu: EmulatorLike, *, key: str | None, project: str, location: str, extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An Airflow connection (JSON form) for this platform on ``emu``; ``key`` replaces the valid one."""
+        password = key if key is not None else emu.api_key(self.platform)
+        return {"conn_type": self.conn_type, "host": emu.base_url(self.platform), "password": password, "extra": extra}
+
+    # -- derived ------------------------------------------------------------------------------
+    def is_auxiliary(self, path: str) -> bool:
+        return path in self.auxiliary_paths
+
+    def quota_subject(self, core: EmulatorCore, request: Request, per: Per) -> str:
+        """Who a request's quota belongs to; a key is kept only as a short fingerprint."""
+        if per == "key":
+            key = self.credential(request)
+            return "key " + hashlib.sha256(key.encode()).hexdigest()[:12] if key else "no key"
+        if per == "project":
+            project = self.quota_project(core, request)
+            return f"project {project}" if project else "the platform"
+        return "the platform"
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -104,29 +223,8 @@ def china_time(epoch: float) -> str:
 
 
 def random_id(n: int, alphabet: str = string.ascii_lowercase + string.digits) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(n))
-
-
-def encode_cursor(job: Job) -> str:
-    """Opaque page token pointing just past ``job`` in newest-first order."""
-    raw = f"{job.created_wall!r}:{job.seq}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def page_after(jobs: list[Job], token: str | None, size: int) -> tuple[list[Job], str | None] | None:
-    """One page of ``jobs`` (newest first) after ``token``; None if the token is garbage.
-
-    A cursor (not an offset) so jobs created or deleted between pages do not shift them.
-    """
-    if token:
-        try:
-            created, seq = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().split(":")
-            key = (float(created), int(seq))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            return None
-        jobs = [j for j in jobs if (j.created_wall, j.seq) < key]
-    page = jobs[:size]
-    return page, (encode_cursor(page[-1]) if len(jobs) > size else None)
+    """Random characters for an id: unguessable is not needed, speed is (seeding 30,000 jobs)."""
+    return "".join(random.choices(alphabet, k=n))
 
 
 def int_param(request: Request, name: str, default: int) -> int | None:

@@ -13,23 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from airflow_ft_provider.platforms.registry import Platform
-from airflow_ft_provider.testing.platforms._base import (
-    Handler,
-    PlatformSpec,
-    int_param,
-    json_response,
-    page_after,
-    random_id,
-    rfc3339,
-)
+from airflow_ft_provider.testing.platforms._base import PlatformSpec, random_id, rfc3339
 from airflow_ft_provider.testing.platforms._google import google_error
+from airflow_ft_provider.testing.platforms._paging import PageTokens
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
+    from airflow_ft_provider.testing.platforms._routes import JobApi
 
 STATES = {
     Phase.QUEUED: "CREATING",
@@ -40,161 +34,98 @@ STATES = {
     Phase.FAILED: "FAILED",
     Phase.CANCELLED: "FAILED",
 }
-TERMINAL = frozenset({"ACTIVE", "FAILED"})
-DEFAULT_PAGE_SIZE = 10
-MAX_PAGE_SIZE = 1000
 _UNREGISTERED = (
     "Method doesn't allow unregistered callers (callers without established identity). "
     "Please use API Key or other form of API consumer identity to call this API."
 )
+_KEY_INVALID = {
+    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+    "reason": "API_KEY_INVALID",
+    "domain": "googleapis.com",
+    "metadata": {"service": "generativelanguage.googleapis.com"},
+}
 
 
-def native_state(view: JobView) -> str:
-    return view.pinned or STATES[view.phase]
+class GeminiSpec(PlatformSpec):
+    platform = Platform("gemini")
+    conn_type = "ft_gemini"
+    prefixes = ("/v1beta/tunedModels", "/v1/tunedModels")
+    auth_note = "x-goog-api-key: <key> (or ?key=<key>)"
+    default_base_model = "models/gemini-1.5-flash-001-tuning"
+    states = STATES
+    terminal = frozenset({"ACTIVE", "FAILED"})
+    collections = ("/v1beta/tunedModels", "/v1/tunedModels")
+    operations = frozenset({"list", "get", "cancel"})
+    cancel_suffix = ":cancel"
+    paging = PageTokens("tunedModels", default_size=10, max_size=1000)
 
+    def new_id(self, display_name: str, created: float) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-")[:40] or "tuned-model"
+        return f"{slug}-{random_id(6)}"
 
-def new_id(display_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-")[:40] or "tuned-model"
-    return f"{slug}-{random_id(6)}"
+    def client_id(self, core: EmulatorCore, job: Job) -> str:
+        return f"tunedModels/{job.native_id}"
 
+    def error(
+        self, status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None
+    ) -> Response:
+        return google_error(status, message, retry_after, code)
 
-def resource_name(_core: EmulatorCore, job: Job) -> str:
-    return f"tunedModels/{job.native_id}"
+    def credential(self, request: Request) -> str | None:
+        return request.headers.get("x-goog-api-key") or request.query_params.get("key")
 
-
-def error(
-    status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None
-) -> Response:
-    return google_error(status, message, retry_after, code)
-
-
-def render(view: JobView) -> dict[str, Any]:
-    job = view.job
-    task: dict[str, Any] = {
-        "startTime": rfc3339(view.started_at or view.created_at),
-        "snapshots": [],
-        "hyperparameters": {"epochCount": 5, "batchSize": 4, "learningRate": 0.001},
-    }
-    if view.ended_at is not None:
-        task["completeTime"] = rfc3339(view.ended_at)
-    out: dict[str, Any] = {
-        "name": f"tunedModels/{job.native_id}",
-        "displayName": job.display_name,
-        "description": "",
-        "state": native_state(view),
-        "createTime": rfc3339(view.created_at),
-        "updateTime": rfc3339(view.updated_at),
-        "baseModel": job.base_model,
-        "temperature": 1,
-        "topP": 0.95,
-        "topK": 64,
-        "tuningTask": task,
-    }
-    out.update(job.extra)
-    return out
-
-
-def routes(core: EmulatorCore) -> list[BaseRoute]:
-    def authorize(request: Request) -> Response | None:
-        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+    def authorize(self, core: EmulatorCore, request: Request, action: str) -> Response | None:
+        key = self.credential(request)
         if not key:
-            return error(403, _UNREGISTERED)
-        if key != core.api_key(Platform("gemini")):
-            return google_error(
-                400,
-                "API key not valid. Please pass a valid API key.",
-                details=[
-                    {
-                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                        "reason": "API_KEY_INVALID",
-                        "domain": "googleapis.com",
-                        "metadata": {"service": "generativelanguage.googleapis.com"},
-                    }
-                ],
-            )
+            return self.error(403, _UNREGISTERED)
+        if key != core.api_key(self.platform):
+            return google_error(400, "API key not valid. Please pass a valid API key.", details=[_KEY_INVALID])
         return None
 
-    def guarded(handler: Handler) -> Handler:
-        async def endpoint(request: Request) -> Response:
-            return authorize(request) or await handler(request)
+    def not_found(self, request: Request) -> Response:
+        return self.error(404, f"Tuned model tunedModels/{request.path_params['job_id']} is not found.")
 
-        return endpoint
+    def cancel_unavailable(self, core: EmulatorCore) -> Response | None:
+        return None if core.config.gemini_cancel_supported else self.error(404, "Method not found.")
 
-    def lookup(request: Request) -> Job | Response:
-        model_id = request.path_params["model_id"]
-        job = core.store.get(Platform("gemini"), model_id)
-        if job is None:
-            return error(404, f"Tuned model tunedModels/{model_id} is not found.")
-        return job
-
-    async def get_model(request: Request) -> Response:
-        job = lookup(request)
-        if isinstance(job, Response):
-            return job
-        return json_response(render(core.store.view(job)))
-
-    async def delete_model(request: Request) -> Response:
-        job = lookup(request)
-        if isinstance(job, Response):
-            return job
-        core.store.delete(Platform("gemini"), job.native_id)
-        return json_response({})
-
-    async def list_models(request: Request) -> Response:
-        size = int_param(request, "pageSize", DEFAULT_PAGE_SIZE)
-        if size is None or size < 0:
-            return error(400, "Invalid page size.")
-        page = page_after(
-            core.store.jobs(Platform("gemini")),
-            request.query_params.get("pageToken"),
-            min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+    def cancel_refused(self, view: JobView) -> Response:
+        return self.error(
+            400,
+            f"Tuned model tunedModels/{view.job.native_id} is {self.native_state(view)} and cannot be cancelled.",
+            code="FAILED_PRECONDITION",
         )
-        if page is None:
-            return error(400, "Invalid page token.")
-        items, token = page
-        out: dict[str, Any] = {}
-        if items:
-            out["tunedModels"] = [render(v) for v in core.store.views_of(items)]
-        if token:
-            out["nextPageToken"] = token
-        return json_response(out)
 
-    async def cancel_model(request: Request) -> Response:
-        if not core.config.gemini_cancel_supported:
-            return error(404, "Method not found.")
-        job = lookup(request)
-        if isinstance(job, Response):
-            return job
-        result, view = core.store.cancel(job, native_state, TERMINAL)
-        if result == "rejected":
-            return error(
-                400,
-                f"Tuned model tunedModels/{job.native_id} is {native_state(view)} and cannot be cancelled.",
-                code="FAILED_PRECONDITION",
-            )
-        return json_response({})
+    def render(self, core: EmulatorCore, view: JobView) -> dict[str, Any]:
+        job = view.job
+        task: dict[str, Any] = {
+            "startTime": rfc3339(view.started_at or view.created_at),
+            "snapshots": [],
+            "hyperparameters": {"epochCount": 5, "batchSize": 4, "learningRate": 0.001},
+        }
+        if view.ended_at is not None:
+            task["completeTime"] = rfc3339(view.ended_at)
+        out: dict[str, Any] = {
+            "name": f"tunedModels/{job.native_id}",
+            "displayName": job.display_name,
+            "description": "",
+            "state": self.native_state(view),
+            "createTime": rfc3339(view.created_at),
+            "updateTime": rfc3339(view.updated_at),
+            "baseModel": job.base_model,
+            "temperature": 1,
+            "topP": 0.95,
+            "topK": 64,
+            "tuningTask": task,
+        }
+        out.update(job.extra)
+        return out
 
-    out: list[BaseRoute] = []
-    for version in ("v1beta", "v1"):
-        base = f"/{version}/tunedModels"
-        out += [
-            Route(f"{base}/{{model_id}}:cancel", guarded(cancel_model), methods=["POST"]),
-            Route(f"{base}/{{model_id}}", guarded(get_model), methods=["GET"]),
-            Route(f"{base}/{{model_id}}", guarded(delete_model), methods=["DELETE"]),
-            Route(base, guarded(list_models), methods=["GET"]),
-        ]
-    return out
+    def extra_routes(self, api: JobApi) -> list[BaseRoute]:
+        async def delete(_request: Request, job: Job) -> Response:
+            api.core.store.delete(self.platform, job.native_id)
+            return self.respond({})
+
+        return api.job_routes("DELETE", "", "delete", delete)
 
 
-SPEC = PlatformSpec(
-    platform=Platform("gemini"),
-    prefixes=("/v1beta/tunedModels", "/v1/tunedModels"),
-    base_path="",
-    default_base_model="models/gemini-1.5-flash-001-tuning",
-    routes=routes,
-    error=error,
-    native_state=native_state,
-    terminal=TERMINAL,
-    new_id=new_id,
-    client_id=resource_name,
-)
+SPEC = GeminiSpec()

@@ -11,29 +11,26 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import (
-    Handler,
     PlatformSpec,
-    bearer_token,
-    int_param,
     json_response,
     openai_style_error,
     random_id,
-    read_json,
     retry_headers,
 )
+from airflow_ft_provider.testing.platforms._paging import AfterIdPages
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
+    from airflow_ft_provider.testing.platforms._routes import JobApi
 
 STATES = {
     Phase.QUEUED: "queued",
@@ -66,54 +63,11 @@ _QUOTA = (
     "information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors."
 )
 _ALNUM = string.ascii_letters + string.digits
-T = TypeVar("T")
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
+PAGING = AfterIdPages(default_limit=20, max_limit=100)
 
 
-def native_state(view: JobView) -> str:
-    if view.pinned:
-        return view.pinned
-    if view.phase is Phase.CANCELLING:
-        return "cancelled" if view.job.script.cancel_outcome == "cancelled" else "running"
-    return STATES[view.phase]
-
-
-def _finished_at(view: JobView) -> float | None:
-    if view.phase in (Phase.CANCELLING, Phase.CANCELLED) and view.job.script.cancel_outcome == "cancelled":
-        return view.cancel_requested_at
-    return view.ended_at
-
-
-def new_id(_display_name: str) -> str:
-    return "ftjob-" + random_id(24, _ALNUM)
-
-
-def job_id(_core: EmulatorCore, job: Job) -> str:
-    return job.native_id
-
-
-def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
-    return {"x-request-id": "req_" + secrets.token_hex(16), **(extra or {})}
-
-
-def respond(data: Any, status: int = 200) -> Response:
-    return json_response(data, status, _headers())
-
-
-def error(
-    status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None
-) -> Response:
-    type_, default_code, default_message = _ERRORS.get(status, ("server_error", None, "Error."))
-    if code == "insufficient_quota":
-        type_, default_message = "insufficient_quota", _QUOTA
-    body = openai_style_error(message or default_message, type_, code or default_code)
-    return json_response(body, status, _headers(retry_headers(retry_after)))
-
-
-def render(view: JobView) -> dict[str, Any]:
+def render(view: JobView, state: str) -> dict[str, Any]:
     job = view.job
-    state = native_state(view)
     finished = _finished_at(view)
     hyper = {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 1.8}
     out: dict[str, Any] = {
@@ -171,134 +125,124 @@ def events(view: JobView) -> list[dict[str, Any]]:
     return out[::-1]
 
 
-def routes(core: EmulatorCore) -> list[BaseRoute]:
-    def authorize(request: Request) -> Response | None:
-        key = bearer_token(request)
+def _finished_at(view: JobView) -> float | None:
+    if view.phase in (Phase.CANCELLING, Phase.CANCELLED) and view.job.script.cancel_outcome == "cancelled":
+        return view.cancel_requested_at
+    return view.ended_at
+
+
+def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {"x-request-id": "req_" + secrets.token_hex(16), **(extra or {})}
+
+
+class OpenAISpec(PlatformSpec):
+    platform = Platform("openai")
+    conn_type = "ft_openai"
+    prefixes = ("/v1/fine_tuning/",)
+    base_path = "/v1"
+    default_base_model = "gpt-4o-mini-2024-07-18"
+    states = STATES
+    terminal = TERMINAL
+    collections = ("/v1/fine_tuning/jobs",)
+    paging = PAGING
+
+    def new_id(self, display_name: str, created: float) -> str:
+        return "ftjob-" + random_id(24, _ALNUM)
+
+    def native_state(self, view: JobView) -> str:
+        """No cancelling state: a cancel that will take reads ``cancelled`` at once, one that
+        loses the race keeps reading ``running``."""
+        if view.pinned:
+            return view.pinned
+        if view.phase is Phase.CANCELLING:
+            return "cancelled" if view.job.script.cancel_outcome == "cancelled" else "running"
+        return STATES[view.phase]
+
+    def error(
+        self, status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None
+    ) -> Response:
+        type_, default_code, default_message = _ERRORS.get(status, ("server_error", None, "Error."))
+        if code == "insufficient_quota":
+            type_, default_message = "insufficient_quota", _QUOTA
+        body = openai_style_error(message or default_message, type_, code or default_code)
+        return json_response(body, status, _headers(retry_headers(retry_after)))
+
+    def respond(self, data: Any, status: int = 200) -> Response:
+        return json_response(data, status, _headers())
+
+    def authorize(self, core: EmulatorCore, request: Request, action: str) -> Response | None:
+        key = self.credential(request)
         if key is None:
-            return error(
+            return self.error(
                 401,
                 "You didn't provide an API key. You need to provide your API key in an Authorization header "
                 "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
                 code="missing_api_key",
             )
-        if key != core.api_key(Platform("openai")):
-            return error(
+        if key != core.api_key(self.platform):
+            return self.error(
                 401,
                 "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
             )
         return None
 
-    def guarded(handler: Handler) -> Handler:
-        async def endpoint(request: Request) -> Response:
-            return authorize(request) or await handler(request)
+    def quota_project(self, core: EmulatorCore, request: Request) -> str | None:
+        return request.headers.get("openai-project")
 
-        return endpoint
+    def not_found(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        return self.error(404, f"Could not find fine tune job: {job_id}", code="fine_tuning_job_not_found")
 
-    def lookup(request: Request) -> Job | Response:
-        fid = request.path_params["job_id"]
-        job = core.store.get(Platform("openai"), fid)
-        if job is None:
-            return error(404, f"Could not find fine tune job: {fid}", code="fine_tuning_job_not_found")
-        return job
+    def render(self, core: EmulatorCore, view: JobView) -> dict[str, Any]:
+        return render(view, self.native_state(view))
 
-    def paginate(request: Request, items: list[T], ident: Callable[[T], str]) -> tuple[list[T], bool] | Response:
-        """One ``after``/``limit`` page of newest-first ``items``, and whether more follow."""
-        limit = int_param(request, "limit", DEFAULT_LIMIT)
-        if limit is None or limit < 1:
-            return error(400, "Invalid 'limit': must be a positive integer.")
-        after = request.query_params.get("after")
-        if after:
-            ids = [ident(item) for item in items]
-            items = items[ids.index(after) + 1 :] if after in ids else []
-        page = items[: min(limit, MAX_LIMIT)]
-        return page, len(items) > len(page)
+    def cancel_answer(self, core: EmulatorCore, view: JobView) -> Any:
+        return self.render(core, view)
 
-    async def get_job(request: Request) -> Response:
-        job = lookup(request)
-        if isinstance(job, Response):
-            return job
-        return respond(render(core.store.view(job)))
+    def cancel_refused(self, view: JobView) -> Response:
+        return self.error(400, f"Cannot cancel a job that has already {self.native_state(view)}.")
 
-    async def list_jobs(request: Request) -> Response:
-        page = paginate(request, core.store.jobs(Platform("openai")), lambda j: j.native_id)
-        if isinstance(page, Response):
-            return page
-        jobs, more = page
-        return respond({"object": "list", "data": [render(v) for v in core.store.views_of(jobs)], "has_more": more})
-
-    async def cancel_job(request: Request) -> Response:
-        job = lookup(request)
-        if isinstance(job, Response):
-            return job
-        result, view = core.store.cancel(job, native_state, TERMINAL)
-        if result == "rejected":
-            return error(400, f"Cannot cancel a job that has already {native_state(view)}.")
-        return respond(render(view))
-
-    async def pause_job(request: Request) -> Response:
-        job = lookup(request)
-        if isinstance(job, Response):
-            return job
-        view = core.store.view(job)
-        if native_state(view) != "running":
-            return error(400, f"Cannot pause a job that is {native_state(view)}.")
-        return respond(render(core.store.pin(job, "paused")))
-
-    async def resume_job(request: Request) -> Response:
-        job = lookup(request)
-        if isinstance(job, Response):
-            return job
-        view = core.store.view(job)
-        if native_state(view) != "paused":
-            return error(400, f"Cannot resume a job that is {native_state(view)}.")
-        return respond(render(core.store.pin(job, None)))
-
-    async def list_events(request: Request) -> Response:
-        job = lookup(request)
-        if isinstance(job, Response):
-            return job
-        page = paginate(request, events(core.store.view(job)), lambda e: str(e["id"]))
-        if isinstance(page, Response):
-            return page
-        items, more = page
-        return respond({"object": "list", "data": items, "has_more": more})
-
-    async def create_job(request: Request) -> Response:
-        body = await read_json(request)
+    def create_fields(self, request: Request, body: dict[str, Any]) -> dict[str, Any] | Response:
         if not body.get("model") or not body.get("training_file"):
-            return error(400, "Missing required parameter: 'model' and 'training_file'.")
-        new = core.seed(
-            Platform("openai"),
-            display_name=str(body.get("suffix") or ""),
-            base_model=str(body["model"]),
-            script=core.config.created_job_script,
-            labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
-        )
-        job = core.find(Platform("openai"), new)
-        assert job is not None
-        return respond(render(core.store.view(job)))
+            return self.error(400, "Missing required parameter: 'model' and 'training_file'.")
+        return {
+            "display_name": str(body.get("suffix") or ""),
+            "base_model": str(body["model"]),
+            "labels": {str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
+        }
 
-    base = "/v1/fine_tuning/jobs"
-    return [
-        Route(base, guarded(list_jobs), methods=["GET"]),
-        Route(base, guarded(create_job), methods=["POST"]),
-        Route(f"{base}/{{job_id}}", guarded(get_job), methods=["GET"]),
-        Route(f"{base}/{{job_id}}/cancel", guarded(cancel_job), methods=["POST"]),
-        Route(f"{base}/{{job_id}}/pause", guarded(pause_job), methods=["POST"]),
-        Route(f"{base}/{{job_id}}/resume", guarded(resume_job), methods=["POST"]),
-        Route(f"{base}/{{job_id}}/events", guarded(list_events), methods=["GET"]),
-    ]
+    def extra_routes(self, api: JobApi) -> list[BaseRoute]:
+        """Pause and resume (a pinned ``paused`` state), and the job's events, paged like jobs."""
+        core = api.core
+
+        async def pause(_request: Request, job: Job) -> Response:
+            state = self.native_state(api.view(job))
+            if state != "running":
+                return self.error(400, f"Cannot pause a job that is {state}.")
+            return self.respond(self.render(core, core.store.pin(job, "paused")))
+
+        async def resume(_request: Request, job: Job) -> Response:
+            state = self.native_state(api.view(job))
+            if state != "paused":
+                return self.error(400, f"Cannot resume a job that is {state}.")
+            return self.respond(self.render(core, core.store.pin(job, None)))
+
+        async def list_events(request: Request, job: Job) -> Response:
+            limit = PAGING.limit(request)
+            if limit is None:
+                return self.error(400, "Invalid 'limit': must be a positive integer.")
+            items = events(api.view(job))
+            after = request.query_params.get("after")
+            if after:
+                ids = [str(e["id"]) for e in items]
+                items = items[ids.index(after) + 1 :] if after in ids else []
+            return self.respond({"object": "list", "data": items[:limit], "has_more": len(items) > limit})
+
+        return [
+            *api.job_routes("POST", "/pause", "pause", pause),
+            *api.job_routes("POST", "/resume", "resume", resume),
+            *api.job_routes("GET", "/events", "events", list_events),
+        ]
 
 
-SPEC = PlatformSpec(
-    platform=Platform("openai"),
-    prefixes=("/v1/fine_tuning/",),
-    base_path="/v1",
-    default_base_model="gpt-4o-mini-2024-07-18",
-    routes=routes,
-    error=error,
-    native_state=native_state,
-    terminal=TERMINAL,
-    new_id=new_id,
-    client_id=job_id,
-)
+SPEC = OpenAISpec()

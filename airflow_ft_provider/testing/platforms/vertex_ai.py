@@ -8,8 +8,10 @@ issued (or a configured static token); cancel is asynchronous (``{}``, then
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -19,21 +21,14 @@ from starlette.routing import BaseRoute, Route
 
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.auth import OAuthError
-from airflow_ft_provider.testing.platforms._base import (
-    Handler,
-    PlatformSpec,
-    bearer_token,
-    int_param,
-    json_response,
-    page_after,
-    read_json,
-    rfc3339,
-)
+from airflow_ft_provider.testing.platforms._base import EmulatorLike, PlatformSpec, bearer_token, json_response, rfc3339
 from airflow_ft_provider.testing.platforms._google import google_error
+from airflow_ft_provider.testing.platforms._paging import PageTokens
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
+    from airflow_ft_provider.testing.platforms._routes import JobApi
 
 STATES = {
     Phase.QUEUED: "JOB_STATE_QUEUED",
@@ -53,38 +48,164 @@ TERMINAL = frozenset(
         "JOB_STATE_PARTIALLY_SUCCEEDED",
     }
 )
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 _MISSING_CREDENTIAL = (
     "Request is missing required authentication credential. Expected OAuth 2 access token, login "
     "cookie or other valid authentication credential. "
     "See https://developers.google.com/identity/sign-in/web/devconsole-project."
 )
 _WWW_AUTH = {"www-authenticate": 'Bearer realm="https://accounts.google.com/"'}
+_PARENT = re.compile(r"^/v1(?:beta1)?/projects/([^/]+)/locations/([^/]+)(?:/|$)")
 
 
-def native_state(view: JobView) -> str:
-    return view.pinned or STATES[view.phase]
+class VertexAISpec(PlatformSpec):
+    platform = Platform("vertex_ai")
+    conn_type = "ft_vertex_ai"
+    prefixes = ("/v1/projects/", "/v1beta1/projects/", "/token")
+    auxiliary_paths = ("/token",)
+    auth_note = (
+        "Authorization: Bearer <key> (a static OAuth token), or a token from POST /token for a key "
+        "from GET /_emulator/service-account?project_id=..."
+    )
+    default_base_model = "gemini-2.5-flash"
+    states = STATES
+    terminal = TERMINAL
+    seed_fields = {"project": "emulator-project", "location": "us-central1"}
+    collections = tuple(f"/{v}/projects/{{project}}/locations/{{location}}/tuningJobs" for v in ("v1", "v1beta1"))
+    cancel_suffix = ":cancel"
+    paging = PageTokens("tuningJobs", default_size=100, max_size=1000)
+
+    def new_id(self, display_name: str, created: float) -> str:
+        return str(secrets.randbelow(9 * 10**18) + 10**18)
+
+    def client_id(self, core: EmulatorCore, job: Job) -> str:
+        return resource_name(job)
+
+    def error(
+        self, status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None
+    ) -> Response:
+        return google_error(status, message, retry_after, code, headers=_WWW_AUTH if status == 401 else None)
+
+    def render(self, core: EmulatorCore, view: JobView) -> dict[str, Any]:
+        return render(view, self.native_state(view))
+
+    def scope(self, core: EmulatorCore, fields: Mapping[str, str | None]) -> tuple[dict[str, str], Hashable]:
+        """Jobs live in a project and a region; names and partitions carry the project number."""
+        project, location = str(fields["project"]), str(fields["location"])
+        number = core.project_number(project)
+        return {"project": project, "project_number": number, "location": location}, (number, location)
+
+    def partitions(self, core: EmulatorCore, request: Request) -> tuple[Hashable, ...]:
+        p = request.path_params
+        return ((core.project_number(p["project"]), p["location"]),)
+
+    def quota_project(self, core: EmulatorCore, request: Request) -> str | None:
+        """Vertex AI's quotas count per project and region (``600 per minute``)."""
+        m = _PARENT.match(request.url.path)
+        return f"{core.project_number(m.group(1))}/{m.group(2)}" if m else None
+
+    def authorize(self, core: EmulatorCore, request: Request, action: str) -> Response | None:
+        token = bearer_token(request)
+        if token is None:
+            return self.error(401, _MISSING_CREDENTIAL)
+        if token == core.api_key(self.platform):
+            allowed = core.config.vertex_allowed_projects
+        else:
+            grant = core.google_auth.check_bearer(token)
+            if grant is None:
+                return self.error(401)
+            allowed = grant.projects
+            if core.config.vertex_allowed_projects is not None and allowed is not None:
+                allowed = allowed | core.config.vertex_allowed_projects
+        p = request.path_params
+        number = core.project_number(p["project"])
+        if allowed is None or any(a == p["project"] or core.project_number(a) == number for a in allowed):
+            return None
+        return permission_denied(
+            f"aiplatform.tuningJobs.{action}", f"projects/{p['project']}/locations/{p['location']}"
+        )
+
+    def not_found(self, request: Request) -> Response:
+        p = request.path_params
+        name = f"projects/{p['project']}/locations/{p['location']}/tuningJobs/{p['job_id']}"
+        return self.error(404, f"The TuningJob {name} does not exist.")
+
+    def list_filter(self, request: Request) -> Callable[[JobView], bool] | None:
+        expr = request.query_params.get("filter", "").strip()
+        if not expr:
+            return None
+        return lambda view: filter_matches(expr, self.native_state(view), view.job)
+
+    def cancel_refused(self, view: JobView) -> Response:
+        return self.error(
+            400,
+            f"The TuningJob {resource_name(view.job)} is in state {self.native_state(view)} and cannot be cancelled.",
+            code="FAILED_PRECONDITION",
+        )
+
+    def create_fields(self, request: Request, body: dict[str, Any]) -> dict[str, Any] | Response:
+        if not body.get("baseModel") and not body.get("preTunedModel"):
+            return self.error(400, "baseModel is required.")
+        return {
+            "display_name": str(body.get("tunedModelDisplayName") or "tuned-model"),
+            "base_model": str(body.get("baseModel") or "pre-tuned"),
+            "labels": {str(k): str(v) for k, v in (body.get("labels") or {}).items()},
+            "project": request.path_params["project"],
+            "location": request.path_params["location"],
+            "extra": {k: v for k, v in body.items() if k in ("description", "supervisedTuningSpec")},
+        }
+
+    def extra_routes(self, api: JobApi) -> list[BaseRoute]:
+        """Google's OAuth token endpoint: a signed service-account assertion in, a token out."""
+        core = api.core
+
+        async def token(request: Request) -> Response:
+            form = dict(parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True))
+            try:
+                grant = core.google_auth.grant_token(form)
+            except OAuthError as exc:
+                return json_response({"error": exc.error, "error_description": exc.description}, 400)
+            return json_response(grant)
+
+        return [Route("/token", token, methods=["POST"])]
+
+    def connection(
+        self, emu: EmulatorLike, *, key: str | None, project: str, location: str, extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A real service-account key whose ``token_uri`` is the emulator, so google-auth's whole
+        token exchange runs; ``key`` is sent as a bearer token the emulator may not have issued."""
+        extra = {"project": project, "location": location, **extra}
+        conn: dict[str, Any] = {"conn_type": self.conn_type, "host": emu.base_url(self.platform)}
+        if key is not None:
+            extra["access_token"] = key
+        else:
+            conn["password"] = json.dumps(emu.service_account_info(project))
+        conn["extra"] = extra
+        return conn
 
 
-def new_id(_display_name: str) -> str:
-    return str(secrets.randbelow(9 * 10**18) + 10**18)
+def resource_name(job: Job) -> str:
+    s = job.scope
+    return f"projects/{s['project_number']}/locations/{s['location']}/tuningJobs/{job.native_id}"
 
 
-def resource_name(core: EmulatorCore, job: Job) -> str:
-    number = core.project_number(job.project or "")
-    return f"projects/{number}/locations/{job.location}/tuningJobs/{job.native_id}"
+def permission_denied(permission: str, resource: str) -> Response:
+    return google_error(
+        403,
+        f"Permission '{permission}' denied on resource '//aiplatform.googleapis.com/{resource}' (or it may not exist).",
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "IAM_PERMISSION_DENIED",
+                "domain": "aiplatform.googleapis.com",
+                "metadata": {"permission": permission, "resource": resource},
+            }
+        ],
+    )
 
 
-def error(
-    status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None
-) -> Response:
-    return google_error(status, message, retry_after, code, headers=_WWW_AUTH if status == 401 else None)
-
-
-def render(core: EmulatorCore, view: JobView) -> dict[str, Any]:
+def render(view: JobView, state: str) -> dict[str, Any]:
     job = view.job
-    name = resource_name(core, job)
+    name = resource_name(job)
     parent = name.rsplit("/tuningJobs/", 1)[0]
     out: dict[str, Any] = {
         "name": name,
@@ -94,7 +215,7 @@ def render(core: EmulatorCore, view: JobView) -> dict[str, Any]:
             "trainingDatasetUri": "gs://emulator-bucket/train.jsonl",
             "hyperParameters": {"epochCount": "3", "adapterSize": "ADAPTER_SIZE_FOUR"},
         },
-        "state": native_state(view),
+        "state": state,
         "createTime": rfc3339(view.created_at),
         "updateTime": rfc3339(view.updated_at),
     }
@@ -150,154 +271,4 @@ def filter_matches(expr: str, state: str, job: Job) -> bool:
     return True
 
 
-def routes(core: EmulatorCore) -> list[BaseRoute]:
-    def project_allowed(allowed: frozenset[str] | None, project: str) -> bool:
-        if allowed is None:
-            return True
-        number = core.project_number(project)
-        return any(p == project or core.project_number(p) == number for p in allowed)
-
-    def authorize(request: Request, permission: str) -> Response | None:
-        token = bearer_token(request)
-        if token is None:
-            return error(401, _MISSING_CREDENTIAL)
-        if token == core.api_key(Platform("vertex_ai")):
-            allowed = core.config.vertex_allowed_projects
-        else:
-            grant = core.google_auth.check_bearer(token)
-            if grant is None:
-                return error(401)
-            allowed = grant.projects
-            if core.config.vertex_allowed_projects is not None and allowed is not None:
-                allowed = allowed | core.config.vertex_allowed_projects
-        p = request.path_params
-        if project_allowed(allowed, p["project"]):
-            return None
-        resource = f"projects/{p['project']}/locations/{p['location']}"
-        return google_error(
-            403,
-            f"Permission '{permission}' denied on resource '//aiplatform.googleapis.com/{resource}' "
-            "(or it may not exist).",
-            details=[
-                {
-                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                    "reason": "IAM_PERMISSION_DENIED",
-                    "domain": "aiplatform.googleapis.com",
-                    "metadata": {"permission": permission, "resource": resource},
-                }
-            ],
-        )
-
-    def guarded(permission: str, handler: Handler) -> Handler:
-        async def endpoint(request: Request) -> Response:
-            return authorize(request, permission) or await handler(request)
-
-        return endpoint
-
-    def in_parent(request: Request) -> tuple[str, str]:
-        p = request.path_params
-        return core.project_number(p["project"]), p["location"]
-
-    def lookup(request: Request) -> Job | Response:
-        number, location = in_parent(request)
-        job = core.store.get(Platform("vertex_ai"), request.path_params["job_id"])
-        if job is None or job.location != location or core.project_number(job.project or "") != number:
-            p = request.path_params
-            name = f"projects/{p['project']}/locations/{location}/tuningJobs/{p['job_id']}"
-            return error(404, f"The TuningJob {name} does not exist.")
-        return job
-
-    async def get_job(request: Request) -> Response:
-        job = lookup(request)
-        if isinstance(job, Response):
-            return job
-        return json_response(render(core, core.store.view(job)))
-
-    async def list_jobs(request: Request) -> Response:
-        size = int_param(request, "pageSize", DEFAULT_PAGE_SIZE)
-        if size is None or size < 0:
-            return error(400, "Invalid pageSize.")
-        number, location = in_parent(request)
-        jobs = core.store.jobs(
-            Platform("vertex_ai"),
-            lambda j: j.location == location and core.project_number(j.project or "") == number,
-        )
-        expr = request.query_params.get("filter", "").strip()
-        if expr:
-            views = core.store.views_of(jobs)
-            jobs = [v.job for v in views if filter_matches(expr, native_state(v), v.job)]
-        page = page_after(jobs, request.query_params.get("pageToken"), min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
-        if page is None:
-            return error(400, "Invalid page token.")
-        items, token = page
-        out: dict[str, Any] = {}
-        if items:
-            out["tuningJobs"] = [render(core, v) for v in core.store.views_of(items)]
-        if token:
-            out["nextPageToken"] = token
-        return json_response(out)
-
-    async def cancel_job(request: Request) -> Response:
-        job = lookup(request)
-        if isinstance(job, Response):
-            return job
-        result, view = core.store.cancel(job, native_state, TERMINAL)
-        if result == "rejected":
-            return error(
-                400,
-                f"The TuningJob {resource_name(core, job)} is in state {native_state(view)} and cannot be cancelled.",
-                code="FAILED_PRECONDITION",
-            )
-        return json_response({})
-
-    async def create_job(request: Request) -> Response:
-        body = await read_json(request)
-        if not body.get("baseModel") and not body.get("preTunedModel"):
-            return error(400, "baseModel is required.")
-        p = request.path_params
-        job_id = core.seed(
-            Platform("vertex_ai"),
-            display_name=str(body.get("tunedModelDisplayName") or "tuned-model"),
-            base_model=str(body.get("baseModel") or "pre-tuned"),
-            script=core.config.created_job_script,
-            labels={str(k): str(v) for k, v in (body.get("labels") or {}).items()},
-            project=p["project"],
-            location=p["location"],
-            extra={k: v for k, v in body.items() if k in ("description", "supervisedTuningSpec")},
-        )
-        job = core.find(Platform("vertex_ai"), job_id)
-        assert job is not None
-        return json_response(render(core, core.store.view(job)))
-
-    async def token(request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True))
-        try:
-            grant = core.google_auth.grant_token(form)
-        except OAuthError as exc:
-            return json_response({"error": exc.error, "error_description": exc.description}, 400)
-        return json_response(grant)
-
-    out: list[BaseRoute] = [Route("/token", token, methods=["POST"])]
-    for version in ("v1", "v1beta1"):
-        parent = f"/{version}/projects/{{project}}/locations/{{location}}/tuningJobs"
-        out += [
-            Route(f"{parent}/{{job_id}}:cancel", guarded("aiplatform.tuningJobs.cancel", cancel_job), methods=["POST"]),
-            Route(f"{parent}/{{job_id}}", guarded("aiplatform.tuningJobs.get", get_job), methods=["GET"]),
-            Route(parent, guarded("aiplatform.tuningJobs.list", list_jobs), methods=["GET"]),
-            Route(parent, guarded("aiplatform.tuningJobs.create", create_job), methods=["POST"]),
-        ]
-    return out
-
-
-SPEC = PlatformSpec(
-    platform=Platform("vertex_ai"),
-    prefixes=("/v1/projects/", "/v1beta1/projects/", "/token"),
-    base_path="",
-    default_base_model="gemini-2.5-flash",
-    routes=routes,
-    error=error,
-    native_state=native_state,
-    terminal=TERMINAL,
-    new_id=new_id,
-    client_id=resource_name,
-)
+SPEC = VertexAISpec()
