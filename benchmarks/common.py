@@ -28,13 +28,6 @@ if TYPE_CHECKING:
     from airflow_ft_provider.testing import RemoteEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
-CONN_TYPES = {
-    "vertex_ai": "ft_vertex_ai",
-    "gemini": "ft_gemini",
-    "dashscope": "ft_dashscope",
-    "together": "ft_together",
-    "openai": "ft_openai",
-}
 VERTEX_LOCATION = "us-central1"
 
 
@@ -172,16 +165,12 @@ def connection(remote: RemoteEmulator, platform: str, **extra: Any) -> dict[str,
     real service-account key whose token endpoint is the emulator). The request budget is lifted
     (``max_requests_per_minute``) unless given: these benchmarks measure the client against an
     emulator's own limits, not the provider's default share of a platform's quota."""
-    conn: dict[str, Any] = {"conn_type": CONN_TYPES[platform], "host": remote.base_url(platform)}
+    from airflow_ft_provider.testing import airflow_connection
+
     extras = {"max_requests_per_minute": 1_000_000, **extra}
-    if platform == "vertex_ai":
-        project = extras.setdefault("project", "bench-project")
-        extras.setdefault("location", VERTEX_LOCATION)
-        conn["password"] = json.dumps(remote.service_account_info(project))
-    else:
-        conn["password"] = remote.api_key(platform)
-    conn["extra"] = extras
-    return conn
+    project = extras.pop("project", "bench-project")
+    location = extras.pop("location", VERTEX_LOCATION)
+    return airflow_connection(remote, platform, project=project, location=location, **extras)
 
 
 def set_connection(conn_id: str, conn: dict[str, Any]) -> str:

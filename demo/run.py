@@ -1,6 +1,6 @@
 """The demo: emulators up, example DAGs run through real Airflow, a readable summary.
 
-Starts the five platform emulators on 127.0.0.1, seeds running fine-tuning jobs, points one
+Starts the platform emulators on 127.0.0.1, seeds running fine-tuning jobs, points one
 Airflow connection per platform at them, and runs the example DAGs with ``airflow dags test``
 (SQLite in a temporary AIRFLOW_HOME). The runs go in parallel, each on its own copy of the
 migrated database (SQLite takes one writer at a time). Then it prints, per job, the state
@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = Path(tempfile.mkdtemp(prefix="ft-demo-airflow-"))
@@ -36,10 +37,12 @@ os.environ.update(
 
 from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM, get_hook  # noqa: E402
 from airflow_ft_provider.jobs import Platform  # noqa: E402
+from airflow_ft_provider.platforms.registry import RECORDS  # noqa: E402
 from airflow_ft_provider.testing import Emulator, JobScript, airflow_connection  # noqa: E402
 
 CONN_TYPES = CONN_TYPE_BY_PLATFORM
-SWEPT = [Platform.VERTEX_AI, Platform.DASHSCOPE, Platform.TOGETHER, Platform.OPENAI]
+#: The sweep runs on every platform that can cancel (the Gemini API cannot).
+SWEPT = [Platform(name) for name, record in RECORDS.items() if record.can_cancel]
 PROJECT = "demo-project"
 
 
@@ -60,7 +63,7 @@ class Run:
 
     name: str
     dag_id: str
-    conf: dict[str, str] = field(default_factory=dict)
+    conf: dict[str, Any] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -148,7 +151,7 @@ def main() -> int:
     started = time.monotonic()
     LOGS.mkdir()
     with Emulator() as emu:
-        print(f"Emulators of all five platforms on {emu.url}; Airflow home {HOME}")
+        print(f"Emulators of all {len(RECORDS)} platforms on {emu.url}; Airflow home {HOME}")
         configure_connections(emu)
         single, old, fresh = seed(emu)
         rows = [Row("example_cancel_tuning_job", p, j) for p, j in single.items()]
@@ -170,7 +173,7 @@ def main() -> int:
             for p, j in single.items()
         ]
         runs += [
-            Run("sweep", "example_sweep_long_running_tuning_jobs"),
+            Run("sweep", "example_sweep_long_running_tuning_jobs", {"conn_ids": [conn_id(p) for p in SWEPT]}),
             Run("pipeline", "example_tuning_pipeline_with_cleanup"),
         ]
         print(f"Running {len(runs)} example DAG runs with `airflow dags test`, in parallel ...", flush=True)

@@ -167,4 +167,5 @@ RECORD = PlatformRecord(
     # A header, never ?key=: URLs are logged, headers are not.
     api_key=ApiKeyAuth("Gemini API key", header="x-goog-api-key", scheme=None),
     largest_page=MAX_PAGE_SIZE,
+    can_cancel=False,
 )

@@ -60,6 +60,8 @@ class PlatformRecord:
     largest_page: int | None = None
     #: Whether jobs carry labels a bulk filter can match (Vertex AI labels, OpenAI metadata).
     has_labels: bool = False
+    #: Whether the platform can cancel a job at all (the Gemini API cannot).
+    can_cancel: bool = True
     #: Default request budget per connection and process, and where it comes from.
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
     quota_source: str = "no published quota for these calls; a conservative default"

@@ -36,7 +36,6 @@ from typing import Any
 
 import httpx
 
-from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM
 from airflow_ft_provider.jobs import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -505,7 +504,6 @@ class Deployment:
         self.api: AirflowApi | None = None
         self.timings: dict[str, float] = {}
         self._db_created = False
-        self._emulator_config: dict[str, Any] = {}
         self._settings = self._make_settings()
 
     # configuration
@@ -562,7 +560,7 @@ class Deployment:
         }
 
     def _connections(self) -> dict[str, str]:
-        if not self._emulator_config:
+        if self.proxy is None:  # the emulator is not up yet
             return {}
         out = {}
         for platform in Platform:
@@ -575,20 +573,13 @@ class Deployment:
 
     def connection(self, platform: Platform, *, via_proxy: bool = False) -> dict[str, Any]:
         """The Airflow connection (JSON form) of ``platform`` on the emulator, or through the proxy."""
-        cfg = self._emulator_config
-        host = cfg["base_urls"][platform.value]
+        from airflow_ft_provider.testing import RemoteEmulator, airflow_connection
+
+        with RemoteEmulator(self.emulator_url) as emu:
+            conn = airflow_connection(emu, platform, project=VERTEX_PROJECT, location="us-central1", **CONN_EXTRAS)
         if via_proxy:
             assert self.proxy is not None
-            host = host.replace(self.emulator_url, f"http://127.0.0.1:{self.proxy.port}", 1)
-        conn: dict[str, Any] = {"conn_type": CONN_TYPE_BY_PLATFORM[platform], "host": host}
-        extra: dict[str, Any] = dict(CONN_EXTRAS)
-        if platform is Platform.VERTEX_AI:
-            # A service-account key whose token_uri is the emulator's OAuth endpoint.
-            conn["password"] = json.dumps(cfg["service_account"])
-            extra.update(project=VERTEX_PROJECT, location="us-central1")
-        else:
-            conn["password"] = cfg["api_keys"][platform.value]
-        conn["extra"] = extra
+            conn["host"] = conn["host"].replace(self.emulator_url, f"http://127.0.0.1:{self.proxy.port}", 1)
         return conn
 
     # lifecycle
@@ -647,8 +638,6 @@ class Deployment:
 
         with RemoteEmulator(self.emulator_url) as emu:
             wait_for("the emulator to serve", emu.healthy, 60, 0.2, self.diagnostics)
-            config = dict(emu._cfg())
-            config["service_account"] = emu.service_account_info(VERTEX_PROJECT)
         assert migrate.popen is not None
         try:
             code = migrate.popen.wait(300)
@@ -661,7 +650,6 @@ class Deployment:
 
         emu_port = int(self.emulator_url.rsplit(":", 1)[1])
         self.proxy = TcpProxy(emu_port).start()
-        self._emulator_config = config
         for name in self.COMPONENTS:
             self._airflow(name, *self.component_args(name)).start()
         self.wait_healthy(timeout=240)
