@@ -32,6 +32,28 @@ venv_for() {
   echo "$dir"
 }
 
+# light_venv NAME [GROUP...] -> path of a virtualenv with the newest Airflow, the provider (editable,
+# with google-auth for Vertex AI) and only the named dependency groups: for tools that run the
+# provider but none of the tests (the demo, the docs), a fraction of the test venvs' size.
+light_venv() {
+  local name="$1" dir="$VENVS/$1" uv group
+  shift
+  local groups=()
+  for group in "$@"; do groups+=(--group "$ROOT/pyproject.toml:$group"); done
+  uv="$(uv_bin)"
+  if [ ! -f "$dir/.ready" ] || [ "$ROOT/pyproject.toml" -nt "$dir/.ready" ]; then
+    "$uv" venv -q --allow-existing -p "$PYTHON" "$dir"
+    VIRTUAL_ENV="$dir" "$uv" pip install -q "apache-airflow==$AIRFLOW_LATEST" -e "$ROOT[google]" ${groups[@]+"${groups[@]}"}
+    touch "$dir/.ready"
+  fi
+  echo "$dir"
+}
+
+# demo_venv -> the demo's virtualenv: Airflow, the provider and google-auth, nothing else.
+demo_venv() {
+  light_venv demo
+}
+
 # The browser tests drive Debian's Chromium (Playwright's own browser download does not work
 # here). Installed on first use when we may; otherwise tests/ui says why it cannot run.
 ensure_chromium() {
