@@ -594,6 +594,8 @@ class HostileServer:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._sockets: set[socket.socket] = set()
+        #: Most connections open at once so far.
+        self.peak_connections = 0
         self._tcp: socketserver.ThreadingTCPServer | None = None
 
     # -- scripting ------------------------------------------------------------------------
@@ -693,6 +695,7 @@ class HostileServer:
         sock.settimeout(0.5)
         with self._lock:
             self._sockets.add(sock)
+            self.peak_connections = max(self.peak_connections, len(self._sockets))
         reader = _Reader(sock, self.stopping)
         try:
             while (request := reader.request(self.speaker)) is not None:

@@ -163,11 +163,11 @@ RSS_MARGIN_MB = 40
 #: seconds; a fork, milliseconds). Each line on stdin is a spec; each answer a RESULT line.
 PROBE = """
 import json, os, resource, sys
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+import airflow.providers.common.compat.sdk  # Airflow itself, imported once before the forks
 from airflow_ft_provider.hooks.registry import get_hook, hook_class_for_platform
 from tests.hostile.support import measured_call
 
-for platform in ("openai", "vertex_ai"):  # everything a measurement imports, before the forks
+for platform in ("openai", "vertex_ai"):  # and the hooks a measurement uses
     hook_class_for_platform(platform)
 
 def limit_heap(extra_mb):

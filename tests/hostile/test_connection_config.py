@@ -6,6 +6,7 @@ range, before any request; the Test button says the same. A planted key never sh
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -14,7 +15,8 @@ from airflow_ft_provider.hooks.base import ConnectionConfigError
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
 from tests.hostile.conftest import MODES, PLATFORMS
-from tests.hostile.support import call, expect_value, run
+from tests.hostile.servers import delayed, platform_answer
+from tests.hostile.support import call, close_async_clients, expect_value, run
 
 NAN, INF = float("nan"), float("inf")
 
@@ -176,3 +178,20 @@ def test_scheme_without_a_port_uses_the_port_field(hostile, platform, mode):
     job = expect_value(run(lambda: call(hook, "get_job", job_id, mode=mode), 1), 1)
     assert job.job_id.endswith(job_id)
     assert target.server.count("get") == 1
+
+
+def test_max_connections_bounds_the_async_pool(hostile):
+    target = hostile(Platform.OPENAI, max_connections=2)
+    target.server.always(delayed(0.3, platform_answer()))
+    job_ids = [target.server.add_job() for _ in range(6)]
+    hook = target.hook()
+
+    async def six_at_once():
+        try:
+            return await asyncio.gather(*(hook.aget_job(job_id) for job_id in job_ids))
+        finally:
+            await close_async_clients()
+
+    jobs = expect_value(run(lambda: asyncio.run(six_at_once()), 3 * 0.3), 3 * 0.3)
+    assert len(jobs) == 6
+    assert target.server.peak_connections <= 2, f"{target.server.peak_connections} connections at once"

@@ -94,6 +94,17 @@ def test_every_retryable_failure_counts_against_max_retries(hostile, platform, m
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_backoff_max_caps_our_own_backoff(hostile, mode):
+    target = hostile(Platform.VERTEX_AI, max_retries=5, backoff_max=0.1)
+    target.server.always(error_answer(503))  # no hint: our own exponential backoff
+    job_id = target.server.add_job()
+    hook = target.hook()
+    outcome = run(lambda: call(hook, "get_job", job_id, mode=mode), 5 * 0.1)
+    expect_error(outcome, "PlatformUnavailableError", within=5 * 0.1)
+    expect_requests(target.server, 6)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_the_retry_budget_ends_a_rate_limited_call(hostile, mode):
     target = hostile(Platform.OPENAI, max_retries=20, max_retry_after=1, max_retry_seconds=1.5)
     target.server.always(error_answer(429, [("Retry-After", "1")]))

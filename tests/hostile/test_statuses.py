@@ -77,7 +77,7 @@ def test_test_button_on_a_redirect_fails_without_the_key(hostile, trap, platform
     target.server.always(redirect(302, f"{trap.url}/steal"))
     outcome = run(lambda: hook_class_for_platform(platform)(conn_id=target.conn_id).test_connection(), 1)
     ok, message = expect_value(outcome, 1)
-    assert not ok
+    assert not ok, f"the Test button passed on a redirect: {message}"
     assert "302" in message, message
     assert target.key not in message
     assert trap.count() == 0

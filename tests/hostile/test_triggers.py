@@ -70,8 +70,6 @@ def test_a_hostile_trigger_ends_at_its_deadline_and_the_others_keep_polling(host
     events, elapsed = ended["healthy"]
     assert [e["status"] for e in events] == ["reached"], events
     assert elapsed <= RUNS_FOR + POLL + MARGIN, f"the healthy trigger ended after {elapsed:.1f} s"
-    polls = [r for r in emu.requests(Platform.OPENAI) if r.method == "GET" and healthy_job in r.path]
-    assert len(polls) >= 2
 
     assert "hostile" in ended, f"the hostile trigger was still waiting {MARGIN} s after its deadline"
     events, elapsed = ended["hostile"]
