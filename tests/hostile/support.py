@@ -145,11 +145,24 @@ def run(fn: Callable[[], Any], within: float) -> Outcome:
 
 
 # -- DAG runs -----------------------------------------------------------------------------------
-def run_dag_timed(dag_id: str, source: str) -> tuple[Any, float]:
-    """``tests.dag_runner.run_dag`` with its wall time, the database set up beforehand."""
-    from tests.dag_runner import ensure_db, run_dag
+WARM_UP_DAG = """
+from airflow.sdk import DAG, task
 
-    ensure_db()
+with DAG("hostile_warm_up", schedule=None) as dag:
+    task(lambda: None, task_id="noop")()
+"""
+_warm = False
+
+
+def run_dag_timed(dag_id: str, source: str) -> tuple[Any, float]:
+    """``tests.dag_runner.run_dag`` with its wall time; the first call sets up the database and
+    runs a no-op DAG first, so that no timed run pays Airflow's one-time costs."""
+    global _warm
+    from tests.dag_runner import run_dag
+
+    if not _warm:
+        run_dag("hostile_warm_up", WARM_UP_DAG)
+        _warm = True
     started = time.monotonic()
     result = run_dag(dag_id, source)
     return result, time.monotonic() - started
