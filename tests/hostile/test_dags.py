@@ -23,7 +23,7 @@ from tests.hostile.support import MARGIN, run_dag_timed
 from tests.hostile.test_bodies import assert_clipped, huge_fields
 
 #: The operators' timeout in these runs; the bound is that plus MARGIN plus Airflow's own work.
-DEADLINE = 2.0
+DEADLINE = 1.5
 DAG_WORK = 3.0
 BOUND = DEADLINE + MARGIN + DAG_WORK
 #: How long the servers stay hostile, and the longest any hostile answer lasts: a task that
