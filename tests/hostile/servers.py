@@ -326,7 +326,7 @@ def _phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
     except ValueError:
-        return "Whatever"
+        return "Unknown"
 
 
 def encode(body: Any) -> bytes:
