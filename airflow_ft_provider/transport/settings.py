@@ -39,7 +39,7 @@ BOUNDS: dict[str, Bound] = {
     # Connections open at once: per hook on a worker, per connection in a triggerer process.
     "max_connections": Bound(50, 1, 1000),
     # The largest answer body accepted, counted while it streams in and after decompression.
-    "max_response_mb": Bound(10.0, 0.0, 1024.0, low_open=True),
+    "max_response_mb": Bound(10.0, 0.001, 1024.0),
     # Pages and jobs one listing may fetch.
     "max_pages": Bound(1000, 1, 100_000),
     "max_listed_jobs": Bound(100_000, 1, 1_000_000),

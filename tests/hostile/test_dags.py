@@ -19,7 +19,7 @@ from tests.hostile.servers import (
     redirect,
     trickle,
 )
-from tests.hostile.support import MARGIN, run_dag_timed
+from tests.hostile.support import MARGIN, run_dag_timed, warm_up
 from tests.hostile.test_bodies import assert_clipped, huge_fields
 
 #: The operators' timeout in these runs; the bound is that plus MARGIN plus Airflow's own work.
@@ -57,6 +57,12 @@ WAIT = {"min_poll_interval": 0.2, "poll_interval": 0.5}
 def assert_ended_in_time(result, elapsed: float, state: str = "failed") -> None:
     assert result.task_states == {"task": state}, f"task {result.task_states} after {elapsed:.1f} s"
     assert elapsed <= BOUND, f"the run took {elapsed:.1f} s with timeout={DEADLINE} (bound {BOUND} s)"
+
+
+@pytest.fixture(autouse=True)
+def _airflow_is_warm() -> None:
+    """Before any server is scripted: a hostile window must not run out while Airflow sets up."""
+    warm_up()
 
 
 # -- CancelTuningJobOperator ----------------------------------------------------------------------
