@@ -1,10 +1,8 @@
-"""Confirming that many jobs ended: one listing reads them all, targeted reads fill the gaps.
+"""Confirming that many jobs ended: rounds of reads (``flows.watch``) until every one is terminal.
 
-The bulk operator's confirmation (and the triggerer's shared watcher, which plans its rounds with
-the same rule, :func:`cheaper_to_list`): each round either re-lists the connection's jobs (one
-request per page covers every job on it) or reads the pending jobs one by one, whichever takes
-fewer requests; jobs a listing no longer shows are read one by one; a job that no longer exists
-spends nothing and counts as settled.
+The bulk operator's confirmation. Each round is the same as the triggerer's watcher's: a listing
+where one covers the pending jobs in fewer requests, targeted reads for the rest; a job that no
+longer exists spends nothing and counts as settled.
 """
 
 from __future__ import annotations
@@ -16,16 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from airflow_ft_provider.errors import JobNotFoundError, TuningJobError
-from airflow_ft_provider.flows.steps import Flow, GetJobs, JobsRead, ListJobs, Sleep
+from airflow_ft_provider.flows.steps import Flow, Sleep
 from airflow_ft_provider.flows.wait import MAX_TRANSIENT_ERRORS, PollSchedule, WaitStatus
+from airflow_ft_provider.flows.watch import read_round
 from airflow_ft_provider.jobs import TuningJob
 
 log = logging.getLogger(__name__)
-
-
-def cheaper_to_list(pending: int, pages_per_listing: int) -> bool:
-    """Whether one listing (``pages_per_listing`` requests) reads ``pending`` jobs in fewer requests."""
-    return pages_per_listing < pending
 
 
 @dataclass
@@ -52,7 +46,8 @@ def confirm_flow(
     max_transient_errors: int = MAX_TRANSIENT_ERRORS,
     clock: Callable[[], float] = time.time,
 ) -> Flow[Confirmation]:
-    """Read ``jobs`` (id -> latest record) until every one is terminal or gone, or ``deadline``."""
+    """Read ``jobs`` (id -> latest record) in rounds (``flows.watch``) until every one is terminal or
+    gone, or ``deadline``. ``pages_per_listing``: what a listing costs, learned from each round."""
     result = Confirmation(WaitStatus.REACHED, dict(jobs))
     started = clock()
     rounds = transient = 0
@@ -65,35 +60,25 @@ def confirm_flow(
             return result
         yield Sleep(min(schedule.interval(now - started), deadline - now))
         rounds += 1
-        unread = pending
-        if cheaper_to_list(len(pending), pages_per_listing):
-            try:
-                listed: list[TuningJob] = yield ListJobs(page_size)
-            except TuningJobError as exc:
-                transient += 1
-                if not exc.retryable or transient > max_transient_errors:
-                    result.status, result.retryable = WaitStatus.ERROR, exc.retryable
-                    result.message = f"confirmation stopped after {rounds} round(s): {exc}"
-                    return result
-                log.warning("Listing to confirm failed (%d in a row): %s", transient, exc)
-                continue
-            transient = 0
-            for job in listed:
-                if job.job_id in result.latest:
-                    result.latest[job.job_id] = job
-            seen = {job.job_id for job in listed}
-            unread = [job_id for job_id in pending if job_id not in seen]
-            if unread:
-                log.info("%d job(s) no longer listed; reading them one by one.", len(unread))
-        if unread:
-            reads: JobsRead = yield GetJobs(tuple(unread))
-            for job_id, read in reads.items():
-                if isinstance(read, TuningJob):
-                    result.latest[job_id] = read
-                elif isinstance(read, JobNotFoundError):
-                    result.gone.add(job_id)
-                else:  # read again next round
-                    log.warning("Reading %s to confirm failed: %s", job_id, read)
+        try:
+            done = yield from read_round(pending, pages_per_listing=pages_per_listing, page_size=page_size, urgent=True)
+        except TuningJobError as exc:
+            transient += 1
+            if not exc.retryable or transient > max_transient_errors:
+                result.status, result.retryable = WaitStatus.ERROR, exc.retryable
+                result.message = f"confirmation stopped after {rounds} round(s): {exc}"
+                return result
+            log.warning("Listing to confirm failed (%d in a row): %s", transient, exc)
+            continue
+        transient = 0
+        pages_per_listing = done.pages or pages_per_listing
+        for job_id, read in done.found.items():
+            if isinstance(read, TuningJob):
+                result.latest[job_id] = read
+            elif isinstance(read, JobNotFoundError):
+                result.gone.add(job_id)
+            else:  # read again next round
+                log.warning("Reading %s to confirm failed: %s", job_id, read)
         log.info("Confirmation round %d: %s", rounds, state_counts(result, list(result.latest)))
     return result
 

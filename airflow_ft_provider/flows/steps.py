@@ -1,6 +1,6 @@
 """The steps a flow asks for, and the two drivers that carry them out (blocking and async).
 
-A *flow* is a generator that yields steps (read a job, cancel a job, list the jobs, sleep) and
+A *flow* is a generator that yields steps (read a job, cancel a job, list until some jobs are seen, sleep) and
 receives their results; it does no I/O itself. :func:`run_flow` drives it with a hook's blocking
 calls on a worker, :func:`arun_flow` with the hook's coroutines in the triggerer. So the rules of
 "cancel as a user means it", of adaptive polling and of confirming many jobs exist in one place,
@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import TuningJob
 
 if TYPE_CHECKING:
-    from airflow_ft_provider.hooks.base import TuningJobHook
+    from airflow_ft_provider.hooks.base import PlatformSetup, TuningJobHook
+    from airflow_ft_provider.platforms.base import Dialect
 
 T = TypeVar("T")
 #: Runs a function over items, e.g. an executor's ``map`` (threads) for side-by-side calls.
@@ -48,11 +49,20 @@ class CancelJob:
 
 
 @dataclass(frozen=True)
-class ListJobs:
-    """Every job of the connection (a whole listing, within its bounds)."""
+class ListUntil:
+    """List the connection's jobs page by page until every one of ``job_ids`` was seen (or the end)."""
 
+    job_ids: frozenset[str]
     page_size: int | None = None
     urgent: bool = True
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What a :class:`ListUntil` found: each job asked for that the listing showed, by the id asked."""
+
+    found: dict[str, TuningJob]
+    pages: int
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,7 @@ class Sleep:
     seconds: float
 
 
-Step = GetJob | GetJobs | CancelJob | ListJobs | Sleep
+Step = GetJob | GetJobs | CancelJob | ListUntil | Sleep
 Flow = Generator[Step, Any, T]
 JobsRead = dict[str, TuningJob | TuningJobError]
 
@@ -89,15 +99,33 @@ def run_flow(
             return dict(zip(step.job_ids, map_calls(read, step.job_ids), strict=True))
         if isinstance(step, CancelJob):
             return hook.cancel_job(step.job_id, deadline=deadline)
-        if isinstance(step, ListJobs):
-            return hook.list_all_jobs(step.page_size, deadline=deadline, urgent=step.urgent, map_pages=map_calls)
+        if isinstance(step, ListUntil):
+            seeker = _Seeker(hook.prepare().dialect, step)
+            for job in hook.list_jobs(step.page_size, deadline=deadline, urgent=step.urgent):
+                if seeker.saw(job):
+                    break
+            return seeker.listed()
         sleep(step.seconds)
         return None
 
     return _drive(flow, do)
 
 
-async def arun_flow(hook: TuningJobHook, flow: Flow[T], *, deadline: float | None = None) -> T:
+class AsyncJobs(Protocol):
+    """What the async driver calls: a hook, or a trigger's view of one (``triggers.watcher``)."""
+
+    async def aget_job(self, job_id: str, *, deadline: float | None = ..., urgent: bool = ...) -> TuningJob: ...
+
+    async def acancel_job(self, job_id: str, *, deadline: float | None = ...) -> TuningJob | None: ...
+
+    async def aprepare(self) -> PlatformSetup: ...
+
+    def alist_jobs(
+        self, page_size: int | None = ..., *, deadline: float | None = ..., urgent: bool = ...
+    ) -> AsyncIterator[TuningJob]: ...
+
+
+async def arun_flow(hook: AsyncJobs, flow: Flow[T], *, deadline: float | None = None) -> T:
     """Drive a flow with the hook's coroutines (triggerer): nothing here blocks the loop."""
     result: Any = None
     error: BaseException | None = None
@@ -115,19 +143,49 @@ async def arun_flow(hook: TuningJobHook, flow: Flow[T], *, deadline: float | Non
                 result = dict(zip(step.job_ids, await asyncio.gather(*reads), strict=True))
             elif isinstance(step, CancelJob):
                 result = await hook.acancel_job(step.job_id, deadline=deadline)
-            elif isinstance(step, ListJobs):
-                result = await hook.alist_all_jobs(step.page_size, deadline=deadline, urgent=step.urgent)
+            elif isinstance(step, ListUntil):
+                seeker = _Seeker((await hook.aprepare()).dialect, step)
+                jobs = hook.alist_jobs(step.page_size, deadline=deadline, urgent=step.urgent)
+                async for job in jobs:
+                    if seeker.saw(job):
+                        await jobs.aclose()  # type: ignore[attr-defined]
+                        break
+                result = seeker.listed()
             else:
                 await asyncio.sleep(step.seconds)
         except TuningJobError as exc:
             error = exc
 
 
-async def _aread(hook: TuningJobHook, job_id: str, deadline: float | None, urgent: bool) -> TuningJob | TuningJobError:
+async def _aread(hook: AsyncJobs, job_id: str, deadline: float | None, urgent: bool) -> TuningJob | TuningJobError:
     try:
         return await hook.aget_job(job_id, deadline=deadline, urgent=urgent)
     except TuningJobError as exc:
         return exc
+
+
+class _Seeker:
+    """Matches listed jobs to the ids a :class:`ListUntil` asked for (by the dialect's job key)."""
+
+    def __init__(self, dialect: Dialect, step: ListUntil) -> None:
+        self._key = dialect.job_key
+        self._wanted = {self._key(job_id): job_id for job_id in step.job_ids}
+        self._found: dict[str, TuningJob] = {}
+        self._listed = 0
+        self._page_size = step.page_size
+
+    def saw(self, job: TuningJob) -> bool:
+        """Note ``job``; whether every job asked for has now been seen."""
+        self._listed += 1
+        asked = self._wanted.get(self._key(job.job_id))
+        if asked is not None:
+            self._found[asked] = job
+        return len(self._found) == len(self._wanted)
+
+    def listed(self) -> Listed:
+        """What was found, and about how many pages it took (a platform that does not page: one)."""
+        pages = 1 if self._page_size is None else max(1, -(-self._listed // self._page_size))
+        return Listed(self._found, pages)
 
 
 def _drive(flow: Flow[T], do: Callable[[Step], Any]) -> T:

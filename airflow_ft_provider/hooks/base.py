@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -132,14 +133,18 @@ class TuningJobHook(BaseHook):
         request = transport.dialect.cancel_request(job_id)
         return transport.call(request, _cancel_reader(transport.dialect, request), deadline=deadline)
 
-    def list_jobs(self, page_size: int | None = None, *, deadline: float | None = None) -> Iterator[TuningJob]:
+    def list_jobs(
+        self, page_size: int | None = None, *, deadline: float | None = None, urgent: bool = True
+    ) -> Iterator[TuningJob]:
         """Every job of the connection, newest first where the platform orders them; pages are
         fetched lazily as the iterator advances, within the listing's bounds (``paging``)."""
         transport = self.get_conn()
         walk = listing(transport.dialect, transport.settings, page_size, side_by_side=False)
         batch = next(walk)
         while True:
-            pages = [transport.call(r, _page_reader(transport.dialect, r), deadline=deadline) for r in batch]
+            pages = [
+                transport.call(r, _page_reader(transport.dialect, r), deadline=deadline, urgent=urgent) for r in batch
+            ]
             for page in pages:
                 yield from page.jobs
             try:
@@ -196,14 +201,23 @@ class TuningJobHook(BaseHook):
     async def aprepare(self) -> PlatformSetup:
         """The setup from the connection, read without blocking the event loop.
 
-        Thousands of triggers share a few connections: each connection version is configured (and
-        its secrets masked) once per process. The key holds a digest of the connection, never a secret.
+        Thousands of triggers share a few connections, and after a triggerer restart they all start
+        at once: one read of the connection serves every trigger of it that asks within
+        :data:`CONNECTION_REUSE_SECONDS` (edits are picked up after that), and each connection version
+        is configured, its secrets masked and its token minted once per process.
         """
-        if self._setup is not None:
-            return self._setup
+        entries = process_cache.on_loop()
+        key = ("setup-read", type(self), self.conn_id)
+        entry = entries.get(key)
+        if entry is None or _stale(*entry):
+            entry = entries[key] = (asyncio.ensure_future(self._aread_setup()), time.monotonic())
+        return await asyncio.shield(entry[0])
+
+    async def _aread_setup(self) -> PlatformSetup:
         from airflow.providers.common.compat.connection import get_async_connection
 
         conn = await get_async_connection(self.conn_id, hook=self)
+        # The key holds a digest of the connection, never a secret.
         key = ("setup", type(self), self.conn_id, _fingerprint(conn))
         setup = process_cache.peek(key)
         if setup is None:
@@ -211,7 +225,6 @@ class TuningJobHook(BaseHook):
             made = await asyncio.to_thread(self.configure, conn)
             await version_compat.amask_secrets(made.secrets)
             setup = process_cache.put(key, made)
-        self._setup = setup
         return setup
 
     async def atransport(self) -> AsyncTransport:
@@ -288,6 +301,17 @@ def _about_asked_job(dialect: Dialect, request: ApiRequest, response: ApiRespons
 
 def _page_reader(dialect: Dialect, request: ApiRequest) -> Callable[[ApiResponse], Page]:
     return lambda response: dialect.parse_page(response, request)
+
+
+#: A connection read in the triggerer serves the triggers of that connection asking within this time.
+CONNECTION_REUSE_SECONDS = 60.0
+
+
+def _stale(read: asyncio.Future[PlatformSetup], started: float) -> bool:
+    """Whether a connection read should be done again: it failed, or it is older than the reuse time."""
+    if not read.done():
+        return False  # in flight: wait for it with the others
+    return read.cancelled() or read.exception() is not None or time.monotonic() - started > CONNECTION_REUSE_SECONDS
 
 
 def _fingerprint(conn: Connection) -> str:

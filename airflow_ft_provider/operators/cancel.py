@@ -170,6 +170,8 @@ class CancelTuningJobOperator(BaseOperator):
                 deadline=deadline,
                 min_poll_interval=self.min_poll_interval,
                 poll_interval=self.poll_interval,
+                # Confirming a cancel sent just now: it goes before background watching.
+                urgent=done["action"] == "cancel_sent",
             ),
             method_name="execute_complete",
             # What was done before deferring, for the result (ids and states only, no secret).

@@ -79,9 +79,13 @@ class Dialect(ABC):
         """The platform's "retry after" in seconds, as sent (the transport clamps it); None if none."""
         return retry_hint_from_headers(response.headers)
 
+    def job_key(self, job_id: str) -> str:
+        """What makes two spellings of a job id the same job (a listing's id and the one asked for)."""
+        return job_id
+
     def is_same_job(self, requested: str, job: TuningJob) -> bool:
         """Whether a read answer is about the job asked for (a misrouting proxy or cache is not)."""
-        return job.job_id == requested
+        return self.job_key(job.job_id) == self.job_key(requested)
 
     # -- shared helpers ---------------------------------------------------------------
     def map_state(self, native: object) -> TuningJobState:

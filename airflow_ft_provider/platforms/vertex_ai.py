@@ -8,7 +8,7 @@ from typing import Any, Self
 from urllib.parse import quote
 
 from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
-from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.errors import InvalidJobIdError, TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
@@ -139,12 +139,14 @@ class VertexAIDialect(Dialect):
     def canonical_id(self, job_id: object) -> str:
         return str(self.job_name(job_id))
 
-    def is_same_job(self, requested: str, job: TuningJob) -> bool:
-        """Vertex AI names a job by project *number* where the request may use the project id."""
-        asked, answered = JobName.parse(requested), JobName.parse(job.job_id)
-        if asked is None or answered is None:
-            return requested == job.job_id
-        return (asked.location, asked.job) == (answered.location, answered.job)
+    def job_key(self, job_id: str) -> str:
+        """Location and job number: Vertex AI names a job by project *number* where the request may
+        use the project id, and the short forms name the connection's project and location."""
+        try:
+            name = self.job_name(job_id)
+        except InvalidJobIdError:
+            return job_id
+        return f"{name.location}/{name.job}"
 
     def _host(self, location: str) -> str:
         """The base URL serving ``location``: its regional host when talking to Google itself."""

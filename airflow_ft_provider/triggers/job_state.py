@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pydantic import BaseModel, ValidationError
@@ -19,6 +19,9 @@ from pydantic import BaseModel, ValidationError
 from airflow_ft_provider import version_compat
 from airflow_ft_provider.flows.wait import MAX_TRANSIENT_ERRORS
 from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
+
+if TYPE_CHECKING:
+    from airflow_ft_provider.flows.steps import AsyncJobs
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ class TuningJobStateTrigger(BaseTrigger):
     :param poll_interval: the cap the polling interval backs off to.
     :param max_transient_errors: consecutive transient failures tolerated (after retries).
     :param cancel_on_kill: cancel the job if a user kills the deferred task.
+    :param urgent: the wait confirms a cancel this provider just sent: its reads go before background
+        watching in the connection's request budget.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class TuningJobStateTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         max_transient_errors: int = MAX_TRANSIENT_ERRORS,
         cancel_on_kill: bool = False,
+        urgent: bool = False,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
@@ -95,6 +101,7 @@ class TuningJobStateTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.max_transient_errors = max_transient_errors
         self.cancel_on_kill = cancel_on_kill
+        self.urgent = urgent
         self._finished = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -111,6 +118,7 @@ class TuningJobStateTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_transient_errors": self.max_transient_errors,
                 "cancel_on_kill": self.cancel_on_kill,
+                "urgent": self.urgent,
             },
         )
 
@@ -118,6 +126,12 @@ class TuningJobStateTrigger(BaseTrigger):
         from airflow_ft_provider.hooks.registry import hook_class_for_platform
 
         return hook_class_for_platform(self.platform)(conn_id=self.conn_id)
+
+    def _reads(self) -> AsyncJobs:
+        """Where the wait reads its job: the connection's shared watcher (``triggers.watcher``)."""
+        from airflow_ft_provider.triggers.watcher import WatchedJobs
+
+        return WatchedJobs(self._hook())
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_ft_provider.flows import PollSchedule, arun_flow, wait_flow
@@ -129,9 +143,10 @@ class TuningJobStateTrigger(BaseTrigger):
             failure_states=self.failure_states,
             schedule=PollSchedule(minimum=self.min_poll_interval, maximum=self.poll_interval),
             max_transient_errors=self.max_transient_errors,
+            urgent=self.urgent,
         )
         try:
-            result = await arun_flow(self._hook(), flow, deadline=self.deadline)
+            result = await arun_flow(self._reads(), flow, deadline=self.deadline)
             event = JobStateEvent(
                 status=result.status,
                 job_id=self.job_id,

@@ -48,7 +48,7 @@ def test_serialization_round_trip_carries_no_secret(emu, connections):
     assert emu.api_key(Platform.OPENAI) not in text
     assert set(kwargs) == {
         "conn_id", "platform", "job_id", "target_states", "failure_states", "deadline",
-        "min_poll_interval", "poll_interval", "max_transient_errors", "cancel_on_kill",
+        "min_poll_interval", "poll_interval", "max_transient_errors", "cancel_on_kill", "urgent",
     }  # fmt: skip
 
 
