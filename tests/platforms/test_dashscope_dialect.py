@@ -80,8 +80,8 @@ def test_every_native_state(dialect: DashScopeDialect, native: str, state: Tunin
     assert parsed.native_state == native
 
 
-@pytest.mark.parametrize("native", ["EXPLODED", "running", "", 7, None])
-def test_unknown_state_kept(dialect: DashScopeDialect, native: object) -> None:
+@pytest.mark.parametrize("native", ["running", "Running"])  # other unknown states: test_dialect_contract
+def test_states_are_case_sensitive(dialect: DashScopeDialect, native: object) -> None:
     parsed = dialect.parse_job(envelope(job(status=native)))
     assert parsed.state is TuningJobState.UNKNOWN
     assert parsed.native_state == str(native)
@@ -163,17 +163,10 @@ def test_good_ids(dialect: DashScopeDialect, good: str) -> None:
         "a#b",
         "?",
         "#",
-        "a\nb",
-        "a\x00b",
         "ft..1",
         ".hidden",
         "-x",
         "x" * 129,
-        "x" * 10_000,
-        "",
-        "   ",
-        None,
-        42,
     ],
 )
 @pytest.mark.parametrize("op", ["get_request", "cancel_request"])
@@ -336,17 +329,7 @@ def test_retry_hint(dialect: DashScopeDialect, headers: dict[str, str], hint: fl
     assert dialect.retry_hint(response) == hint
 
 
-@pytest.mark.parametrize("content", [b"", b"<html>502 Bad Gateway</html>", b"[]", b"\xff\xfe", b'{"code": 5}'])
-@pytest.mark.parametrize(("status", "cls"), [(404, JobNotFoundError), (500, PlatformUnavailableError)])
-def test_unreadable_error_body_keeps_the_status_class(
-    dialect: DashScopeDialect, content: bytes, status: int, cls: type
-) -> None:
-    err = dialect.parse_error(ApiResponse(status, {}, content), dialect.get_request(JOB_ID))
-    assert type(err) is cls
-    assert f"HTTP {status} from DashScope" in err.message
-
-
-# -- malformed answers ----------------------------------------------------------------------
+# -- malformed answers (the generic ones: test_dialect_contract) ------------------------------
 MALFORMED = [
     b"",
     b"not json",

@@ -81,8 +81,8 @@ def test_post_training_states_are_still_active(dialect: TogetherDialect) -> None
         assert not parsed.is_terminal
 
 
-@pytest.mark.parametrize("native", ["evaporated", "RUNNING", "", 3, None])
-def test_unknown_state_kept(dialect: TogetherDialect, native: object) -> None:
+@pytest.mark.parametrize("native", ["RUNNING", "Running"])  # other unknown states: test_dialect_contract
+def test_states_are_case_sensitive(dialect: TogetherDialect, native: object) -> None:
     parsed = dialect.parse_job(ok(job(status=native)))
     assert parsed.state is TuningJobState.UNKNOWN
     assert parsed.native_state == str(native)
@@ -139,15 +139,9 @@ def test_good_ids(dialect: TogetherDialect, good: str) -> None:
         "a#b",
         "?",
         "#",
-        "a\nb",
-        "a\x00b",
         "ft..1",
         ".x",
         "x" * 129,
-        "x" * 10_000,
-        "",
-        None,
-        1.5,
     ],
 )
 @pytest.mark.parametrize("op", ["get_request", "cancel_request"])

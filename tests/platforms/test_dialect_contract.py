@@ -1,0 +1,240 @@
+"""What every platform's dialect and record promise, checked for each platform the registry finds.
+
+A new platform brings no copy of these tests: its record, its dialect and its emulator module are
+enough. The dialect's requests are answered by the platform's emulator app in memory (httpx's ASGI
+transport: no socket, no server), so request and response shapes are checked against one another;
+each platform's own test file keeps only what is particular to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_ft_provider.errors import (
+    AuthenticationError,
+    InvalidJobIdError,
+    JobNotFoundError,
+    MalformedResponseError,
+    PermissionDeniedError,
+    PlatformUnavailableError,
+    RateLimitedError,
+    TuningJobError,
+)
+from airflow_ft_provider.jobs import TuningJobState
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
+from airflow_ft_provider.platforms.extras import Extras
+from airflow_ft_provider.platforms.record import PlatformRecord
+from airflow_ft_provider.platforms.registry import RECORDS, Platform
+from airflow_ft_provider.testing.app import EmulatorApp
+from airflow_ft_provider.testing.core import EmulatorCore
+from airflow_ft_provider.testing.store import JobScript
+
+HOST = "http://emulator"
+PLATFORMS = [Platform(name) for name in RECORDS]
+
+#: Ids no platform may send anywhere: path escapes, encodings, queries, control characters, sizes.
+HOSTILE_IDS: list[object] = [
+    "",
+    " ",
+    None,
+    42,
+    b"ftjob-1",
+    ["ftjob-1"],
+    "../etc/passwd",
+    "a/../../b",
+    "%2e%2e%2f",
+    "job?x=1",
+    "job#frag",
+    "job\n",
+    "jo\x00b",
+    "job\t",
+    " job",
+    "job ",
+    "x" * 10_000,
+]
+
+
+def record_of(platform: Platform) -> PlatformRecord:
+    return RECORDS[platform.value]
+
+
+@pytest.fixture(scope="module")
+def core() -> EmulatorCore:
+    core = EmulatorCore()
+    core.url = HOST
+    return core
+
+
+def dialect_for(core: EmulatorCore, platform: Platform) -> Dialect:
+    record = record_of(platform)
+    extras = Extras({"project": "emulator-project", "location": "us-central1"})
+    if platform is Platform("vertex_ai"):
+        return record.dialect.from_extras(core.base_url(platform), extras, default_project=None)  # type: ignore[call-arg]
+    return record.dialect.from_extras(core.base_url(platform), extras)
+
+
+def exchange(core: EmulatorCore, platform: Platform, request: ApiRequest) -> ApiResponse:
+    """Send ``request`` to the emulator app in memory, with the platform's valid credential."""
+    headers = dict(request.headers)
+    key = core.api_key(platform)
+    spec = core.spec(platform)
+    headers.update(spec_auth_headers(platform, key))
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=EmulatorApp(core))
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await client.request(
+                request.method, request.url, params=dict(request.params), json=request.json, headers=headers
+            )
+
+    response = asyncio.run(send())
+    assert spec is not None
+    return ApiResponse(response.status_code, response.headers, response.content)
+
+
+def spec_auth_headers(platform: Platform, key: str) -> dict[str, str]:
+    record = record_of(platform)
+    if record.api_key is not None:
+        scheme = record.api_key.scheme
+        return {record.api_key.header: f"{scheme} {key}" if scheme else key}
+    return {"Authorization": f"Bearer {key}"}  # Vertex AI: the emulator's static access token
+
+
+# -- the record ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_the_record_declares_a_usable_hook_and_form(platform):
+    record = record_of(platform)
+    assert record.conn_type.startswith("ft_") and record.default_conn_name == f"{record.conn_type}_default"
+    module, _, name = record.hook_class_path.rpartition(".")
+    hook = getattr(importlib.import_module(module), name)
+    assert (hook.conn_type, hook.hook_name, hook.platform) == (record.conn_type, record.hook_name, platform)
+    names = [field.name for field in record.form.fields]
+    assert len(names) == len(set(names)), "a form field is declared twice"
+    assert record.dialect.platform == platform.value
+
+
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_without_a_host_the_platform_is_reached_over_https(core, platform):
+    if platform is Platform("vertex_ai"):
+        dialect = record_of(platform).dialect.from_extras(None, Extras({}), default_project="p")  # type: ignore[call-arg]
+    else:
+        dialect = record_of(platform).dialect.from_extras(None, Extras({}))
+    assert dialect.base_url.startswith("https://")
+
+
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_every_operation_succeeds_on_200_only(core, platform):
+    dialect = dialect_for(core, platform)
+    assert {op: set(codes) for op, codes in dialect.success_statuses.items()} == {op: {200} for op in Operation}
+
+
+# -- ids -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("job_id", HOSTILE_IDS, ids=range(len(HOSTILE_IDS)))
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_hostile_ids_are_refused_before_any_request(core, platform, job_id):
+    dialect = dialect_for(core, platform)
+    for build in (dialect.get_request, dialect.cancel_request, dialect.canonical_id):
+        with pytest.raises(InvalidJobIdError) as info:
+            build(job_id)  # type: ignore[arg-type]
+        assert info.value.platform == platform
+
+
+# -- round trips against the platform's emulator ----------------------------------------------------
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_a_job_reads_back_as_it_was_seeded(core, platform):
+    dialect = dialect_for(core, platform)
+    job_id = core.seed(platform, display_name="contract", script=JobScript(running_s=None))
+    job = dialect.parse_job(exchange(core, platform, dialect.get_request(job_id)))
+    assert dialect.is_same_job(job_id, job)
+    assert job.state is TuningJobState.RUNNING
+    assert job.platform is platform
+    assert job.native_state == core.job_state(platform, job_id)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_a_listing_holds_the_seeded_jobs_and_an_empty_one_ends(core, platform):
+    dialect = dialect_for(core, platform)
+    core.reset()
+    request = dialect.list_request(None, 10)
+    empty = dialect.parse_page(exchange(core, platform, request), request)
+    assert (empty.jobs, empty.next_token) == ([], None)
+    seeded = core.seed_many(platform, 3, script=JobScript(running_s=None))
+    page = dialect.parse_page(exchange(core, platform, request), request)
+    assert sorted(dialect.job_key(j.job_id) for j in page.jobs) == sorted(dialect.job_key(j) for j in seeded)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 429, 500, 503])
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_the_platforms_error_answers_map_to_the_shared_classes(core, platform, status):
+    expected: dict[int, type[TuningJobError]] = {
+        401: AuthenticationError,
+        403: PermissionDeniedError,
+        404: JobNotFoundError,
+        429: RateLimitedError,
+        500: PlatformUnavailableError,
+        503: PlatformUnavailableError,
+    }
+    dialect = dialect_for(core, platform)
+    answer = core.spec(platform).error(status)
+    response = ApiResponse(status, dict(answer.headers), bytes(answer.body))
+    error = dialect.parse_error(response, dialect.get_request(_an_id(core, platform)))
+    assert isinstance(error, expected[status]), f"{status} -> {type(error).__name__}: {error}"
+    assert error.retryable is (status in (429, 500, 503))
+
+
+@pytest.mark.parametrize("content", [b"", b"<html>502</html>", b"[]", b"\xff\xfe", b'{"error": 5}', b"{" * 5000])
+@pytest.mark.parametrize("status", [404, 500])
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_an_unreadable_error_body_keeps_the_status_class(core, platform, status, content):
+    dialect = dialect_for(core, platform)
+    error = dialect.parse_error(ApiResponse(status, {}, content), dialect.get_request(_an_id(core, platform)))
+    assert isinstance(error, JobNotFoundError if status == 404 else PlatformUnavailableError)
+
+
+@pytest.mark.parametrize("content", [b"", b"not json", b"[]", b"null", b'"x"', b"\xff", b"{" * 5000])
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_an_unreadable_answer_is_malformed_not_a_crash(core, platform, content):
+    dialect = dialect_for(core, platform)
+    request = dialect.list_request(None, 10)
+    with pytest.raises(MalformedResponseError):
+        dialect.parse_job(ApiResponse(200, {}, content))
+    with pytest.raises(MalformedResponseError):
+        dialect.parse_page(ApiResponse(200, {}, content), request)
+
+
+@pytest.mark.parametrize("native", ["EXPLODED_NEW_STATE", "", 7, None, {"a": 1}])
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_an_unknown_state_is_unknown_and_kept(core, platform, native):
+    dialect = dialect_for(core, platform)
+    job_id = core.seed(platform, script=JobScript(running_s=None))
+    body = _job_body(core, platform, dialect, job_id)
+    _set_state(body, native)
+    job = dialect.parse_job(ApiResponse(200, {}, json.dumps(body).encode()))
+    assert job.state is TuningJobState.UNKNOWN
+    assert job.native_state == str(native)
+
+
+def _an_id(core: EmulatorCore, platform: Platform) -> str:
+    return core.seed(platform, script=JobScript(running_s=None))
+
+
+def _job_body(core: EmulatorCore, platform: Platform, dialect: Dialect, job_id: str) -> dict[str, Any]:
+    body = json.loads(exchange(core, platform, dialect.get_request(job_id)).content)
+    assert isinstance(body, dict)
+    return body
+
+
+_STATE_KEYS = ("state", "status")
+
+
+def _set_state(body: dict[str, Any], native: object) -> None:
+    """Put ``native`` where the platform keeps its state (top level, or DashScope's ``output``)."""
+    target = body.get("output") if isinstance(body.get("output"), dict) else body
+    key = next(k for k in _STATE_KEYS if k in target)
+    target[key] = native
