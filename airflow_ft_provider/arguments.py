@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from airflow_ft_provider.errors import InvalidJobIdError
 from airflow_ft_provider.jobs import TuningJobState
 
 
@@ -35,7 +36,7 @@ def states(values: Iterable[str] | str, name: str) -> frozenset[TuningJobState]:
 def rendered_job_id(job_id: Any, conn_id: str) -> str:
     """The rendered ``job_id``, refusing what a template renders when its XCom was empty."""
     if job_id is None or (isinstance(job_id, str) and job_id.strip() in ("", "None")):
-        raise ValueError(
+        raise InvalidJobIdError(
             f"A job id is required, but job_id rendered to {job_id!r} (connection {conn_id!r}): a template "
             "found no job id, e.g. the task it pulls from pushed nothing. Check the upstream task's XCom."
         )

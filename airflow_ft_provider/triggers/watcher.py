@@ -7,6 +7,9 @@ together, round after round (``flows.watch.read_round``): a listing where one pa
 them (stopping as soon as all were seen), targeted reads for the rest, all within the connection's
 request budget (urgent rounds, with a confirmation due, before background watching).
 
+Background reads that a listing would serve gather for a few seconds first (``BACKGROUND_GATHER``),
+so 10,000 sensors polling every 30 s cost a listing every few seconds, not one per second.
+
 Triggers keep everything they own (their schedule, deadline, transient-error tolerance, the one
 event they yield); the watcher only answers "what is the state of job X now". It holds nothing a
 restarted triggerer would need: it is rebuilt from the triggers that ask. A read that does not
@@ -17,6 +20,7 @@ listing is bounded by the connection's timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -25,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_ft_provider.errors import RequestTimeoutError, TuningJobError
 from airflow_ft_provider.flows.steps import GetJobs, Listed, ListUntil
-from airflow_ft_provider.flows.watch import read_round
+from airflow_ft_provider.flows.watch import cheaper_to_list, read_round
 from airflow_ft_provider.process_cache import process_cache
 
 if TYPE_CHECKING:
@@ -37,6 +41,10 @@ log = logging.getLogger(__name__)
 #: Listings start no more often than this: each parses every job on its pages, and a trigger's
 #: schedule is seconds to minutes, so faster rounds would cost CPU and budget for nothing.
 MIN_LISTING_INTERVAL = 1.0
+#: Background reads worth a listing gather this long first, so one listing answers many of them
+#: (a sensor polls every 30 s; a few seconds more cost it nothing). Urgent reads never wait for it,
+#: and a few reads that a listing would not save are sent at once.
+BACKGROUND_GATHER = 5.0
 
 
 @dataclass
@@ -54,6 +62,7 @@ class WatchStats:
 class _Waiter:
     future: asyncio.Future[TuningJob]
     urgent: bool
+    asked: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -127,12 +136,25 @@ class JobWatcher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if gather := self._gathering(batch):
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), gather)
+                continue
             try:
                 await self._round(batch)
             except Exception as exc:  # a bug must not leave triggers waiting for ever
                 log.exception("Job watcher round failed")
                 for unanswered in batch.values():
                     self._settle(unanswered, exc)
+
+    def _gathering(self, batch: dict[str, list[_Waiter]]) -> float:
+        """Seconds to wait for more background reads before this round (0: go now)."""
+        waiters = [w for ws in batch.values() for w in ws]
+        if any(w.urgent for w in waiters) or not cheaper_to_list(len(batch), self._pages_per_listing):
+            return 0.0
+        oldest = min(w.asked for w in waiters)
+        return max(0.0, oldest + BACKGROUND_GATHER - time.monotonic())
 
     async def _round(self, batch: dict[str, list[_Waiter]]) -> None:
         self.stats.rounds += 1
