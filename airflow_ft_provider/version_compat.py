@@ -108,13 +108,21 @@ async def amask_secrets(secrets: Sequence[str]) -> None:
 async def atask_state(dag_id: str, task_id: str, run_id: str) -> str | None:
     """The task instance's state as Airflow's API reports it now; None: it has none (just cleared).
 
-    Raises LookupError when Airflow reports no such task instance.
+    Raises LookupError when Airflow reports no such task instance. In the triggerer the question goes
+    over the supervisor channel's own async call (every 3.x triggerer has ``asend``): a blocking call
+    from a thread there was seen to hang until ``on_kill_timeout`` while a trigger was being cancelled.
     """
-    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetTaskStates
 
-    states = await asyncio.to_thread(
-        RuntimeTaskInstance.get_task_states, dag_id=dag_id, task_ids=[task_id], run_ids=[run_id]
-    )
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    ask = GetTaskStates(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id])
+    if comms is not None and hasattr(comms, "asend"):
+        states = (await comms.asend(ask)).task_states
+    else:
+        states = await asyncio.to_thread(
+            task_runner.RuntimeTaskInstance.get_task_states, dag_id=dag_id, task_ids=[task_id], run_ids=[run_id]
+        )
     run = states.get(run_id, {})
     if task_id not in run:
         raise LookupError(f"no task instance {dag_id}.{task_id} in run {run_id}")

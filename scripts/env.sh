@@ -25,7 +25,7 @@ venv_for() {
   if [ ! -f "$dir/.ready" ] || [ "$ROOT/pyproject.toml" -nt "$dir/.ready" ]; then
     "$uv" venv -q --allow-existing -p "$PYTHON" "$dir"
     VIRTUAL_ENV="$dir" "$uv" pip install -q \
-      "apache-airflow==$version" -e "$ROOT[google]" --group "$ROOT/pyproject.toml:test" --group "$ROOT/pyproject.toml:lint" \
+      "apache-airflow==$version" -e "$ROOT[google,amazon]" --group "$ROOT/pyproject.toml:test" --group "$ROOT/pyproject.toml:lint" \
       --group "$ROOT/pyproject.toml:e2e" --group "$ROOT/pyproject.toml:ui"
     touch "$dir/.ready"
   fi
@@ -43,7 +43,7 @@ light_venv() {
   uv="$(uv_bin)"
   if [ ! -f "$dir/.ready" ] || [ "$ROOT/pyproject.toml" -nt "$dir/.ready" ]; then
     "$uv" venv -q --allow-existing -p "$PYTHON" "$dir"
-    VIRTUAL_ENV="$dir" "$uv" pip install -q "apache-airflow==$AIRFLOW_LATEST" -e "$ROOT[google]" ${groups[@]+"${groups[@]}"}
+    VIRTUAL_ENV="$dir" "$uv" pip install -q "apache-airflow==$AIRFLOW_LATEST" -e "$ROOT[google,amazon]" ${groups[@]+"${groups[@]}"}
     touch "$dir/.ready"
   fi
   echo "$dir"

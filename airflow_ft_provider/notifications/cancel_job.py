@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["TUNING_JOB_ID_XCOM_KEY", "CancelTuningJobNotifier", "cancel_tuning_job_on_failure"]
 
+#: Seconds past the deadline the callback waits for its worker, whose requests end at the deadline.
+JOIN_GRACE = 2.0
+
 #: Errors whose message says all there is to say; anything else is logged with its traceback.
 _EXPECTED_ERRORS = (TuningJobError, ValueError, AirflowNotFoundException)
 
@@ -212,7 +215,8 @@ class CancelTuningJobNotifier(BaseNotifier):
             target=self._work, args=(hook, outcomes, deadline), name="ft-cancel-on-failure", daemon=True
         )
         worker.start()
-        worker.join(max(0.0, deadline - time.time()))
+        # Every request is bounded by the deadline too: the grace lets the worker report how it ended.
+        worker.join(max(0.0, deadline - time.time()) + JOIN_GRACE)
         for outcome in outcomes:
             self._report(hook, outcome)
 

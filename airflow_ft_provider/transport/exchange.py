@@ -124,6 +124,11 @@ def network_error(exc: httpx.HTTPError, dialect: Dialect, request: ApiRequest, s
     # A LocalProtocolError is about what we were about to send and may quote a header (the
     # credential): only its type is shown. Other httpx errors name the failure, never headers.
     reason = "the request could not be encoded" if isinstance(exc, httpx.LocalProtocolError) else str(exc)
+    if "SSL" in reason or "CERTIFICATE" in reason.upper():
+        reason += (
+            ". TLS failed: if this host speaks plain HTTP (an emulator, a local proxy), write the connection's "
+            "host with http://; if it uses a private CA, install that CA (verify_tls=false turns checks off)"
+        )
     return PlatformUnavailableError(
         f"{type(exc).__name__} talking to {dialect.platform} ({request.method} {request.url}): {reason}",
         platform=dialect.platform,

@@ -229,3 +229,14 @@ def test_list_all_jobs_fetches_numbered_pages_side_by_side(emu, connections, pla
     assert sorted(j.job_id for j in everything) == sorted(j.job_id for j in hook.list_jobs(10))
     assert len(everything) == len(seeded)
     assert mapped == (["2", "3"] if platform is Platform.DASHSCOPE else [])
+
+
+def test_a_host_without_its_scheme_fails_with_a_hint(emu, set_connection):
+    """The emulator speaks plain HTTP; a host written without http:// is taken as https://."""
+    platform = Platform.OPENAI
+    conn = connection_dict(emu, platform, max_retries=0)
+    conn["host"] = conn["host"].removeprefix("http://")
+    set_connection("ft_openai_noscheme", conn)
+    hook = hook_class_for_platform(platform)(conn_id="ft_openai_noscheme")
+    with pytest.raises(PlatformUnavailableError, match="write the connection's host with http://"):
+        hook.get_job("ftjob-abc")

@@ -19,12 +19,12 @@ from tests.hostile.servers import (
     redirect,
     trickle,
 )
-from tests.hostile.support import MARGIN, run_dag_timed, warm_up
+from tests.hostile.support import MARGIN, SLACK, run_dag_timed, warm_up
 from tests.hostile.test_bodies import assert_clipped, huge_fields
 
 #: The operators' timeout in these runs; the bound is that plus MARGIN plus Airflow's own work.
 DEADLINE = 1.5
-DAG_WORK = 3.0
+DAG_WORK = 3.0 * SLACK
 BOUND = DEADLINE + MARGIN + DAG_WORK
 #: How long the servers stay hostile, and the longest any hostile answer lasts: a task that
 #: ignores its deadline gets normal answers after this, so it ends late rather than never.

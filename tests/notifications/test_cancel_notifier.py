@@ -273,13 +273,13 @@ def test_callback_never_raises_and_leaves_the_run_as_it_was(emu, connections, se
         "unreachable": f"{platform} job {job_id} was NOT cancelled: PlatformUnavailableError",
         "no_connection": f"cannot use connection 'ft_nowhere'; NOT cancelled: {job_id}: AirflowNotFoundException",
         "cannot_cancel": f"{platform} job {job_id} was NOT cancelled: OperationNotSupportedError",
-        "timeout": f"{platform} job {job_id}: not done within timeout=1 s",
+        "timeout": f"{platform} job {job_id} was NOT cancelled: RequestTimeoutError",
     }[problem]
     assert expected in log
     assert "wrong-key-4242" not in log
     if problem == "timeout":
         took = _log_time(log, expected) - _log_time(log, f"{platform} job {job_id} (from XCom")
-        assert took.total_seconds() < 2.5
+        assert took.total_seconds() < 3.5  # the 1 s deadline ended the read, and the report followed
         # The timeout bounds every request too: nothing is left running after it, nothing is sent late.
         time.sleep(5)
         assert cancel_posts(emu, platform) == []

@@ -53,12 +53,12 @@ def make_conn(platform: Platform, host: str | None, **extra: Any) -> Connection:
 def hook_on(platform: Platform, conn: Connection) -> TuningJobHook:
     """A hook whose connection is ``conn`` (no Airflow lookup)."""
     hook = hook_class_for_platform(platform)(conn_id=conn.conn_id)
-    hook.get_connection = lambda _conn_id: conn  # type: ignore[method-assign]
+    hook.get_connection = lambda conn_id: conn  # type: ignore[method-assign]
 
-    async def setup_async() -> Any:
+    async def aprepare() -> Any:
         return hook.prepare()
 
-    hook.aget_setup = setup_async  # type: ignore[method-assign]
+    hook.aprepare = aprepare  # type: ignore[method-assign]
     return hook
 
 
