@@ -31,8 +31,8 @@ import pytest
 from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM, get_hook
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import Emulator, JobScript, airflow_connection
+from airflow_ft_provider.testing.dags import ensure_db
 from tests.conftest import FAST_RETRIES, PLATFORMS, connection_dict
-from tests.dag_runner import ensure_db
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 KINDS = ("dag", "dag-file", "run", "run-with-emulator")

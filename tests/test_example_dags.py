@@ -9,8 +9,8 @@ import pytest
 from airflow_ft_provider.hooks.registry import get_hook
 from airflow_ft_provider.jobs import Platform, TuningJobState
 from airflow_ft_provider.testing import JobScript
+from airflow_ft_provider.testing.dags import run_dag_source
 from tests.conftest import CONN_TYPES, PLATFORMS, connection_dict
-from tests.dag_runner import run_dag
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
 
@@ -39,7 +39,7 @@ def test_example_dags_parse_without_errors():
 @pytest.mark.parametrize("platform", [Platform.VERTEX_AI, Platform.DASHSCOPE])
 def test_cancel_one_job_given_as_param(emu, default_connections, platform):
     job_id = emu.seed(platform, script=JobScript(running_s=None, cancel_s=0.5))
-    result = run_dag(
+    result = run_dag_source(
         "example_cancel_tuning_job",
         example("example_cancel_tuning_job"),
         conf={"conn_id": default_connections[platform], "job_id": job_id},
@@ -53,7 +53,7 @@ def test_sweep_cancels_only_jobs_running_over_two_hours(emu, default_connections
     for platform in (Platform.VERTEX_AI, Platform.DASHSCOPE, Platform.TOGETHER, Platform.OPENAI):
         old[platform] = emu.seed(platform, script=JobScript(running_s=None, cancel_s=0.3), created_ago_s=3 * 3600)
         fresh[platform] = emu.seed(platform, script=JobScript(running_s=None), created_ago_s=600)
-    result = run_dag("example_sweep_long_running_tuning_jobs", example("example_sweep_long_running_tuning_jobs"))
+    result = run_dag_source("example_sweep_long_running_tuning_jobs", example("example_sweep_long_running_tuning_jobs"))
     assert result.state == "success", result.task_states
     for platform in old:
         hook = get_hook(default_connections[platform])
@@ -63,7 +63,7 @@ def test_sweep_cancels_only_jobs_running_over_two_hours(emu, default_connections
 
 
 def test_pipeline_cancels_its_job_when_the_check_fails(emu, default_connections):
-    result = run_dag("example_tuning_pipeline_with_cleanup", example("example_tuning_pipeline_with_cleanup"))
+    result = run_dag_source("example_tuning_pipeline_with_cleanup", example("example_tuning_pipeline_with_cleanup"))
     assert result.task_states == {
         "start_tuning_job": "success",
         "wait_until_running": "success",

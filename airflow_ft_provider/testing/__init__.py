@@ -3,8 +3,9 @@
 Real HTTP servers on 127.0.0.1 speaking each platform's wire format (paths, auth,
 JSON, states, pagination, errors), with scripted job timelines, fault injection, quotas
 and rate limits, and a redacted request log; one module per platform under ``platforms/``.
-Only tests and tooling import this package; the provider's own code never does, and it
-needs nothing beyond starlette, uvicorn, httpx, pydantic and cryptography. Names are
+Only tests and tooling import this package; the provider's own code never does, and the
+emulators need nothing beyond starlette, uvicorn, httpx, pydantic and cryptography
+(:mod:`~airflow_ft_provider.testing.dags`, which runs DAGs for users' tests, uses Airflow). Names are
 resolved lazily so importing the package is cheap.
 """
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_ft_provider.testing.connections import airflow_connection
     from airflow_ft_provider.testing.core import EmulatorConfig, EmulatorCore
+    from airflow_ft_provider.testing.dags import RunResult, run_dag_file, run_dag_source
     from airflow_ft_provider.testing.emulator import Emulator
     from airflow_ft_provider.testing.faults import Fault
     from airflow_ft_provider.testing.metering import Quota
@@ -33,7 +35,10 @@ __all__ = [
     "Quota",
     "RemoteEmulator",
     "RequestRecord",
+    "RunResult",
     "airflow_connection",
+    "run_dag_file",
+    "run_dag_source",
 ]
 
 _WHERE = {
@@ -47,6 +52,9 @@ _WHERE = {
     "Quota": "metering",
     "RemoteEmulator": "remote",
     "RequestRecord": "reqlog",
+    "RunResult": "dags",
+    "run_dag_file": "dags",
+    "run_dag_source": "dags",
 }
 
 

@@ -162,20 +162,20 @@ def warm_up() -> None:
     """Set up the database and run a no-op DAG once, so that no timed run pays Airflow's one-time
     costs (call it before scripting a server: a hostile window must not pass during it)."""
     global _warm
-    from tests.dag_runner import run_dag
+    from airflow_ft_provider.testing.dags import run_dag_source
 
     if not _warm:
-        run_dag("hostile_warm_up", WARM_UP_DAG)
+        run_dag_source("hostile_warm_up", WARM_UP_DAG)
         _warm = True
 
 
 def run_dag_timed(dag_id: str, source: str) -> tuple[Any, float]:
-    """``tests.dag_runner.run_dag`` with its wall time, after :func:`warm_up`."""
-    from tests.dag_runner import run_dag
+    """``airflow_ft_provider.testing.dags.run_dag_source`` with its wall time, after :func:`warm_up`."""
+    from airflow_ft_provider.testing.dags import run_dag_source
 
     warm_up()
     started = time.monotonic()
-    result = run_dag(dag_id, source)
+    result = run_dag_source(dag_id, source)
     return result, time.monotonic() - started
 
 

@@ -23,8 +23,8 @@ import pytest
 
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
+from airflow_ft_provider.testing.dags import RunResult, run_dag_source
 from tests.conftest import PLATFORMS, conn_id_for, connection_dict
-from tests.dag_runner import RunResult, run_dag
 
 CANCELLABLE = [p for p in PLATFORMS if p is not Platform.GEMINI]
 TWO_PLATFORMS = [Platform.OPENAI, Platform.VERTEX_AI]
@@ -43,7 +43,7 @@ CALLBACK_RAISED = ("Failed to run task callback", "Callback failed", "Error in c
 def run(dag_id: str, body: str, **values: Any) -> RunResult:
     """Run a DAG whose body uses ``$dag_id`` and ``$<name>`` for ``values`` (Jinja braces stay as they are)."""
     source = HEADER + string.Template(textwrap.dedent(body)).substitute(dag_id=dag_id, **values)
-    return run_dag(dag_id, source)
+    return run_dag_source(dag_id, source)
 
 
 def cancel_posts(emu: Emulator, platform: Platform) -> list[str]:

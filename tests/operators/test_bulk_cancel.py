@@ -17,8 +17,8 @@ from airflow_ft_provider.hooks.registry import get_hook
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.operators.bulk_cancel import BulkAction, CancelTuningJobsOperator, JobOutcome
 from airflow_ft_provider.testing import Fault, JobScript
+from airflow_ft_provider.testing.dags import run_dag_source
 from tests.conftest import conn_id_for
-from tests.dag_runner import run_dag
 
 NEVER_ENDS = JobScript(running_s=None, cancel_s=0.3)
 #: The four platforms that can cancel (the Gemini API cannot).
@@ -69,7 +69,7 @@ def test_cancels_every_active_job_and_confirms_by_listing(emu, connections, plat
     running = emu.seed_many(platform, 6, display_name="sft", script=NEVER_ENDS)
     ended = emu.seed(platform, display_name="done", script=JobScript(running_s=0.0))
 
-    result = run_dag("bulk_all", bulk_dag("bulk_all", platform))
+    result = run_dag_source("bulk_all", bulk_dag("bulk_all", platform))
 
     assert result.task_states == {"cancel": "success"}
     xcom = result.xcom("cancel")
@@ -115,7 +115,7 @@ def test_running_longer_than_two_hours(emu, connections, platform, reports_start
     )
 
     source = bulk_dag("bulk_age", platform, running_longer_than="{{ dag_run.conf['older_than'] }}")
-    result = run_dag("bulk_age", source, conf={"older_than": 2 * HOUR})
+    result = run_dag_source("bulk_age", source, conf={"older_than": 2 * HOUR})
 
     assert result.task_states == {"cancel": "success"}
     expected = {native(old)} | (set() if reports_start else {native(late_start)})
@@ -131,7 +131,9 @@ def test_name_pattern_and_labels(emu, connections):
     other_team = emu.seed(platform, display_name="nightly-b", labels={"team": "web"}, script=NEVER_ENDS)
     other_name = emu.seed(platform, display_name="adhoc-c", labels={"team": "ml"}, script=NEVER_ENDS)
 
-    result = run_dag("bulk_name", bulk_dag("bulk_name", platform, name_pattern="nightly-*", labels={"team": "ml"}))
+    result = run_dag_source(
+        "bulk_name", bulk_dag("bulk_name", platform, name_pattern="nightly-*", labels={"team": "ml"})
+    )
 
     assert result.task_states == {"cancel": "success"}
     assert set(by_id(result)) == {native(target)}
@@ -144,7 +146,7 @@ def test_openai_metadata_counts_as_labels(emu, connections):
     target = emu.seed(platform, labels={"team": "ml", "env": "dev"}, script=NEVER_ENDS)
     other = emu.seed(platform, labels={"team": "web"}, script=NEVER_ENDS)
     unlabelled = emu.seed(platform, script=NEVER_ENDS)
-    result = run_dag("bulk_meta", bulk_dag("bulk_meta", platform, labels={"team": "ml"}))
+    result = run_dag_source("bulk_meta", bulk_dag("bulk_meta", platform, labels={"team": "ml"}))
     assert set(by_id(result)) == {native(target)}
     assert emu.job_phase(platform, other) == emu.job_phase(platform, unlabelled) == "running"
 
@@ -154,7 +156,7 @@ def test_regex_name_pattern_from_a_template(emu, connections):
     hits = emu.seed_many(platform, 2, display_name="exp42", script=NEVER_ENDS)
     miss = emu.seed(platform, display_name="prod", script=NEVER_ENDS)
     source = bulk_dag("bulk_regex", platform, name_pattern="re:^{{ dag_run.conf['prefix'] }}\\d+-")
-    result = run_dag("bulk_regex", source, conf={"prefix": "exp"})
+    result = run_dag_source("bulk_regex", source, conf={"prefix": "exp"})
     assert set(by_id(result)) == {native(j) for j in hits}
     assert emu.job_phase(platform, miss) == "running"
 
@@ -163,7 +165,7 @@ def test_label_filter_on_a_platform_without_labels_is_refused(emu, connections):
     """It could never match: the sweep would go green having cancelled nothing."""
     platform = Platform.TOGETHER
     emu.seed_many(platform, 3, script=NEVER_ENDS)
-    result = run_dag("bulk_nolabels", bulk_dag("bulk_nolabels", platform, labels={"team": "ml"}))
+    result = run_dag_source("bulk_nolabels", bulk_dag("bulk_nolabels", platform, labels={"team": "ml"}))
     assert result.task_states == {"cancel": "failed"}
     assert result.xcom("cancel") is None
     assert emu.requests(platform) == []  # refused before the listing
@@ -172,7 +174,7 @@ def test_label_filter_on_a_platform_without_labels_is_refused(emu, connections):
 def test_dry_run_sends_nothing(emu, connections):
     platform = Platform.VERTEX_AI
     jobs = emu.seed_many(platform, 3, script=NEVER_ENDS)
-    result = run_dag("bulk_dry", bulk_dag("bulk_dry", platform, dry_run=True))
+    result = run_dag_source("bulk_dry", bulk_dag("bulk_dry", platform, dry_run=True))
     assert result.task_states == {"cancel": "success"}
     xcom = result.xcom("cancel")
     assert xcom["dry_run"] is True
@@ -191,7 +193,7 @@ def test_partial_failure_cancels_the_others_and_fails_the_task(emu, connections)
     refused = emu.seed(platform, display_name="refused", script=JobScript(running_s=0.0), native_state="running")
     emu.inject(platform, Fault.status(500, count=None, path=native(outage), method="POST"))
 
-    result = run_dag("bulk_partial", bulk_dag("bulk_partial", platform))
+    result = run_dag_source("bulk_partial", bulk_dag("bulk_partial", platform))
 
     assert result.task_states == {"cancel": "failed"}
     xcom = result.xcom("cancel")
@@ -236,7 +238,7 @@ def test_already_cancelling_gets_no_second_cancel_and_is_waited_for(emu, connect
 
     helper = threading.Thread(target=finish_after_first_listing)
     helper.start()
-    result = run_dag("bulk_cancelling", bulk_dag("bulk_cancelling", platform, states=["RUNNING", "CANCELLING"]))
+    result = run_dag_source("bulk_cancelling", bulk_dag("bulk_cancelling", platform, states=["RUNNING", "CANCELLING"]))
     helper.join()
 
     assert result.task_states == {"cancel": "success"}
@@ -253,7 +255,7 @@ def test_rate_limited_run_backs_off_and_cancels_everything(emu, connections, pla
     jobs = emu.seed_many(platform, 40, script=JobScript(running_s=None, cancel_s=0.1))
     emu.set_rate_limit(platform, per_second=25, burst=5)
 
-    result = run_dag("bulk_throttled", bulk_dag("bulk_throttled", platform, max_concurrency=16))
+    result = run_dag_source("bulk_throttled", bulk_dag("bulk_throttled", platform, max_concurrency=16))
 
     assert result.task_states == {"cancel": "success"}
     assert result.xcom("cancel")["states_after"] == {"CANCELLED": 40}
@@ -269,20 +271,20 @@ def test_max_jobs_cap_refuses_before_sending_anything(emu, connections):
     platform = Platform.DASHSCOPE
     jobs = emu.seed_many(platform, 5, script=NEVER_ENDS)
     for dry_run in (False, True):
-        result = run_dag("bulk_cap", bulk_dag("bulk_cap", platform, max_jobs=4, dry_run=dry_run))
+        result = run_dag_source("bulk_cap", bulk_dag("bulk_cap", platform, max_jobs=4, dry_run=dry_run))
         assert result.task_states == {"cancel": "failed"}
         assert result.xcom("cancel") is None
     assert cancels(emu, platform) == []
     assert all(emu.job_phase(platform, j) == "running" for j in jobs)
 
-    result = run_dag("bulk_cap", bulk_dag("bulk_cap", platform, max_jobs=5))
+    result = run_dag_source("bulk_cap", bulk_dag("bulk_cap", platform, max_jobs=5))
     assert result.task_states == {"cancel": "success"}
 
 
 def test_gemini_cannot_cancel_so_every_job_fails(emu, connections):
     platform = Platform.GEMINI
     jobs = emu.seed_many(platform, 3, script=NEVER_ENDS)
-    result = run_dag("bulk_gemini", bulk_dag("bulk_gemini", platform, max_concurrency=1))
+    result = run_dag_source("bulk_gemini", bulk_dag("bulk_gemini", platform, max_concurrency=1))
     assert result.task_states == {"cancel": "failed"}
     xcom = result.xcom("cancel")
     assert xcom["counts"]["failed"] == 3
@@ -298,7 +300,7 @@ def test_job_that_wins_the_race(emu, connections, fail_if_not_cancelled, task_st
     winner = emu.seed(platform, script=JobScript(running_s=None, cancel_s=0.2, cancel_outcome="succeeded"))
     emu.seed(platform, script=NEVER_ENDS)
     source = bulk_dag("bulk_race", platform, fail_if_not_cancelled=fail_if_not_cancelled)
-    result = run_dag("bulk_race", source)
+    result = run_dag_source("bulk_race", source)
     assert result.task_states == {"cancel": task_state}
     assert by_id(result)[native(winner)]["state_after"] == "SUCCEEDED"
     assert result.xcom("cancel")["states_after"] == {"SUCCEEDED": 1, "CANCELLED": 1}
@@ -307,7 +309,7 @@ def test_job_that_wins_the_race(emu, connections, fail_if_not_cancelled, task_st
 def test_confirmation_timeout_fails_after_reporting(emu, connections):
     platform = Platform.VERTEX_AI
     emu.seed_many(platform, 2, script=JobScript(running_s=None, cancel_s=60))
-    result = run_dag("bulk_timeout", bulk_dag("bulk_timeout", platform, timeout=1))
+    result = run_dag_source("bulk_timeout", bulk_dag("bulk_timeout", platform, timeout=1))
     assert result.task_states == {"cancel": "failed"}
     xcom = result.xcom("cancel")
     assert xcom["counts"]["cancel_sent"] == 2
@@ -317,7 +319,7 @@ def test_confirmation_timeout_fails_after_reporting(emu, connections):
 def test_without_waiting_reports_what_the_cancel_answered(emu, connections):
     platform = Platform.VERTEX_AI  # answers {}: no state after the cancel
     emu.seed_many(platform, 2, script=JobScript(running_s=None, cancel_s=60))
-    result = run_dag("bulk_nowait", bulk_dag("bulk_nowait", platform, wait_for_completion=False))
+    result = run_dag_source("bulk_nowait", bulk_dag("bulk_nowait", platform, wait_for_completion=False))
     assert result.task_states == {"cancel": "success"}
     assert {r["state_after"] for r in result.xcom("cancel")["jobs"]} == {None}
     assert len([r for r in emu.requests(platform) if r.method == "GET"]) == 1  # the listing, no confirmation
@@ -338,7 +340,7 @@ def test_job_deleted_before_confirmation_is_reported_gone(emu, connections):
 
     deleter = threading.Thread(target=delete_soon)
     deleter.start()
-    result = run_dag("bulk_gone", source)
+    result = run_dag_source("bulk_gone", source)
     deleter.join()
     assert result.task_states == {"cancel": "success"}
     record = by_id(result)[native(job_id)]

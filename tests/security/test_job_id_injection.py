@@ -17,8 +17,8 @@ from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.platforms.ids import MAX_JOB_ID_LENGTH, check_id_text
 from airflow_ft_provider.process_cache import process_cache
+from airflow_ft_provider.testing.dags import run_dag_source
 from tests.conftest import PLATFORMS, conn_id_for
-from tests.dag_runner import run_dag
 from tests.security.support import MISSING_IDS, dag_header
 
 #: Ids no platform may accept: path escapes, URL syntax, control and look-alike characters.
@@ -214,7 +214,7 @@ def injection_dag(dag_id: str, platform: Platform, ids: list[str]) -> str:
 def test_operator_and_sensor_refuse_before_any_request(emu, connections, platform, capfd):
     ids = [HOSTILE_IDS[name] for name in DAG_SAMPLE] + list(PLATFORM_IDS[platform].values())[:1]
     dag_id = f"inject_{platform.value}"
-    result = run_dag(dag_id, injection_dag(dag_id, platform, ids))
+    result = run_dag_source(dag_id, injection_dag(dag_id, platform, ids))
     assert set(result.task_states.values()) == {"failed"}, result.task_states
     assert len(result.task_states) == len(ids) + 3 * ALL_PATHS_IDS
     no_requests(emu)

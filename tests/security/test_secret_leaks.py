@@ -43,8 +43,8 @@ from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
+from airflow_ft_provider.testing.dags import ensure_db, run_dag_source
 from tests.conftest import CONN_TYPES, LOCATION, PLATFORMS
-from tests.dag_runner import ensure_db, run_dag
 from tests.security.support import MISSING_IDS, dag_header, foreign_service_account
 
 #: Quick retries: the error paths exhaust them.
@@ -164,7 +164,7 @@ DEBUG_LOGGERS = ("airflow_ft_provider", "httpx", "httpcore", "google.auth", "goo
 def airflow_warmed_up() -> None:
     """One throw-away DAG run: Airflow sets up its logging on the first run of a process, which
     detaches pytest's capture handler for the rest of that test. Done here, no test loses records."""
-    run_dag(
+    run_dag_source(
         "leak_warm_up",
         """
         from airflow.sdk import DAG
@@ -418,7 +418,7 @@ def test_no_secret_anywhere_after_dag_runs(emu, garden, raw_logs, capfd, path):
     triggers_before = max_trigger_id()
     dag_id = f"leak_{path}"
     timeout = 0.5 if path in TRANSIENT else 10.0
-    result = run_dag(dag_id, leak_dag(dag_id, cases, sensor_timeout=timeout, deferred_cancel=path == "ok"))
+    result = run_dag_source(dag_id, leak_dag(dag_id, cases, sensor_timeout=timeout, deferred_cancel=path == "ok"))
 
     # The hooks' own errors on the same path, and the serialized trigger of each connection.
     texts: list[tuple[str, str]] = []
@@ -503,7 +503,9 @@ def test_vertex_service_account_key_and_tokens_never_leak(emu, garden, raw_logs,
     triggers_before = max_trigger_id()
     dag_id = f"leak_vertex_{path}"
     case = Case(plant, ids)
-    result = run_dag(dag_id, leak_dag(dag_id, [case], sensor_timeout=1.0 if path == "token_endpoint_down" else 10.0))
+    result = run_dag_source(
+        dag_id, leak_dag(dag_id, [case], sensor_timeout=1.0 if path == "token_endpoint_down" else 10.0)
+    )
     texts = [(f"hook {call}", text) for call, text in hook_errors(plant, ids["sensor"], calls)]
     found, counts, logged = sweep(garden, capfd, raw_logs, dag_id, triggers_before, texts)
     found.assert_clean()

@@ -6,8 +6,8 @@ import pytest
 
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import JobScript
+from airflow_ft_provider.testing.dags import run_dag_source
 from tests.conftest import conn_id_for
-from tests.dag_runner import run_dag
 
 MODES = ["poke", "reschedule", "deferrable"]
 
@@ -31,7 +31,7 @@ def sensor_dag(dag_id: str, platform: Platform, job_id: str, mode: str, **params
 @pytest.mark.parametrize("platform", list(Platform))
 def test_success_returns_the_job_record(emu, connections, platform, mode):
     job_id = emu.seed(platform, script=JobScript(running_s=1.0))
-    result = run_dag("sense_ok", sensor_dag("sense_ok", platform, job_id, mode, target_states=["SUCCEEDED"]))
+    result = run_dag_source("sense_ok", sensor_dag("sense_ok", platform, job_id, mode, target_states=["SUCCEEDED"]))
     assert result.task_states == {"wait": "success"}
     assert result.xcom("wait")["state"] == "SUCCEEDED"
 
@@ -43,7 +43,9 @@ def test_failure_state_fails_with_the_platform_message(emu, connections, mode):
         script=JobScript(running_s=0.5, end_state="failed"),
         error_message="training file has invalid JSONL",
     )
-    result = run_dag("sense_fail", sensor_dag("sense_fail", Platform.OPENAI, job_id, mode, target_states=["SUCCEEDED"]))
+    result = run_dag_source(
+        "sense_fail", sensor_dag("sense_fail", Platform.OPENAI, job_id, mode, target_states=["SUCCEEDED"])
+    )
     assert result.task_states == {"wait": "failed"}
 
 
@@ -51,7 +53,7 @@ def test_failure_state_fails_with_the_platform_message(emu, connections, mode):
 @pytest.mark.parametrize(("soft_fail", "task_state"), [(False, "failed"), (True, "skipped")])
 def test_timeout_and_soft_fail(emu, connections, mode, soft_fail, task_state):
     job_id = emu.seed(Platform.DASHSCOPE, script=JobScript(running_s=None))
-    result = run_dag(
+    result = run_dag_source(
         "sense_timeout",
         sensor_dag("sense_timeout", Platform.DASHSCOPE, job_id, mode, timeout=1.5, soft_fail=soft_fail),
     )
@@ -62,7 +64,7 @@ def test_timeout_and_soft_fail(emu, connections, mode, soft_fail, task_state):
 @pytest.mark.parametrize(("soft_fail", "task_state"), [(False, "failed"), (True, "skipped")])
 def test_failure_state_with_soft_fail(emu, connections, mode, soft_fail, task_state):
     job_id = emu.seed(Platform.TOGETHER, script=JobScript(running_s=0.3, end_state="failed"))
-    result = run_dag(
+    result = run_dag_source(
         "sense_soft",
         sensor_dag("sense_soft", Platform.TOGETHER, job_id, mode, target_states=["SUCCEEDED"], soft_fail=soft_fail),
     )
@@ -71,7 +73,7 @@ def test_failure_state_with_soft_fail(emu, connections, mode, soft_fail, task_st
 
 def test_default_targets_any_terminal_state(emu, connections):
     job_id = emu.seed(Platform.OPENAI, script=JobScript(running_s=0.3, end_state="failed"))
-    result = run_dag("sense_any", sensor_dag("sense_any", Platform.OPENAI, job_id, "poke"))
+    result = run_dag_source("sense_any", sensor_dag("sense_any", Platform.OPENAI, job_id, "poke"))
     assert result.task_states == {"wait": "success"}
     assert result.xcom("wait")["state"] == "FAILED"
 
