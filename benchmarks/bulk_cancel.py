@@ -1,4 +1,4 @@
-"""Bulk cancel: the provider's ``CancelTuningJobsOperator`` against each platform SDK's loop.
+"""Bulk cancel: the provider's ``BulkCancelTuningJobsOperator`` against each platform SDK's loop.
 
 Per platform (Vertex AI, Together, DashScope), ``--jobs`` running jobs on the emulator (in
 its own process) with ``--latency`` added to every answer and a token-bucket rate limit:
@@ -7,7 +7,7 @@ its own process) with ``--latency`` added to every answer and a token-bucket rat
   one (google-genai ``client.tunings.list()`` + ``cancel``; together ``fine_tuning.list()`` +
   ``cancel``; dashscope ``FineTunes.list`` paging + ``cancel``), with each SDK's default
   retries. A failed cancel is counted, not hidden (a user's loop would stop there).
-- **Provider**: ``CancelTuningJobsOperator(task_id=..., conn_id=...).execute(context)`` with
+- **Provider**: ``BulkCancelTuningJobsOperator(task_id=..., conn_id=...).execute(context)`` with
   default settings, which lists, cancels 32 at a time under its adaptive limit, and confirms
   the ends. ``execute()`` is called directly rather than through ``dag.test()``: the DAG run's
   fixed cost (database, serialization: seconds) is the same whatever the operator does and
@@ -205,7 +205,7 @@ def provider_run(platform: str, url: str) -> dict[str, Any]:
     remote.close()
 
     from airflow_ft_provider.hooks.registry import hook_class_for_platform
-    from airflow_ft_provider.operators.bulk_cancel import CancelTuningJobsOperator
+    from airflow_ft_provider.operators.bulk_cancel import BulkCancelTuningJobsOperator
 
     # Imported before the clock starts, as the SDKs are: execute() imports its hook lazily.
     hook_class_for_platform(platform)
@@ -215,7 +215,7 @@ def provider_run(platform: str, url: str) -> dict[str, Any]:
 
     ti = _TaskInstance()
     started, cpu_started = time.perf_counter(), cpu_seconds()
-    operator = CancelTuningJobsOperator(task_id="cancel_all", conn_id=conn_id)
+    operator = BulkCancelTuningJobsOperator(task_id="cancel_all", conn_id=conn_id)
     error = None
     try:
         result = operator.execute(cast(Any, {"ti": ti}))

@@ -18,9 +18,10 @@ uv_bin() {
   echo "$VENVS/tools/bin/uv"
 }
 
-# venv_for VERSION -> path of a virtualenv with that Airflow, the provider (editable) and the test tools.
+# venv_for VERSION [NAME] -> path of a virtualenv with that Airflow, the provider (editable) and the
+# test tools, on $PYTHON (a path, a command or a version uv finds or fetches: PYTHON=3.13).
 venv_for() {
-  local version="$1" dir="$VENVS/airflow-$1" uv
+  local version="$1" dir="$VENVS/airflow-$1${2:+-$2}" uv
   uv="$(uv_bin)"
   if [ ! -f "$dir/.ready" ] || [ "$ROOT/pyproject.toml" -nt "$dir/.ready" ]; then
     "$uv" venv -q --allow-existing -p "$PYTHON" "$dir"
@@ -30,6 +31,20 @@ venv_for() {
     touch "$dir/.ready"
   fi
   echo "$dir"
+}
+
+# python_for 3.12 -> an interpreter of that version: pyenv's when it has one (its shims cannot
+# run a version that is not selected), else one uv installs.
+python_for() {
+  local version="$1" found="" uv
+  if command -v pyenv >/dev/null 2>&1; then
+    found="$(ls -d "$(pyenv root)/versions/$version".*/bin/"python$version" 2>/dev/null | sort -V | tail -1)"
+  fi
+  if [ -z "$found" ]; then
+    uv="$(uv_bin)"
+    "$uv" python install -q "$version" >&2 && found="$("$uv" python find --managed-python "$version")"
+  fi
+  [ -n "$found" ] && echo "$found"
 }
 
 # light_venv NAME [GROUP...] -> path of a virtualenv with the newest Airflow, the provider (editable,

@@ -75,3 +75,31 @@ def set_connection(monkeypatch: pytest.MonkeyPatch):
         return conn_id
 
     return _set
+
+
+#: Tests of code that never touches Airflow (dialects, transport, emulators, parsers,
+#: benchmarks): the Airflow version cannot change their outcome, so ``scripts/test`` runs them on
+#: the newest Airflow only (``-m "not newest_only"`` on the others). Paths relative to tests/.
+NEWEST_ONLY = (
+    "platforms/",
+    "transport/",
+    "emulators/",
+    "benchmarks/",
+    "security/test_parser_fuzz.py",
+    "hostile/test_bodies.py",
+    "hostile/test_error_classes.py",
+    "hostile/test_listing.py",
+    "hostile/test_memory.py",
+    "hostile/test_retries.py",
+    "hostile/test_servers.py",
+    "hostile/test_statuses.py",
+    "hostile/test_timeouts.py",
+)
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.path.resolve().relative_to(_TESTS).as_posix()
+        if where.startswith(NEWEST_ONLY):
+            item.add_marker(pytest.mark.newest_only)

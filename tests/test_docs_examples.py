@@ -1,4 +1,4 @@
-"""Every code example in docs/ runs, so the documentation cannot drift from the code.
+"""Every code example in docs/ and the README runs, so the documentation cannot drift from the code.
 
 Each ```python block in a page is preceded by a marker line saying what kind of example it is:
 
@@ -35,6 +35,8 @@ from airflow_ft_provider.testing.dags import ensure_db
 from tests.conftest import FAST_RETRIES, PLATFORMS, connection_dict
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+#: The README's quick start is checked like a page of the docs.
+README = DOCS.parent / "README.md"
 KINDS = ("dag", "dag-file", "run", "run-with-emulator")
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _MARKER = re.compile(r"<!--\s*example:\s*([\w-]+)\s*-->\s*$")
@@ -61,7 +63,7 @@ class Block:
 
 def _blocks() -> list[Block]:
     blocks = []
-    for path in sorted(DOCS.rglob("*.md")):
+    for path in [README, *sorted(DOCS.rglob("*.md"))]:
         if "_build" in path.parts:
             continue
         text = path.read_text()
@@ -70,7 +72,7 @@ def _blocks() -> list[Block]:
             marker = _MARKER.search(before)
             blocks.append(
                 Block(
-                    page=path.relative_to(DOCS).as_posix(),
+                    page=path.name if path == README else path.relative_to(DOCS).as_posix(),
                     line=text.count("\n", 0, fence.start()) + 1,
                     language=fence.group(1),
                     kind=marker.group(1) if marker else None,
