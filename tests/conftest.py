@@ -94,6 +94,11 @@ NEWEST_ONLY = (
     "hostile/test_servers.py",
     "hostile/test_statuses.py",
     "hostile/test_timeouts.py",
+    # A real deployment under platform faults and the example DAGs in it: the transport's and the
+    # DAGs' behaviour; the oldest Airflow runs the e2e drills of kills and restarts, and the
+    # example DAGs through dag.test().
+    "e2e/test_platform_faults.py",
+    "e2e/test_example_dags.py",
 )
 _TESTS = Path(__file__).resolve().parent
 

@@ -551,6 +551,10 @@ class Deployment:
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             # A dead triggerer's triggers are taken over after 15 s instead of 30.
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
+            # As docs/sensor-and-trigger.md advises: a trigger's on_kill first asks Airflow for the
+            # task's state, which a busy triggerer was seen to answer after 20-25 s (its heartbeat
+            # stalled meanwhile), and the default 30 s then ends the cancel before it is sent.
+            "AIRFLOW__TRIGGERER__ON_KILL_TIMEOUT": "90",
             # The DAG files never change during a run: parse them once, not every 30 s.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "600",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
