@@ -224,7 +224,7 @@ class BedrockPages(Paging):
         return api.spec.respond(out)
 
 
-def _list_filter(spec: PlatformSpec, request: Request) -> Callable[[JobView], bool] | None | Response:
+def _list_filter(spec: PlatformSpec, request: Request) -> Callable[[JobView], bool] | Response | None:
     q = request.query_params
     status, contains = q.get("statusEquals"), q.get("nameContains")
     if status is not None and status not in set(STATES.values()):
@@ -290,10 +290,8 @@ class BedrockSpec(PlatformSpec):
     def error(
         self, status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None
     ) -> Response:
-        response = error(status, code, message)
-        if retry_after is not None:
-            response.headers["Retry-After"] = str(max(0, int(-(-retry_after // 1))))
-        return response
+        # No retry hint: Bedrock documents none (botocore backs off on its own).
+        return error(status, code, message)
 
     def respond(self, data: Any, status: int = 200) -> Response:
         return json_response(data, status, {"x-amzn-RequestId": str(uuid.uuid4())})
