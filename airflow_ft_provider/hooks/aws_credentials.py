@@ -1,8 +1,8 @@
 """AWS credentials and SigV4 signing for Amazon Bedrock, from an ``ft_bedrock`` or ``aws`` connection.
 
 Credentials: Login/Password (or the ``aws`` connection's ``aws_access_key_id`` and
-``aws_secret_access_key`` extras) with an optional ``aws_session_token``; else botocore's default
-chain (environment, shared files, SSO, container or instance roles). With ``role_arn`` those are
+``aws_secret_access_key`` extras) with an optional ``aws_session_token``; a Password without a
+Login is a Bedrock API key, sent as ``Authorization: Bearer``; else botocore's default chain (environment, shared files, SSO, container or instance roles). With ``role_arn`` those are
 only the source: STS AssumeRole gives the credentials used, refreshed before they expire.
 botocore is an optional extra, imported only here and only when a connection is configured, so
 parsing DAGs never pays for it. :class:`SigV4Auth` signs each request with botocore's signer;
@@ -26,6 +26,7 @@ import httpx
 from airflow_ft_provider import version_compat
 from airflow_ft_provider.errors import AuthenticationError, PlatformUnavailableError
 from airflow_ft_provider.hooks import connection
+from airflow_ft_provider.hooks.auth import HeaderAuth
 from airflow_ft_provider.hooks.connection import ConnectionConfigError
 from airflow_ft_provider.process_cache import process_cache
 
@@ -57,7 +58,7 @@ def require_botocore() -> None:
 class FoundCredentials:
     """What a connection's AWS settings resolve to."""
 
-    auth: SigV4Auth
+    auth: httpx.Auth
     secrets: list[str] = field(repr=False)
     #: Where they came from, for the log: connection, default chain, with " via role_arn" when assumed.
     source: str
@@ -77,11 +78,14 @@ def aws_credentials(conn: Connection, region: str) -> FoundCredentials:
         sts_endpoint = extras.text("sts_endpoint_url")
     secrets: list[str] = []
     static: tuple[str, str, str | None] | None = None
-    if key_id or secret_raw:
-        if not key_id:
+    if secret_raw and not key_id:
+        if role_arn:
             raise connection.config_error(
-                conn, "it has a secret access key but no access key id. Put the access key id in Login."
+                conn, "role_arn needs an access key pair to assume it with: put the access key id in Login."
             )
+        api_key = connection.require_secret(conn, secret_raw if isinstance(secret_raw, str) else None, "API key")
+        return FoundCredentials(HeaderAuth(api_key), [api_key], "Bedrock API key")
+    if key_id:
         secret = connection.require_secret(
             conn, secret_raw if isinstance(secret_raw, str) else None, "secret access key"
         )

@@ -268,7 +268,11 @@ class BedrockDialect(Dialect):
         }
         message = message or f"HTTP {response.status_code} from Amazon Bedrock" + (f" ({kind})" if kind else "")
         if kind in _AUTH_TYPES:
-            return AuthenticationError(f"{message} Check the connection's AWS credentials and region.", **info)
+            return AuthenticationError(
+                f"{message} Check the connection's credentials (Login: access key id, Password: its secret "
+                "or, without a Login, a Bedrock API key) and region.",
+                **info,
+            )
         if kind == "ConflictException" and request.operation is Operation.CANCEL:
             return JobNotCancellableError(message, **info)
         typed = _TYPED.get(kind or "")
@@ -330,9 +334,10 @@ RECORD = PlatformRecord(
             ),
             *COMMON_FIELDS,
         ),
-        key_field_label="AWS secret access key",
+        key_field_label="Secret access key (or Bedrock API key)",
         host_placeholder=default_base_url(DEFAULT_REGION),
-        # Login is the access key id; both empty: the default AWS credential chain.
+        # Login is the access key id (without it, Password is a Bedrock API key); both empty: the
+        # default AWS credential chain.
         hidden=("schema", "port"),
         relabeling={"login": "AWS access key ID"},
     ),
