@@ -96,6 +96,18 @@ PLATFORM_IDS: dict[Platform, dict[str, str]] = {
     Platform.DASHSCOPE: {"collection-dotdot": "fine-tunes/../deployments", "verb": "ft-2024-abc:cancel"},
     Platform.TOGETHER: {"collection-dotdot": "fine-tunes/../files", "verb": "ft-abc:cancel"},
     Platform.OPENAI: {"collection-dotdot": "fine_tuning/jobs/../../files", "verb": "ftjob-abc/cancel"},
+    Platform.BEDROCK: {
+        "arn-dotdot": "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/../abcd1234efgh",
+        "arn-verb": "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/abcd1234efgh/stop",
+        "arn-query": "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/abcd1234efgh?x=1",
+        "arn-other-service": "arn:aws:sagemaker:us-east-1:123456789012:training-job/abcd1234efgh",
+        "arn-other-region": "arn:aws:bedrock:eu-west-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/abcd1234efgh",
+        "arn-short-suffix": "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/abc",
+        "name-slash": "my-job/stop",
+        "name-too-long": "j" * 64,
+        "name-leading-dash": "-job",
+        "name-unicode": "j\u00f6b",
+    },
 }
 
 #: Not strings at all (a template rendered to a number or a list, say).
