@@ -2,8 +2,9 @@
 
 Credentials: Login/Password (or the ``aws`` connection's ``aws_access_key_id`` and
 ``aws_secret_access_key`` extras) with an optional ``aws_session_token``; a Password without a
-Login is a Bedrock API key, sent as ``Authorization: Bearer``; else botocore's default chain (environment, shared files, SSO, container or instance roles). With ``role_arn`` those are
-only the source: STS AssumeRole gives the credentials used, refreshed before they expire.
+Login is a Bedrock API key, sent as ``Authorization: Bearer``; else botocore's default chain
+(environment, shared files, SSO, container or instance roles). With ``role_arn`` those are only the
+source: STS AssumeRole gives the credentials used, refreshed before they expire.
 botocore is an optional extra, imported only here and only when a connection is configured, so
 parsing DAGs never pays for it. :class:`SigV4Auth` signs each request with botocore's signer;
 finding and refreshing credentials is blocking I/O (IMDS, STS), so the async flow does it in a
@@ -195,6 +196,11 @@ class SigV4Auth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(region={self.region!r})"
+
+    @property
+    def access_key_id(self) -> str | None:
+        """The access key id currently signing (an identifier, not a secret), once credentials were read."""
+        return self._frozen.access_key if self._frozen is not None else None
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         self.sign(request, self._current() or self._refresh(force=False))

@@ -1,26 +1,31 @@
 """Amazon Bedrock model customization jobs under ``/model-customization-jobs`` (rest-json).
 
 Faithful points: every request is SigV4-signed (service ``bedrock``) and the signature is
-recomputed with botocore over the request as received, with the emulator's access key
-(:data:`ACCESS_KEY_ID`, secret: the platform's emulator key); a Bedrock API key
+recomputed over the request as received (from AWS's specification, independently of botocore),
+with the emulator's access key (:data:`ACCESS_KEY_ID`, secret: the platform's emulator key); a Bedrock API key
 (``Authorization: Bearer``) works too. Jobs are named by ARN or name, the ARN percent-encoded as
 one path segment; stop answers 200 with an empty body and ``ConflictException`` (400) for a job
 no longer in progress; errors carry their type in ``x-amzn-ErrorType`` and ``{"message"}``;
 listings page on ``maxResults``/``nextToken`` and filter on ``statusEquals``,
 ``creationTimeAfter``/``Before`` and ``nameContains``. Jobs live in a region (``seed(region=...)``);
-a request sees the jobs of the region its signature is scoped to.
+a request sees the jobs of the region its signature is scoped to. ``/sts`` answers STS AssumeRole
+(signed with the emulator's key) with temporary credentials the Bedrock routes then accept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, parse_qsl, quote
+from xml.sax.saxutils import escape
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -49,6 +54,10 @@ DEFAULT_REGION = "us-east-1"
 #: How far a request's X-Amz-Date may be from the emulator's clock (AWS allows 15 minutes).
 MAX_SKEW_S = 15 * 60
 COLLECTION = "/model-customization-jobs"
+#: Where STS AssumeRole is served (the ``sts_endpoint_url`` extra of a connection with ``role_arn``).
+STS_PATH = "/sts"
+#: Lifetime of the credentials AssumeRole hands out, unless the request asks for less.
+ASSUMED_LIFETIME_S = 3600
 STATES = {
     Phase.QUEUED: "InProgress",
     Phase.PENDING: "InProgress",
@@ -146,20 +155,22 @@ class Signed:
     region: str
 
 
-def verify_sigv4(request: Request, body: bytes, secrets: Mapping[str, str], now: float) -> Signed | Response:
+def verify_sigv4(
+    request: Request, body: bytes, keys: Mapping[str, str], now: float, service: str = "bedrock"
+) -> Signed | Response:
     """The signer, if ``request`` carries a valid SigV4 signature by a known key; else AWS's refusal.
 
-    The signature is recomputed with botocore's signer over the request as received (method, the
-    raw path, the query, the signed headers, the body's hash) and compared in constant time.
+    The signature is recomputed over the request as received (method, the raw path, the query,
+    the signed headers, the body's hash) and compared in constant time.
     """
     match = _AUTH_HEADER.fullmatch(request.headers.get("authorization", "").strip())
     if match is None:
         return error(403, "IncompleteSignatureException", "Authorization header requires a valid SigV4 signature.")
-    secret = secrets.get(match["key"])
+    secret = keys.get(match["key"])
     if secret is None:
         return error(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
-    if match["service"] != "bedrock":
-        return error(403, "InvalidSignatureException", "Credential should be scoped to correct service: 'bedrock'.")
+    if match["service"] != service:
+        return error(403, "InvalidSignatureException", f"Credential should be scoped to correct service: '{service}'.")
     stamp = request.headers.get("x-amz-date", "")
     signed_names = match["headers"].split(";")
     if "host" not in signed_names or "x-amz-date" not in signed_names or not stamp.startswith(match["date"]):
@@ -176,25 +187,37 @@ def verify_sigv4(request: Request, body: bytes, secrets: Mapping[str, str], now:
 
 
 def _signature(request: Request, body: bytes, match: re.Match[str], secret: str) -> str:
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
+    """SigV4 of the request as received, computed from AWS's specification (not botocore's code,
+    which signs on the client side: two implementations must agree)."""
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    path = raw_path.decode("latin-1").split("?", 1)[0]
-    headers = {name: request.headers.get(name, "") for name in match["headers"].split(";")}
-    received = AWSRequest(
-        method=request.method,
-        url=f"http://{request.headers.get('host', '')}{path}",
-        headers=headers,
-        data=body,
-        params=list(request.query_params.multi_items()),
+    path, _, raw_query = raw_path.decode("latin-1").partition("?")
+    raw_query = raw_query or request.scope.get("query_string", b"").decode("latin-1")
+    pairs = sorted((_aws_quote(k), _aws_quote(v)) for k, v in parse_qsl(raw_query, keep_blank_values=True))
+    names = match["headers"].split(";")
+    canonical_headers = "".join(f"{n}:{' '.join(request.headers.get(n, '').split())}\n" for n in names)
+    payload = request.headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
+    canonical = "\n".join(
+        [
+            request.method.upper(),
+            # Every segment encoded once more (all services but S3): '%3A' is signed as '%253A'.
+            quote(path or "/", safe="/~"),
+            "&".join(f"{k}={v}" for k, v in pairs),
+            canonical_headers,
+            match["headers"],
+            payload,
+        ]
     )
-    received.context["timestamp"] = headers["x-amz-date"]
-    token = headers.get("x-amz-security-token") or None
-    signer = SigV4Auth(Credentials(match["key"], secret, token), match["service"], match["region"])
-    string_to_sign = signer.string_to_sign(received, signer.canonical_request(received))
-    return str(signer.signature(string_to_sign, received))
+    scope = f"{match['date']}/{match['region']}/{match['service']}/aws4_request"
+    stamp = request.headers.get("x-amz-date", "")
+    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    key = f"AWS4{secret}".encode()
+    for part in (match["date"], match["region"], match["service"], "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def _aws_quote(text: str) -> str:
+    return quote(text, safe="-_.~")
 
 
 class BedrockPages(Paging):
@@ -255,7 +278,8 @@ def _list_filter(spec: PlatformSpec, request: Request) -> Callable[[JobView], bo
 class BedrockSpec(PlatformSpec):
     platform = Platform("bedrock")
     conn_type = "ft_bedrock"
-    prefixes = (COLLECTION,)
+    prefixes = (COLLECTION, STS_PATH)
+    auxiliary_paths = (STS_PATH,)
     auth_note = f"SigV4 (service bedrock) with access key {ACCESS_KEY_ID} and the key as its secret, or Bearer <key>"
     default_base_model = "amazon.titan-text-express-v1:0:8k"
     states = STATES
@@ -266,6 +290,10 @@ class BedrockSpec(PlatformSpec):
     operations: frozenset[str] = frozenset()
     repeat_cancel_refused = True
     paging = BedrockPages()
+
+    def __init__(self) -> None:
+        #: Temporary credentials handed out by AssumeRole: access key id -> (secret, token, expiry).
+        self.issued: dict[str, tuple[str, str, float]] = {}
 
     def new_id(self, display_name: str, created: float) -> str:
         return random_id(12)
@@ -312,8 +340,44 @@ class BedrockSpec(PlatformSpec):
             return None if ok else error(403, "UnrecognizedClientException", "Invalid API key.")
         if "authorization" not in request.headers:
             return error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
-        signed = verify_sigv4(request, await request.body(), {ACCESS_KEY_ID: core.api_key(self.platform)}, time.time())
+        now = time.time()
+        temporary = self.issued.get(_key_id(request))
+        if temporary is not None:
+            _, token, expires = temporary
+            if now >= expires:
+                return error(403, "ExpiredTokenException", "The security token included in the request is expired")
+            if not hmac.compare_digest(request.headers.get("x-amz-security-token", "").encode(), token.encode()):
+                return error(
+                    403, "UnrecognizedClientException", "The security token included in the request is invalid."
+                )
+        keys = {ACCESS_KEY_ID: core.api_key(self.platform), **{k: v[0] for k, v in self.issued.items()}}
+        signed = verify_sigv4(request, await request.body(), keys, now)
         return signed if isinstance(signed, Response) else None
+
+    async def assume_role(self, core: EmulatorCore, request: Request) -> Response:
+        """STS AssumeRole (query protocol): temporary credentials for the role, as XML."""
+        body = await request.body()
+        signed = verify_sigv4(request, body, {ACCESS_KEY_ID: core.api_key(self.platform)}, time.time(), "sts")
+        if isinstance(signed, Response):
+            return _sts_error(403, "SignatureDoesNotMatch" if signed.status_code == 403 else "InvalidClientTokenId")
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        role, session = form.get("RoleArn", ""), form.get("RoleSessionName", "")
+        if form.get("Action") != "AssumeRole" or not re.fullmatch(r"arn:aws:iam::[0-9]{12}:role/[\w+=,.@/-]+", role):
+            return _sts_error(400, "ValidationError")
+        lifetime = min(int(form.get("DurationSeconds", ASSUMED_LIFETIME_S)), ASSUMED_LIFETIME_S)
+        key_id, secret, token = "ASIA" + random_id(16).upper(), secrets.token_urlsafe(30), secrets.token_urlsafe(60)
+        expires = time.time() + lifetime
+        self.issued[key_id] = (secret, token, expires)
+        expiration = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        xml = (
+            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
+            f"<Credentials><AccessKeyId>{key_id}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey>"
+            f"<SessionToken>{token}</SessionToken><Expiration>{expiration}</Expiration></Credentials>"
+            f"<AssumedRoleUser><AssumedRoleId>AROAEMULATOR:{escape(session)}</AssumedRoleId>"
+            f"<Arn>{escape(role)}/{escape(session)}</Arn></AssumedRoleUser></AssumeRoleResult>"
+            f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></AssumeRoleResponse>"
+        )
+        return Response(xml, 200, media_type="text/xml")
 
     def render(self, core: EmulatorCore, view: JobView) -> dict[str, Any]:
         return render(view, self.native_state(view))
@@ -376,11 +440,29 @@ class BedrockSpec(PlatformSpec):
             refused = await self.verified(core, request)
             return refused or await self.paging.answer(api, request)
 
+        async def sts(request: Request) -> Response:
+            return await self.assume_role(core, request)
+
         return [
+            Route(STS_PATH, sts, methods=["POST"]),
             Route(COLLECTION, listing, methods=["GET"]),
             Route(COLLECTION + "/{job_id:path}/stop", stop, methods=["POST"]),
             Route(COLLECTION + "/{job_id:path}", get, methods=["GET"]),
         ]
+
+
+def _key_id(request: Request) -> str:
+    match = _AUTH_HEADER.fullmatch(request.headers.get("authorization", "").strip())
+    return match["key"] if match else ""
+
+
+def _sts_error(status: int, code: str) -> Response:
+    xml = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>{code} (emulator)</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+    return Response(xml, status, media_type="text/xml")
 
 
 SPEC = BedrockSpec()
