@@ -41,4 +41,4 @@ def _endpoint(conn: Connection) -> str | None:
     from airflow.sdk import Connection as ConnectionModel
 
     shadow = ConnectionModel(conn_id=conn.conn_id, conn_type=conn.conn_type, host=endpoint, extra=conn.extra)
-    return connection.base_url(shadow, None)  # type: ignore[arg-type]
+    return connection.base_url(shadow, None)

@@ -18,6 +18,8 @@ from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
 NEVER_ENDS = JobScript(running_s=None, cancel_s=0.2)
+#: Stopping lasts long enough to be read even on a loaded machine.
+SLOW_STOP = JobScript(running_s=None, cancel_s=1.5)
 
 
 def signed(
@@ -55,14 +57,14 @@ def test_get_by_arn_and_by_name(emu):
 
 
 def test_stop_answers_empty_then_conflict(emu):
-    arn = emu.seed("bedrock", script=NEVER_ENDS)
+    arn = emu.seed("bedrock", script=SLOW_STOP)
     stop = signed(emu, "POST", job_path(arn, "/stop"))
     assert (stop.status_code, stop.content) == (200, b"")
     assert signed(emu, "GET", job_path(arn)).json()["status"] == "Stopping"
     again = signed(emu, "POST", job_path(arn, "/stop"))
     assert again.status_code == 400
     assert again.headers["x-amzn-ErrorType"].split(":")[0] == "ConflictException"
-    time.sleep(0.3)
+    time.sleep(1.6)
     assert signed(emu, "GET", job_path(arn)).json()["status"] == "Stopped"
 
 

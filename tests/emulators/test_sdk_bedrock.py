@@ -20,7 +20,7 @@ botocore_session = pytest.importorskip("botocore.session")
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-NEVER_ENDS = JobScript(running_s=None, cancel_s=0.2)
+NEVER_ENDS = JobScript(running_s=None, cancel_s=1.5)  # Stopping lasts long enough to be read
 
 
 def make_client(emu: Any, secret: str | None = None, **config: Any) -> Any:
@@ -59,7 +59,7 @@ def test_get_list_stop(emu, client):
     answer = client.stop_model_customization_job(jobIdentifier=arns[0])
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert client.get_model_customization_job(jobIdentifier=arns[0])["status"] == "Stopping"
-    time.sleep(0.3)
+    time.sleep(1.6)
     assert client.get_model_customization_job(jobIdentifier=arns[0])["status"] == "Stopped"
     with pytest.raises(ClientError) as conflict:
         client.stop_model_customization_job(jobIdentifier=arns[0])

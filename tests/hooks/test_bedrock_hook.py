@@ -24,7 +24,7 @@ from tests.conftest import FAST_RETRIES
 
 pytest.importorskip("botocore")
 
-NEVER_ENDS = JobScript(running_s=None, cancel_s=0.2)
+NEVER_ENDS = JobScript(running_s=None, cancel_s=30.0)  # a stopped job stays Stopping
 ROLE = "arn:aws:iam::123456789012:role/airflow-cancel"
 
 

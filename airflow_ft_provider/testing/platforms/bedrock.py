@@ -254,7 +254,7 @@ def _list_filter(spec: PlatformSpec, request: Request) -> Callable[[JobView], bo
         return error(400, message=f"1 validation error detected: statusEquals {status[:40]!r} is not valid.")
     bounds: list[float | None] = []
     for name in ("creationTimeAfter", "creationTimeBefore"):
-        raw = q.get(name)
+        raw = q.get(name, "")
         try:
             bounds.append(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() if raw else None)
         except ValueError:
@@ -287,7 +287,7 @@ class BedrockSpec(PlatformSpec):
     seed_fields = {"region": DEFAULT_REGION}
     collections = (COLLECTION,)
     # Served by :meth:`extra_routes`: an ARN holds "/" once decoded, and auth needs the body.
-    operations: frozenset[str] = frozenset()
+    operations = frozenset[str]()
     repeat_cancel_refused = True
     paging = BedrockPages()
 
