@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
@@ -34,6 +34,9 @@ from airflow_ft_provider.platforms.fields import parse_time, text
 from airflow_ft_provider.platforms.http_errors import error_by_status
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
 from airflow_ft_provider.platforms.record import PlatformRecord
+
+if TYPE_CHECKING:
+    from airflow_ft_provider.job_filter import JobFilter
 
 #: The region when neither the connection nor the AWS configuration names one (boto's usual default).
 DEFAULT_REGION = "us-east-1"
@@ -120,23 +123,27 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def server_filter(
-    states: frozenset[TuningJobState], created_before: datetime | None, name_pattern: str | None
-) -> ListFilter:
-    """The server-side part of a bulk filter (``JobFilter``'s states, created_before, name_pattern).
+def server_filter(job_filter: JobFilter, now: datetime) -> ListFilter:
+    """The part of a bulk filter Bedrock's listing can apply, selecting a superset of its matches.
 
-    Only what selects a superset of the filter's matches: one state maps to ``statusEquals``; a
-    ``created_before`` to ``creationTimeBefore`` (rounded up to the second); a glob ``*text*`` whose
-    text is a valid job-name fragment to ``nameContains``. Anything else is left to the client side.
+    ``statusEquals`` when the filter's states are one Bedrock status (the default active states are
+    just ``InProgress`` here; never with UNKNOWN, which no status names); ``creationTimeBefore`` from
+    ``created_before`` and ``running_longer_than`` (Bedrock reports no start, so a job runs since its
+    creation), rounded up to the second; ``nameContains`` for a glob ``*text*`` of job-name
+    characters. The rest is left to the filter, which still judges every listed job.
     """
-    status = STATUS_OF.get(next(iter(states))) if len(states) == 1 else None
-    before = None
-    if created_before is not None:
-        whole = created_before.replace(microsecond=0)
-        before = whole if whole == created_before else whole + timedelta(seconds=1)
+    natives = {native for native, state in STATES.items() if state in job_filter.states}
+    status = natives.pop() if len(natives) == 1 and TuningJobState.UNKNOWN not in job_filter.states else None
+    bounds = [job_filter.created_before]
+    if job_filter.running_longer_than is not None:
+        bounds.append(now - job_filter.running_longer_than)
+    before = min((b for b in bounds if b is not None), default=None)
+    if before is not None and before.microsecond:
+        before = before.replace(microsecond=0) + timedelta(seconds=1)
     contains = None
-    if name_pattern and len(name_pattern) > 2 and name_pattern.startswith("*") and name_pattern.endswith("*"):
-        core = name_pattern[1:-1]
+    pattern = job_filter.name_pattern
+    if pattern and len(pattern) > 2 and pattern[0] == pattern[-1] == "*":
+        core = pattern[1:-1]
         if len(core) <= _MAX_NAME and re.fullmatch(r"[a-zA-Z0-9+\-.]+", core):
             contains = core
     return ListFilter(status=status, created_before=before, name_contains=contains)
@@ -157,6 +164,8 @@ class BedrockDialect(Dialect):
             raise ValueError(f"AWS region {region!r:.40} is not valid; expected something like {DEFAULT_REGION!r}.")
         super().__init__(base_url or default_base_url(region))
         self.region = region
+        #: What every listing of this dialect asks the server to narrow to (see :meth:`narrowed`).
+        self.list_filter: ListFilter | None = None
 
     @classmethod
     def from_extras(cls, base_url: str | None, extras: Extras, default_region: str | None = None) -> Self:
@@ -195,6 +204,12 @@ class BedrockDialect(Dialect):
             return job.job_id == requested
         return job.display_name == requested or job.job_id == requested
 
+    def narrowed(self, job_filter: JobFilter, now: datetime) -> Self:
+        """A copy whose listings ask the server for :func:`server_filter`'s subset."""
+        copy = type(self)(self.base_url, region=self.region)
+        copy.list_filter = server_filter(job_filter, now)
+        return copy
+
     def _job_url(self, job_id: str, *suffix: str) -> str:
         # One path segment: an ARN's ':' and '/' are percent-encoded, as botocore does.
         return self.url("model-customization-jobs", job_id, *suffix)
@@ -207,12 +222,12 @@ class BedrockDialect(Dialect):
     def list_request(
         self, page_token: str | None, page_size: int | None, list_filter: ListFilter | None = None
     ) -> ApiRequest:
-        """One page, newest first; ``list_filter`` narrows it on the server (see :func:`server_filter`)."""
+        """One page, newest first; ``list_filter`` (else the dialect's own) narrows it on the server."""
         params = {
             "maxResults": str(min(max(1, page_size or DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)),
             "sortBy": "CreationTime",
             "sortOrder": "Descending",
-            **(list_filter.params() if list_filter else {}),
+            **(list_filter or self.list_filter or ListFilter()).params(),
         }
         if page_token:
             params["nextToken"] = page_token

@@ -20,6 +20,7 @@ from airflow_ft_provider.errors import (
     PlatformUnavailableError,
     RateLimitedError,
 )
+from airflow_ft_provider.job_filter import JobFilter
 from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
 from airflow_ft_provider.platforms.base import ApiResponse, Operation
 from airflow_ft_provider.platforms.bedrock import (
@@ -278,29 +279,47 @@ def test_list_filter_parameters(dialect: BedrockDialect) -> None:
     assert request.params["nameContains"] == "sft"
 
 
+NOW = datetime(2025, 6, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
-    ("states", "created_before", "pattern", "expected"),
+    ("criteria", "expected"),
     [
-        ({TuningJobState.RUNNING}, None, None, ListFilter(status="InProgress")),
-        ({TuningJobState.CANCELLING}, None, None, ListFilter(status="Stopping")),
-        # Several states, or one Bedrock never reports: the client side decides.
-        ({TuningJobState.RUNNING, TuningJobState.QUEUED}, None, None, ListFilter()),
-        ({TuningJobState.QUEUED}, None, None, ListFilter()),
-        ({TuningJobState.RUNNING}, None, "*sft*", ListFilter(status="InProgress", name_contains="sft")),
-        ({TuningJobState.RUNNING}, None, "sft*", ListFilter(status="InProgress")),
-        ({TuningJobState.RUNNING}, None, "*s?t*", ListFilter(status="InProgress")),
-        ({TuningJobState.RUNNING}, None, "re:sft", ListFilter(status="InProgress")),
+        ({}, ListFilter(status="InProgress")),  # the default active states: only InProgress on Bedrock
+        ({"states": "RUNNING"}, ListFilter(status="InProgress")),
+        ({"states": "CANCELLING"}, ListFilter(status="Stopping")),
+        ({"states": "RUNNING,CANCELLING"}, ListFilter()),
+        ({"states": "RUNNING,UNKNOWN"}, ListFilter()),  # an unknown status is no statusEquals
+        ({"states": "QUEUED"}, ListFilter()),  # no Bedrock status: the filter itself finds nothing
+        ({"name_pattern": "*sft*"}, ListFilter(status="InProgress", name_contains="sft")),
+        ({"name_pattern": "sft*"}, ListFilter(status="InProgress")),
+        ({"name_pattern": "*s?t*"}, ListFilter(status="InProgress")),
+        ({"name_pattern": "re:sft"}, ListFilter(status="InProgress")),
         (
-            {TuningJobState.RUNNING},
-            datetime(2025, 1, 1, 0, 0, 0, 500, tzinfo=UTC),
-            None,
-            # Rounded up: a filter at whole seconds must not drop a job of the same second.
+            # Rounded up: a bound at whole seconds must not drop a job of the same second.
+            {"created_before": "2025-01-01T00:00:00.0005+00:00"},
             ListFilter(status="InProgress", created_before=datetime(2025, 1, 1, 0, 0, 1, tzinfo=UTC)),
+        ),
+        (
+            {"running_longer_than": 3600},
+            ListFilter(status="InProgress", created_before=datetime(2025, 6, 1, 11, 0, 1, tzinfo=UTC)),
+        ),
+        (
+            {"running_longer_than": 3600, "created_before": "2025-01-01T00:00:00Z"},
+            ListFilter(status="InProgress", created_before=datetime(2025, 1, 1, tzinfo=UTC)),
         ),
     ],
 )
-def test_server_filter_narrows_only_to_a_superset(states, created_before, pattern, expected) -> None:
-    assert server_filter(frozenset(states), created_before, pattern) == expected
+def test_server_filter_narrows_only_to_a_superset(criteria, expected) -> None:
+    assert server_filter(JobFilter(**criteria), NOW) == expected
+
+
+def test_a_narrowed_dialect_lists_with_the_filter_and_reads_as_before(dialect: BedrockDialect) -> None:
+    narrowed = dialect.narrowed(JobFilter(states="RUNNING", name_pattern="*nightly*"), NOW)
+    params = narrowed.list_request("tok", 10).params
+    assert (params["statusEquals"], params["nameContains"], params["nextToken"]) == ("InProgress", "nightly", "tok")
+    assert "statusEquals" not in dialect.list_request(None, 10).params  # the original is unchanged
+    assert narrowed.get_request(ARN).url == dialect.get_request(ARN).url
 
 
 def test_every_listed_record_is_a_bedrock_job(dialect: BedrockDialect) -> None:
