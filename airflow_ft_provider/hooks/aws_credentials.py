@@ -47,8 +47,13 @@ DEFAULT_SESSION_NAME = "airflow-ft-provider"
 
 
 def require_botocore() -> None:
+    """botocore, or the error naming the extra. Also imports what signing needs, here (a worker, or
+    the triggerer's thread reading the connection), so that signing on an event loop imports nothing."""
     try:
-        import botocore  # noqa: F401
+        import botocore.auth
+        import botocore.awsrequest
+        import botocore.credentials
+        import botocore.session  # noqa: F401
     except ImportError:
         raise ConnectionConfigError(
             f"Amazon Bedrock needs botocore (AWS request signing), which is not installed: {INSTALL_HINT}"
