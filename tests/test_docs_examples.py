@@ -41,7 +41,7 @@ KINDS = ("dag", "dag-file", "run", "run-with-emulator")
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _MARKER = re.compile(r"<!--\s*example:\s*([\w-]+)\s*-->\s*$")
 #: Extras that carry Vertex AI credentials: the emulator's own replace them.
-_CREDENTIAL_EXTRAS = ("keyfile_dict", "key_path", "access_token")
+_CREDENTIAL_EXTRAS = ("keyfile_dict", "key_path", "access_token", "role_arn")
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,8 @@ def _shell_connections(block: Block) -> list[tuple[str, dict[str, Any]]]:
             conn: dict[str, Any] = {"conn_type": options.pop("--conn-type")}
             if "--conn-password" in options:
                 conn["password"] = options.pop("--conn-password")
+            if "--conn-login" in options:
+                conn["login"] = options.pop("--conn-login")
             conn["extra"] = json.loads(options.pop("--conn-extra", "{}"))
             assert not options, f"{block.name}: options the test does not know: {sorted(options)}"
             found.append((words[3], conn))
@@ -202,7 +204,13 @@ def test_connection_example_passes_the_test_button(conn_id: str, conn: dict[str,
     local = airflow_connection(emu, platform, project=extra.get("project", "emulator-project"), **FAST_RETRIES)
     set_connection(
         conn_id,
-        {**conn, "host": local["host"], "password": local["password"], "extra": {**local["extra"], **extra}},
+        {
+            **conn,
+            "host": local["host"],
+            "password": local["password"],
+            **({"login": local["login"]} if "login" in local else {}),
+            "extra": {**local["extra"], **extra},
+        },
     )
     ok, message = get_hook(conn_id).test_connection()
     assert ok, message

@@ -13,6 +13,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
@@ -38,6 +39,7 @@ from airflow_ft_provider.transport import (
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+    from airflow_ft_provider.job_filter import JobFilter
     from airflow_ft_provider.platforms.record import PlatformRecord
 
 __all__ = ["ConnectionConfigError", "PlatformSetup", "TuningJobHook", "declare_hook"]
@@ -159,19 +161,24 @@ class TuningJobHook(BaseHook):
         deadline: float | None = None,
         urgent: bool = True,
         map_pages: PageMap = map,
+        narrow_to: JobFilter | None = None,
     ) -> list[TuningJob]:
         """Every job of the connection, at once.
 
         Where the platform numbers its pages and the first answer says how many (DashScope), the
         other pages are fetched through ``map_pages``: an executor's ``map`` fetches them side by
-        side instead of one round trip after another. Elsewhere, page by page.
+        side instead of one round trip after another. Elsewhere, page by page. ``narrow_to``: a bulk
+        filter the platform's listing may apply in part (``Dialect.narrowed``); apply it to the answer.
         """
         transport = self.get_conn()
+        dialect = transport.dialect
+        if narrow_to is not None:
+            dialect = dialect.narrowed(narrow_to, datetime.now(UTC))
 
         def fetch(request: ApiRequest) -> Page:
-            return transport.call(request, _page_reader(transport.dialect, request), deadline=deadline, urgent=urgent)
+            return transport.call(request, _page_reader(dialect, request), deadline=deadline, urgent=urgent)
 
-        walk = listing(transport.dialect, transport.settings, page_size, side_by_side=True)
+        walk = listing(dialect, transport.settings, page_size, side_by_side=True)
         jobs: list[TuningJob] = []
         batch = next(walk)
         while True:

@@ -244,7 +244,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         page_size = hook.record.largest_page
         try:
             now = datetime.now(UTC)
-            listed = hook.list_all_jobs(page_size, deadline=deadline, map_pages=pool.map)
+            listed = hook.list_all_jobs(page_size, deadline=deadline, map_pages=pool.map, narrow_to=job_filter)
             selected = job_filter.select(listed, now)
         except TooManyJobsError as exc:
             sample = "\n".join(f"  {j.job_id}  {j.display_name or '-'}  {j.state}" for j in exc.matched[:_SAMPLE_ROWS])

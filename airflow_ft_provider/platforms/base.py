@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import quote
 
 from airflow_ft_provider.errors import MalformedResponseError, TuningJobError
@@ -22,6 +23,9 @@ from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import log_unknown_state
 from airflow_ft_provider.platforms.http_errors import retry_hint_from_headers
 from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Operation, Page
+
+if TYPE_CHECKING:
+    from airflow_ft_provider.job_filter import JobFilter
 
 __all__ = ["ApiRequest", "ApiResponse", "Dialect", "Operation", "Page"]
 
@@ -66,6 +70,12 @@ class Dialect(ABC):
 
     @abstractmethod
     def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page: ...
+
+    def narrowed(self, job_filter: JobFilter, now: datetime) -> Self:
+        """This dialect with its listings narrowed on the server to a superset of ``job_filter``'s
+        matches at ``now`` (Bedrock's ``statusEquals``); the filter still judges every listed job.
+        Platforms whose listing takes no filter list everything: the default."""
+        return self
 
     def parse_cancel(self, response: ApiResponse, request: ApiRequest) -> TuningJob | None:
         """The job as the cancel answer shows it, when the platform returns one."""

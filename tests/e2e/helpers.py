@@ -27,12 +27,14 @@ NATIVE_SUCCEEDED = {
     Platform.DASHSCOPE: "SUCCEEDED",
     Platform.TOGETHER: "completed",
     Platform.OPENAI: "succeeded",
+    Platform.BEDROCK: "Completed",
 }
 NATIVE_CANCELLED = {
     Platform.VERTEX_AI: "JOB_STATE_CANCELLED",
     Platform.DASHSCOPE: "CANCELED",
     Platform.TOGETHER: "cancelled",
     Platform.OPENAI: "cancelled",
+    Platform.BEDROCK: "Stopped",
 }
 
 

@@ -87,9 +87,11 @@ def test_bulk_seeding_over_the_admin_api(emu, client):
 
 
 def test_seed_fields_are_the_platforms_own(emu):
-    with pytest.raises(TypeError, match=r"unknown seed fields \['projekt'\].*location, project, workspace"):
+    with pytest.raises(TypeError, match=r"unknown seed fields \['projekt'\].*location, project, region, workspace"):
         emu.seed("vertex_ai", projekt="p")
     assert emu.find("openai", emu.seed("openai", project="ignored")).scope == {}  # another platform's field
     assert emu.find("dashscope", emu.seed("dashscope", workspace="ws")).scope == {"workspace": "ws"}
-    with pytest.raises(ValueError, match="no emulator for platform 'azure'; emulated: dashscope, gemini, openai"):
+    with pytest.raises(
+        ValueError, match="no emulator for platform 'azure'; emulated: bedrock, dashscope, gemini, openai"
+    ):
         emu.seed("azure")

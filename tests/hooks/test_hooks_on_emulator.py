@@ -75,7 +75,7 @@ class TestEveryPlatform:
         seeded = set(emu.seed_many(platform, 23, script=NEVER_ENDS))
         jobs = call(hook_for(platform), mode, "list_jobs", 10)
         assert {j.job_id for j in jobs} == {j.job_id for j in (hook_for(platform).get_job(i) for i in seeded)}
-        list_paths = ("tuningJobs", "tunedModels", "fine-tunes", "fine_tuning/jobs")
+        list_paths = ("tuningJobs", "tunedModels", "fine-tunes", "fine_tuning/jobs", "model-customization-jobs")
         list_calls = [r for r in api_requests(emu, platform) if r.method == "GET" and r.path.endswith(list_paths)]
         if platform is not Platform.TOGETHER:  # Together's list has no pagination
             assert len(list_calls) >= 3
@@ -88,6 +88,7 @@ class TestEveryPlatform:
             Platform.DASHSCOPE: "ft-202401010000-dead",
             Platform.TOGETHER: "ft-00000000-0000-0000-0000-000000000000",
             Platform.OPENAI: "ftjob-missing",
+            Platform.BEDROCK: "no-such-job",
         }[platform]
         with pytest.raises(JobNotFoundError) as info:
             call(hook_for(platform), mode, "get_job", missing)
@@ -109,7 +110,7 @@ class TestEveryPlatform:
         assert job.state is TuningJobState.RUNNING
         statuses = [r.status for r in api_requests(emu, platform)]
         assert statuses[-3:] == [429, 429, 200]
-        if platform is not Platform.DASHSCOPE:  # DashScope documents no hint: our own backoff applies
+        if platform not in (Platform.DASHSCOPE, Platform.BEDROCK):  # no hint documented: our own backoff applies
             assert time.monotonic() - started >= 0.8
 
     def test_burst_of_503_is_retried(self, emu, connections, platform, mode):

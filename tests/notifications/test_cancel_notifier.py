@@ -47,7 +47,8 @@ def run(dag_id: str, body: str, **values: Any) -> RunResult:
 
 
 def cancel_posts(emu: Emulator, platform: Platform) -> list[str]:
-    return [r.path for r in emu.requests(platform) if r.method == "POST" and "cancel" in r.path]
+    stops = ("cancel", "/stop")  # Bedrock stops a job
+    return [r.path for r in emu.requests(platform) if r.method == "POST" and any(s in r.path for s in stops)]
 
 
 def callback_log(capfd: pytest.CaptureFixture[str]) -> str:

@@ -72,6 +72,7 @@ HOSTILE_IDS: dict[str, str] = {
 }
 
 #: Per-platform ids shaped like that platform's own names, with a twist.
+BEDROCK_JOBS = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k"
 PLATFORM_IDS: dict[Platform, dict[str, str]] = {
     Platform.VERTEX_AI: {
         "name-dotdot": "projects/emulator-project/locations/us-central1/tuningJobs/1/../2",
@@ -96,6 +97,18 @@ PLATFORM_IDS: dict[Platform, dict[str, str]] = {
     Platform.DASHSCOPE: {"collection-dotdot": "fine-tunes/../deployments", "verb": "ft-2024-abc:cancel"},
     Platform.TOGETHER: {"collection-dotdot": "fine-tunes/../files", "verb": "ft-abc:cancel"},
     Platform.OPENAI: {"collection-dotdot": "fine_tuning/jobs/../../files", "verb": "ftjob-abc/cancel"},
+    Platform.BEDROCK: {
+        "arn-dotdot": BEDROCK_JOBS + "/../abcd1234efgh",
+        "arn-verb": BEDROCK_JOBS + "/abcd1234efgh/stop",
+        "arn-query": BEDROCK_JOBS + "/abcd1234efgh?x=1",
+        "arn-other-service": "arn:aws:sagemaker:us-east-1:123456789012:training-job/abcd1234efgh",
+        "arn-other-region": BEDROCK_JOBS.replace("us-east-1", "eu-west-1") + "/abcd1234efgh",
+        "arn-short-suffix": BEDROCK_JOBS + "/abc",
+        "name-slash": "my-job/stop",
+        "name-too-long": "j" * 64,
+        "name-leading-dash": "-job",
+        "name-unicode": "j\u00f6b",
+    },
 }
 
 #: Not strings at all (a template rendered to a number or a list, say).
