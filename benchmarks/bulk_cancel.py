@@ -410,23 +410,25 @@ def run_quota(
     rows: list[Row] = []
     notes: list[str] = []
     with emulator_process() as emu:
+
+        def provider(meter: Callable[[str, Any], None], budget: str, platforms: Sequence[str] = PLATFORMS) -> Any:
+            return run_phase(
+                emu,
+                "provider",
+                jobs,
+                no_limit,
+                latency,
+                timeout,
+                False,
+                meter=lambda p: meter(p, emu),
+                budget=budget,
+                platforms=platforms,
+            )
+
         sdk = run_phase(emu, "sdk", jobs, no_limit, latency, timeout, True, meter=lambda p: hinted(p, emu))
-        fast = run_phase(
-            emu, "provider", jobs, no_limit, latency, timeout, False,
-            meter=lambda p: hinted(p, emu), budget=str(int(HINTED.per_second * 60)),
-        )  # fmt: skip
-        slow = run_phase(
-            emu, "provider", jobs, no_limit, latency, timeout, False,
-            meter=lambda p: windowed(p, emu), budget=str(PER_MINUTE),
-        )  # fmt: skip
-        default = (
-            run_phase(
-                emu, "provider", jobs, no_limit, latency, timeout, False,
-                meter=lambda p: windowed(p, emu), budget="default", platforms=("vertex_ai",),
-            )  # fmt: skip
-            if default_budget
-            else {}
-        )
+        fast = provider(hinted, str(int(HINTED.per_second * 60)))
+        slow = provider(windowed, str(PER_MINUTE))
+        default = provider(windowed, "default", ("vertex_ai",)) if default_budget else {}
     judged = (lambda ok: "") if quick else verdict
     for platform in PLATFORMS:
         s, p = sdk[platform], fast[platform]
@@ -457,7 +459,8 @@ def run_quota(
                 Row(
                     "2b bulk quota",
                     f"{jobs} jobs {platform}, {PER_MINUTE}/min fixed windows per project, hint 1 s, {label}",
-                    f"quota's rate: {admitted} requests need {fmt_s(imposed)} (fixed-window floor {fmt_s(window_floor)})",
+                    f"quota's rate: {admitted} requests need {fmt_s(imposed)} "
+                    f"(fixed-window floor {fmt_s(window_floor)})",
                     f"{describe(p, jobs)}",
                     f"{p['elapsed'] / imposed:.2f}x the quota's time" if imposed else "n/a",
                     "≤ 1.2x",
@@ -466,9 +469,9 @@ def run_quota(
                 )
             )
     notes.append(
-        f"{PER_MINUTE}/min in fixed windows lets {PER_MINUTE} requests through at the start of each window, so a client "
-        "that bursts could finish in about one window; the budget is a token bucket (a second's worth of burst), "
-        "so it paces at the quota's sustained rate: the target is measured against that."
+        f"{PER_MINUTE}/min in fixed windows lets {PER_MINUTE} requests through at the start of each window, so a "
+        "client that bursts could finish in about one window; the budget is a token bucket (a second's worth "
+        "of burst), so it paces at the quota's sustained rate: the target is measured against that."
     )
     return rows, notes
 

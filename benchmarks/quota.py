@@ -170,7 +170,7 @@ def states_read(variant: str) -> int:
     )
 
 
-async def worker(args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915
+async def worker(args: argparse.Namespace) -> dict[str, Any]:
     from airflow.executors import workloads
     from airflow.jobs.triggerer_job_runner import TriggerRunner
     from airflow.models.trigger import Trigger
@@ -195,7 +195,9 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915
         trigger = TuningJobStateTrigger(conn_id=CONN_ID, platform=platform, job_id=job_id, urgent=urgent)
         _, kwargs = trigger.serialize()
         encrypted = Trigger.encrypt_kwargs(kwargs)
-        return workloads.RunTrigger(id=trigger_id, classpath=VARIANTS[args.variant], encrypted_kwargs=encrypted, ti=None)
+        return workloads.RunTrigger(
+            id=trigger_id, classpath=VARIANTS[args.variant], encrypted_kwargs=encrypted, ti=None
+        )
 
     async def start(items: Sequence[Any]) -> None:
         async with creating:
@@ -410,7 +412,9 @@ def run(
 
 
 def _stale(r: dict[str, Any]) -> str:
-    text = f"{median(r['stale_s']):.1f} / {percentile(r['stale_s'], 90):.1f} / {max(r['stale_s'], default=math.nan):.1f} s"
+    text = (
+        f"{median(r['stale_s']):.1f} / {percentile(r['stale_s'], 90):.1f} / {max(r['stale_s'], default=math.nan):.1f} s"
+    )
     if r["unseen_ended"]:
         text += f", {r['unseen_ended']} ended unseen (>{r['unseen_min_stale_s']:.0f} s)"
     return text
@@ -439,11 +443,15 @@ MEASURES: list[tuple[str, str, Any, Any]] = [
     (
         "confirmation of provider cancels (median / p90)",
         "≤ 2 s / ≤ 5 s",
-        lambda r: f"{median(r['confirm_s']):.2f} / {percentile(r['confirm_s'], 90):.2f} s "
-        f"({len(r['confirm_s'])} of {r['cancels']})",
-        lambda r: len(r["confirm_s"]) == r["cancels"]
-        and median(r["confirm_s"]) <= TARGETS["confirm_median_s"]
-        and percentile(r["confirm_s"], 90) <= TARGETS["confirm_p90_s"],
+        lambda r: (
+            f"{median(r['confirm_s']):.2f} / {percentile(r['confirm_s'], 90):.2f} s "
+            f"({len(r['confirm_s'])} of {r['cancels']})"
+        ),
+        lambda r: (
+            len(r["confirm_s"]) == r["cancels"]
+            and median(r["confirm_s"]) <= TARGETS["confirm_median_s"]
+            and percentile(r["confirm_s"], 90) <= TARGETS["confirm_p90_s"]
+        ),
     ),
     (
         "CPU per watched job per state read",
@@ -482,7 +490,9 @@ def _rows(platform: str, n: int, w: dict[str, Any], p: dict[str, Any], quick: bo
         alt = "polling: did not finish" if "error" in p else f"polling {cell(p)}"
         key = RATIO_KEYS.get(measure)
         ratio = "" if key is None or "error" in p else fmt_compare(p[key], w[key], "less", "more")
-        rows.append(Row("5 quota", f"{title}: {measure}", alt, cell(w), ratio, target, "" if quick else verdict(met(w))))
+        rows.append(
+            Row("5 quota", f"{title}: {measure}", alt, cell(w), ratio, target, "" if quick else verdict(met(w)))
+        )
     rows[0].data = {"watcher": w, "polling": p}
     return rows
 
