@@ -25,8 +25,13 @@ end time of every job is known (conservatively early: the instant before the see
   from the moment the quota was set; "after the first minute" excludes the start-up burst);
 - **CPU per state read**: process CPU from one second after the last trigger started to the end,
   over the job states handed to triggers (each answered read of a wait);
-- **memory per trigger**: RSS just before the first job ends minus RSS before the first trigger,
-  over the triggers; **loop lag**: oversleep of a 100 ms ticker after the start.
+- **memory per trigger**: the highest RSS sampled between the last trigger's start and the first
+  job's end, minus RSS before the first trigger, over the triggers started; **loop lag**: oversleep
+  of a 100 ms ticker from one second after the last start.
+
+Triggers start in chunks of 200 until all are running or 80 % of the time to the first job's end
+has passed: a process too busy to start them all by then is measured with those it started (the
+table says how many), as ``triggerer_scale`` does.
 
 Variants, in the same run: ``watcher`` (the provider: each trigger asks the connection's shared
 ``JobWatcher``) and ``polling`` ("today's design": ``PollingTrigger`` below, the same trigger
@@ -275,10 +280,14 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
     metered = time.monotonic()
     tasks.append(asyncio.create_task(ticker()))
     ids = {i: job_id for i, job_id in enumerate(job_ids, start=1)}
-    batch = 200  # as a triggerer takes them from the database: in chunks, yielding between them
-    for at in range(0, n, batch):
-        await start([workload(i, ids[i]) for i in range(at + 1, min(n, at + batch) + 1)])
+    # As a triggerer takes them from the database: in chunks, yielding between them. A process that
+    # cannot start them all before the first jobs end is measured with those it started, and says so.
+    batch, started = 200, 0
+    while started < n and time.monotonic() < seeded + 0.8 * first:
+        await start([workload(i, ids[i]) for i in range(started + 1, min(n, started + batch) + 1)])
+        started = min(n, started + batch)
         await asyncio.sleep(0)
+    ids = {i: ids[i] for i in range(1, started + 1)}
     ramp_done = time.monotonic()
     await asyncio.sleep(1.0)
     cpu_start, reads_start, window_start = cpu_seconds(), states_read(args.variant), time.monotonic()
@@ -305,7 +314,7 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
         for i, job_id in enumerate(targets)
     ]
     end_at = seeded + duration
-    while time.monotonic() < end_at and len(seen) < n + cancels + 1:  # noqa: ASYNC110
+    while time.monotonic() < end_at and len(seen) < started + cancels + 1:  # noqa: ASYNC110
         await asyncio.sleep(0.2)
     stopped = time.monotonic()
     cpu_window = cpu_seconds() - cpu_start
@@ -330,11 +339,12 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
     unseen_ended = [stopped - ends[ids[i]] for i in ids if i not in seen and ends[ids[i]] < stopped]
     confirm = [seen[i][0] - end for i, end in cancel_ends.items() if i in seen]
     statuses = Counter(status for i, (_, status) in seen.items() if i != 0)
-    steady_rss = [value for at, value in rss if ramp_done <= at < seeded + first]
+    steady_rss = [value for at, value in rss if ramp_done <= at < seeded + first] or [rss_bytes()]
     return {
         "variant": args.variant,
         "platform": platform,
         "waits": n,
+        "started": started,
         "ended_jobs": 2 * n,
         "cancels": cancels,
         "quota": quota.describe(),
@@ -354,9 +364,10 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_window": cpu_window,
         "states_read": reads,
         "cpu_ms_per_read": cpu_window * 1000 / reads if reads else math.nan,
-        "kb_per_trigger": (max(steady_rss, default=rss_before) - rss_before) / 1024 / n,
+        "kb_per_trigger": (max(steady_rss) - rss_before) / 1024 / max(1, started),
         "lag_ms_p99": percentile([lag for at, lag in lags if at >= window_start], 99) * 1000,
         "lag_ms_max": max((lag for at, lag in lags if at >= window_start), default=math.nan) * 1000,
+        "ramp_lag_ms_max": max((lag for at, lag in lags if at < window_start), default=math.nan) * 1000,
     }
 
 
@@ -483,11 +494,13 @@ RATIO_KEYS = {
 
 def _rows(platform: str, n: int, w: dict[str, Any], p: dict[str, Any], quick: bool) -> list[Row]:
     title = f"{n} waits {platform}"
+    if "error" not in w and w.get("started", n) < n:
+        title += f" ({w['started']} started)"
     if "error" in w:
         return [Row("5 quota", title, "", f"did not finish: {w['error']}", "", "", "" if quick else "MISSED")]
     rows = []
     for measure, target, cell, met in MEASURES:
-        alt = "polling: did not finish" if "error" in p else f"polling {cell(p)}"
+        alt = "polling: did not finish" if "error" in p else f"polling{_started(p, n)} {cell(p)}"
         key = RATIO_KEYS.get(measure)
         ratio = "" if key is None or "error" in p else fmt_compare(p[key], w[key], "less", "more")
         rows.append(
@@ -497,11 +510,17 @@ def _rows(platform: str, n: int, w: dict[str, Any], p: dict[str, Any], quick: bo
     return rows
 
 
+def _started(r: dict[str, Any], n: int) -> str:
+    return f" ({r['started']} started)" if r.get("started", n) < n else ""
+
+
 def _note(platform: str, variant: str, r: dict[str, Any]) -> str:
     if "error" in r:
         return f"{platform} {variant}: did not finish: {r['error']}"
     return (
-        f"{platform} {variant}: {r['waits']} waits + {r['cancels']} cancelled, {r['ended_jobs']} ended jobs, quota "
+        f"{platform} {variant}: {r.get('started', r['waits'])} of {r['waits']} waits started "
+        f"(max loop lag while starting {r.get('ramp_lag_ms_max', math.nan):.0f} ms) + {r['cancels']} cancelled, "
+        f"{r['ended_jobs']} ended jobs, quota "
         f"{r['quota']}, default budget {r['budget']}/min; triggers started in {r['ramp_s']:.1f} s; "
         f"{r['requests']} requests in {r['duration']:.0f} s, per minute {r['per_minute']}; events {r['events']}, "
         f"{r['failed_triggers']} failed triggers; cancels sent {r['cancels_done']}"
