@@ -4,7 +4,7 @@ connection, across a triggerer SIGKILL and restart, and across a hand-over betwe
 The number of waits is ``FT_E2E_DRILL_WAITS`` (default 50). Every wait is a mapped task instance
 that runs on the Celery worker twice (to defer, then to finish), which is what costs time: on the
 2-core machine under load 5-7, 50 waits deferred in 79 s and all finished 40 s after their jobs
-ended; each drill takes about 3.5 minutes. ``FT_E2E_DRILL_WAITS=1000`` is the issue's size.
+ended; each drill took about 3 minutes. ``FT_E2E_DRILL_WAITS=1000`` is the issue's size.
 Jobs run until the drill pins them to an end, so no timing of the
 machine can end a wait early.
 """
