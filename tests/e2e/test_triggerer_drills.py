@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 DAG_ID, TASK_ID = "e2e_many_waits", "wait"
 WAITS = int(os.environ.get("FT_E2E_DRILL_WAITS", "50"))
-VERTEX = Platform.VERTEX_AI
+VERTEX = Platform("vertex_ai")
 #: The provider's default request budget for Vertex AI (requests a minute) and its burst (a second's worth).
 BUDGET, BURST = 540, 9
 
