@@ -1,4 +1,4 @@
-"""``python -m benchmarks`` (what ``benchmarks/run`` calls): the four benchmarks, one table.
+"""``python -m benchmarks`` (what ``benchmarks/run`` calls): the benchmarks, one table.
 
 Each benchmark prints its own table (with notes) as it finishes; the combined table comes
 last, with the machine it ran on. ``--quick`` runs every benchmark at a tiny size to check
@@ -30,7 +30,7 @@ from benchmarks.common import (
     rows_to_json,
 )
 
-BENCHMARKS = ("import", "bulk", "triggerer", "confirmation")
+BENCHMARKS = ("import", "bulk", "triggerer", "confirmation", "quota", "bulk_quota")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--limits", default="50:50,200:200", help="bulk cancel: rate limits RATE:BURST (default 50:50,200:200)"
     )
     parser.add_argument("--sizes", default=None, help="triggerer: trigger counts (default 1000,5000)")
+    parser.add_argument("--waits", type=int, default=None, help="quota: waits per platform (default 2000/1000)")
+    parser.add_argument("--platforms", default=None, help="quota: comma-separated platforms (default all four)")
+    parser.add_argument("--duration", type=float, default=None, help="quota: seconds per variant (default 180)")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table and notes as Markdown")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure as JSON")
     args = parser.parse_args(argv)
@@ -56,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
 
-    from benchmarks import bulk_cancel, confirmation_latency, import_cost, triggerer_scale
+    from benchmarks import bulk_cancel, confirmation_latency, import_cost, quota, triggerer_scale
 
     runners: dict[str, tuple[str, Callable[[], tuple[list[Row], list[str]]]]] = {
         "import": ("Import cost", lambda: import_cost.run(args.quick, args.runs, args.google_python)),
@@ -71,6 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             lambda: triggerer_scale.run(args.quick, [int(n) for n in args.sizes.split(",")] if args.sizes else None),
         ),
         "confirmation": ("Confirmation latency", lambda: confirmation_latency.run(args.quick)),
+        "quota": (
+            "Quota",
+            lambda: quota.run(
+                args.quick, args.waits, [p for p in (args.platforms or "").split(",") if p] or None, args.duration
+            ),
+        ),
+        "bulk_quota": ("Bulk cancel under quotas", lambda: bulk_cancel.run_quota(args.quick, args.jobs)),
     }
     command = "benchmarks/run " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     before = machine()

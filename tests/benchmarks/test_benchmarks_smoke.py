@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks import bulk_cancel, common, confirmation_latency, import_cost, triggerer_scale
+from benchmarks import bulk_cancel, common, confirmation_latency, import_cost, quota, triggerer_scale
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -63,6 +63,24 @@ def test_triggerer_scale() -> None:
     shared = rows[0].data["shared"]
     assert shared["events"] == {"reached": shared["triggers"]}
     assert shared["polls"] > 0
+
+
+def test_quota() -> None:
+    rows, _ = quota.run(quick=True)
+    check(rows, "5 quota", len(quota.MEASURES))
+    for variant in ("watcher", "polling"):
+        result = rows[0].data[variant]
+        assert result["failed_triggers"] == 0, result
+        assert result["requests"] > 0 and result["states_read"] > 0, result
+        assert result["stale_s"], result  # some waits saw their job end
+
+
+def test_bulk_cancel_under_quotas() -> None:
+    rows, _ = bulk_cancel.run_quota(quick=True)
+    check(rows, "2b bulk quota", 7)
+    for row in rows:
+        assert row.data["provider"]["all_cancelled"], row.data
+        assert row.data["provider"]["unretried"] == 0, row.data
 
 
 def test_confirmation_latency() -> None:
