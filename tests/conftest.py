@@ -99,6 +99,9 @@ NEWEST_ONLY = (
     # example DAGs through dag.test().
     "e2e/test_platform_faults.py",
     "e2e/test_example_dags.py",
+    # Hundreds of waits across triggerer kills and hand-overs (7 minutes): the oldest Airflow's
+    # restart path (no on_kill, the state check in cleanup) is drilled by test_process_failures.
+    "e2e/test_triggerer_drills.py",
 )
 _TESTS = Path(__file__).resolve().parent
 
