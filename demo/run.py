@@ -113,13 +113,14 @@ def confirmation_seconds(emu: Emulator, platform: Platform, job_id: str, by_list
     this is the time until the last listing (when every swept job had ended).
     """
     records = emu.requests(platform)
-    cancels = [r.time for r in records if r.method == "POST" and r.path.endswith(f"{short(job_id)}/cancel")]
-    cancels += [r.time for r in records if r.method == "POST" and r.path.endswith(f"{short(job_id)}:cancel")]
+    cancels = [r.time for r in records if r.is_cancel and short(job_id) in r.path]
     if not cancels:
         return None
     after = [r for r in records if r.method == "GET" and r.time >= cancels[0]]
     own = [r.time for r in after if short(job_id) in r.path]
-    listings = [r.time for r in after if r.path.endswith(("Jobs", "fine-tunes", "fine_tuning/jobs"))]
+    listings = [
+        r.time for r in after if r.path.endswith(("Jobs", "fine-tunes", "fine_tuning/jobs", "model-customization-jobs"))
+    ]
     return max((listings if by_listing else own) or cancels) - cancels[0]
 
 

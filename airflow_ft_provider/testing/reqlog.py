@@ -49,6 +49,11 @@ class RequestRecord:
     throttle: str | None = None
 
     @property
+    def is_cancel(self) -> bool:
+        """A cancel request, on any platform (``.../cancel``, ``...:cancel``, Bedrock's ``.../stop``)."""
+        return self.method == "POST" and self.path.rstrip("/").endswith(("cancel", "/stop"))
+
+    @property
     def throttled(self) -> bool:
         """Refused by a quota or rate limit (not by an injected 429)."""
         return self.fault == "rate_limit"

@@ -48,12 +48,8 @@ def job_requests(emu: RemoteEmulator, platform: Platform | str, job_id: str) -> 
     return [r for r in emu.requests(platform) if short in r.path]
 
 
-def is_cancel(record: RequestRecord) -> bool:
-    return record.method == "POST" and record.path.rstrip("/").endswith("cancel")
-
-
 def cancels(records: Iterable[RequestRecord]) -> list[RequestRecord]:
-    return [r for r in records if is_cancel(r)]
+    return [r for r in records if r.is_cancel]
 
 
 def accepted_cancels(records: Iterable[RequestRecord]) -> list[RequestRecord]:
