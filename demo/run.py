@@ -95,6 +95,10 @@ def configure_connections(emu: Emulator) -> None:
         os.environ[f"AIRFLOW_CONN_{conn_id(platform).upper()}"] = json.dumps(conn)
 
 
+#: How the platforms' listing paths end (Vertex AI ...tuningJobs, Bedrock model-customization-jobs).
+LISTING_PATHS = ("Jobs", "fine-tunes", "fine_tuning/jobs", "model-customization-jobs")
+
+
 def short(job_id: str) -> str:
     return job_id.rsplit("/", 1)[-1]
 
