@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -60,6 +60,23 @@ def prepare_env() -> None:
     paths = os.environ.get("PYTHONPATH", "")
     if root not in paths.split(os.pathsep):
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, paths) if p)
+
+
+def lazy_classes(namespace: dict[str, Any], factories: dict[str, Callable[[], type]]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that builds each named class on first use, once.
+
+    The benchmarks' trigger classes subclass the provider's, whose import configures Airflow: a
+    worker process must set its environment up before that, so the classes are made lazily
+    (and importable by name, as Airflow's TriggerRunner imports a trigger's classpath).
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in factories:
+            raise AttributeError(name)
+        namespace[name] = made = factories[name]()
+        return made
+
+    return __getattr__
 
 
 def temp_path(name: str, suffix: str, directory: Path | None = None) -> Path:

@@ -60,6 +60,7 @@ from benchmarks.common import (
     emit,
     emulator_process,
     fmt_compare,
+    lazy_classes,
     median,
     percentile,
     prepare_env,
@@ -142,12 +143,7 @@ def _polling_trigger_class() -> type:
     return PollingTrigger
 
 
-def __getattr__(name: str) -> Any:
-    if name == "PollingTrigger":
-        cls = _polling_trigger_class()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(name)
+__getattr__ = lazy_classes(globals(), {"PollingTrigger": _polling_trigger_class})
 
 
 # -- the worker: one triggerer process ---------------------------------------------------------

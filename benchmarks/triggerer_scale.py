@@ -56,6 +56,7 @@ from benchmarks.common import (
     emit,
     emulator_process,
     fmt_compare,
+    lazy_classes,
     median,
     open_sockets,
     percentile,
@@ -117,12 +118,7 @@ def _per_poll_trigger_class() -> type:
     return PerPollClientTrigger
 
 
-def __getattr__(name: str) -> Any:
-    if name == "PerPollClientTrigger":
-        cls = _per_poll_trigger_class()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(name)
+__getattr__ = lazy_classes(globals(), {"PerPollClientTrigger": _per_poll_trigger_class})
 
 
 # -- the worker: one triggerer process --------------------------------------------------------
