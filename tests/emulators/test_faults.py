@@ -18,6 +18,7 @@ GET = {
     Platform.DASHSCOPE: "/fine-tunes/{id}",
     Platform.TOGETHER: "/fine-tunes/{id}",
     Platform.OPENAI: "/fine_tuning/jobs/{id}",
+    Platform("azure_openai"): "/openai/v1/fine_tuning/jobs/{id}",
 }
 MISSING = {
     Platform.VERTEX_AI: "projects/p/locations/l/tuningJobs/1",
@@ -25,12 +26,14 @@ MISSING = {
     Platform.DASHSCOPE: "ft-x",
     Platform.TOGETHER: "ft-x",
     Platform.OPENAI: "ftjob-x",
+    Platform("azure_openai"): "ftjob-x",
 }
 CANCEL = {
     Platform.VERTEX_AI: "/v1/{id}:cancel",
     Platform.DASHSCOPE: "/fine-tunes/{id}/cancel",
     Platform.TOGETHER: "/fine-tunes/{id}/cancel",
     Platform.OPENAI: "/fine_tuning/jobs/{id}/cancel",
+    Platform("azure_openai"): "/openai/v1/fine_tuning/jobs/{id}/cancel",
 }
 
 
@@ -44,6 +47,8 @@ def error_shape(platform: Platform, body: dict) -> None:
         assert set(body["error"]) >= {"code", "message", "status"}
     elif platform is Platform.DASHSCOPE:
         assert set(body) == {"request_id", "code", "message"}
+    elif platform is Platform("azure_openai"):
+        assert set(body["error"]) == {"code", "message"}
     else:
         assert set(body["error"]) == {"message", "type", "param", "code"}
 
@@ -75,6 +80,7 @@ def test_retry_hint_per_platform(emu, api, platform):
         Platform.DASHSCOPE: {"header": (None, None), "body": []},
         Platform.TOGETHER: {"header": ("2", "2000"), "body": []},
         Platform.OPENAI: {"header": ("2", "2000"), "body": []},
+        Platform("azure_openai"): {"header": ("2", "2000"), "body": []},
     }
     assert hints == expected[platform]
 

@@ -88,6 +88,7 @@ class TestEveryPlatform:
             Platform.DASHSCOPE: "ft-202401010000-dead",
             Platform.TOGETHER: "ft-00000000-0000-0000-0000-000000000000",
             Platform.OPENAI: "ftjob-missing",
+            Platform("azure_openai"): "ftjob-missing",
         }[platform]
         with pytest.raises(JobNotFoundError) as info:
             call(hook_for(platform), mode, "get_job", missing)
