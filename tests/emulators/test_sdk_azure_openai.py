@@ -78,6 +78,6 @@ def test_a_wrong_credential_is_an_authentication_error(emu, make):
 
 
 def test_the_legacy_client_without_a_version_is_refused(emu):
-    with openai.AzureOpenAI(azure_endpoint=emu.url, api_key=emu.api_key(PLATFORM), api_version="") as c:
-        with pytest.raises(openai.NotFoundError, match="api-version"):
-            c.fine_tuning.jobs.list()
+    unversioned = openai.AzureOpenAI(azure_endpoint=emu.url, api_key=emu.api_key(PLATFORM), api_version="")
+    with unversioned as c, pytest.raises(openai.NotFoundError, match="api-version"):
+        c.fine_tuning.jobs.list()

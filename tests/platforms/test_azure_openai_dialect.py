@@ -117,7 +117,9 @@ def test_a_listing_pages_on_after_like_openais():
     d = dialect(api_version="2024-10-21")
     request = d.list_request(None, 2)
     items = [json.loads(job_body("running", id=f"ftjob-{i}")) for i in (1, 2)]
-    page = d.parse_page(ApiResponse(200, {}, json.dumps({"object": "list", "data": items, "has_more": True}).encode()), request)
+    page = d.parse_page(
+        ApiResponse(200, {}, json.dumps({"object": "list", "data": items, "has_more": True}).encode()), request
+    )
     assert [j.job_id for j in page.jobs] == ["ftjob-1", "ftjob-2"] and page.next_token == "ftjob-2"
     last = d.parse_page(ApiResponse(200, {}, b'{"object": "list", "data": [], "has_more": false}'), request)
     assert last.next_token is None
