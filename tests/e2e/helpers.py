@@ -27,12 +27,14 @@ NATIVE_SUCCEEDED = {
     Platform.DASHSCOPE: "SUCCEEDED",
     Platform.TOGETHER: "completed",
     Platform.OPENAI: "succeeded",
+    Platform("azure_openai"): "succeeded",
 }
 NATIVE_CANCELLED = {
     Platform.VERTEX_AI: "JOB_STATE_CANCELLED",
     Platform.DASHSCOPE: "CANCELED",
     Platform.TOGETHER: "cancelled",
     Platform.OPENAI: "cancelled",
+    Platform("azure_openai"): "cancelled",
 }
 
 

@@ -41,6 +41,7 @@ REFUSALS = {
     Platform.DASHSCOPE: "Check the API key",
     Platform.TOGETHER: "Invalid API key",
     Platform.OPENAI: "Incorrect API key",
+    Platform("azure_openai"): "invalid subscription key",
 }
 HIDDEN_STANDARD_FIELDS = ("login", "port", "schema")
 #: Extras filled in through the form, per platform (besides max_retries and timeout).
