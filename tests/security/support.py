@@ -13,6 +13,7 @@ MISSING_IDS: dict[Platform, str] = {
     Platform.DASHSCOPE: "ft-202401010000-gone",
     Platform.TOGETHER: "ft-00000000-0000-0000-0000-000000000000",
     Platform.OPENAI: "ftjob-doesnotexist",
+    Platform("azure_openai"): "ftjob-doesnotexist",
 }
 
 

@@ -96,6 +96,7 @@ PLATFORM_IDS: dict[Platform, dict[str, str]] = {
     Platform.DASHSCOPE: {"collection-dotdot": "fine-tunes/../deployments", "verb": "ft-2024-abc:cancel"},
     Platform.TOGETHER: {"collection-dotdot": "fine-tunes/../files", "verb": "ft-abc:cancel"},
     Platform.OPENAI: {"collection-dotdot": "fine_tuning/jobs/../../files", "verb": "ftjob-abc/cancel"},
+    Platform("azure_openai"): {"v1-dotdot": "../../fine_tuning/jobs", "query": "ftjob-abc?api-version=1"},
 }
 
 #: Not strings at all (a template rendered to a number or a list, say).
