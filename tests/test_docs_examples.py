@@ -175,6 +175,8 @@ def _shell_connections(block: Block) -> list[tuple[str, dict[str, Any]]]:
                 conn["password"] = options.pop("--conn-password")
             if "--conn-login" in options:
                 conn["login"] = options.pop("--conn-login")
+            if "--conn-host" in options:  # replaced by the emulator's below, as the password is
+                conn["host"] = options.pop("--conn-host")
             conn["extra"] = json.loads(options.pop("--conn-extra", "{}"))
             assert not options, f"{block.name}: options the test does not know: {sorted(options)}"
             found.append((words[3], conn))

@@ -28,6 +28,7 @@ NATIVE_SUCCEEDED = {
     Platform.TOGETHER: "completed",
     Platform.OPENAI: "succeeded",
     Platform.BEDROCK: "Completed",
+    Platform("azure_openai"): "succeeded",
 }
 NATIVE_CANCELLED = {
     Platform.VERTEX_AI: "JOB_STATE_CANCELLED",
@@ -35,6 +36,7 @@ NATIVE_CANCELLED = {
     Platform.TOGETHER: "cancelled",
     Platform.OPENAI: "cancelled",
     Platform.BEDROCK: "Stopped",
+    Platform("azure_openai"): "cancelled",
 }
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 import airflow_ft_provider
+from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import Emulator, EmulatorConfig
 
 PACKAGE = Path(airflow_ft_provider.__file__).parent
@@ -129,7 +130,7 @@ def test_cli_serves_in_the_foreground():
                     raise
                 time.sleep(0.1)
         jobs = httpx.get(url + "/_emulator/jobs").json()["jobs"]
-        assert {j["platform"] for j in jobs} == {"vertex_ai", "gemini", "dashscope", "together", "openai", "bedrock"}
+        assert {j["platform"] for j in jobs} == {p.value for p in Platform}
         assert {j["native_state"] for j in jobs if j["platform"] == "dashscope"} == {
             "RUNNING",
             "PENDING",
@@ -151,7 +152,7 @@ def test_cli_serves_in_the_foreground():
     for job in jobs:  # every seeded id is printed, under its platform
         assert job["job_id"] in output
     exports = [line.strip() for line in output.splitlines() if line.strip().startswith("export AIRFLOW_CONN_")]
-    assert len(exports) == 6
+    assert len(exports) == len(Platform)
     openai = next(e for e in exports if e.startswith("export AIRFLOW_CONN_FT_OPENAI_DEFAULT="))
     conn = json.loads(openai.split("=", 1)[1].strip("'"))
     assert conn == {"conn_type": "ft_openai", "host": f"{url}/v1", "password": "emulator-openai-key", "extra": {}}

@@ -19,6 +19,7 @@ GET = {
     Platform.TOGETHER: "/fine-tunes/{id}",
     Platform.OPENAI: "/fine_tuning/jobs/{id}",
     Platform.BEDROCK: "/model-customization-jobs/{id}",
+    Platform("azure_openai"): "/openai/v1/fine_tuning/jobs/{id}",
 }
 MISSING = {
     Platform.VERTEX_AI: "projects/p/locations/l/tuningJobs/1",
@@ -27,6 +28,7 @@ MISSING = {
     Platform.TOGETHER: "ft-x",
     Platform.OPENAI: "ftjob-x",
     Platform.BEDROCK: "no-such-job",
+    Platform("azure_openai"): "ftjob-x",
 }
 CANCEL = {
     Platform.VERTEX_AI: "/v1/{id}:cancel",
@@ -34,6 +36,7 @@ CANCEL = {
     Platform.TOGETHER: "/fine-tunes/{id}/cancel",
     Platform.OPENAI: "/fine_tuning/jobs/{id}/cancel",
     Platform.BEDROCK: "/model-customization-jobs/{id}/stop",
+    Platform("azure_openai"): "/openai/v1/fine_tuning/jobs/{id}/cancel",
 }
 
 
@@ -49,6 +52,8 @@ def error_shape(platform: Platform, body: dict) -> None:
         assert set(body) == {"request_id", "code", "message"}
     elif platform is Platform.BEDROCK:  # the type is in x-amzn-ErrorType
         assert set(body) == {"message"}
+    elif platform is Platform("azure_openai"):
+        assert set(body["error"]) == {"code", "message"}
     else:
         assert set(body["error"]) == {"message", "type", "param", "code"}
 
@@ -81,6 +86,7 @@ def test_retry_hint_per_platform(emu, api, platform):
         Platform.TOGETHER: {"header": ("2", "2000"), "body": []},
         Platform.OPENAI: {"header": ("2", "2000"), "body": []},
         Platform.BEDROCK: {"header": (None, None), "body": []},
+        Platform("azure_openai"): {"header": ("2", "2000"), "body": []},
     }
     assert hints == expected[platform]
 

@@ -89,6 +89,7 @@ class TestEveryPlatform:
             Platform.TOGETHER: "ft-00000000-0000-0000-0000-000000000000",
             Platform.OPENAI: "ftjob-missing",
             Platform.BEDROCK: "no-such-job",
+            Platform("azure_openai"): "ftjob-missing",
         }[platform]
         with pytest.raises(JobNotFoundError) as info:
             call(hook_for(platform), mode, "get_job", missing)

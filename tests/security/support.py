@@ -14,6 +14,7 @@ MISSING_IDS: dict[Platform, str] = {
     Platform.TOGETHER: "ft-00000000-0000-0000-0000-000000000000",
     Platform.OPENAI: "ftjob-doesnotexist",
     Platform.BEDROCK: "job-does-not-exist",
+    Platform("azure_openai"): "ftjob-doesnotexist",
 }
 
 

@@ -109,6 +109,7 @@ PLATFORM_IDS: dict[Platform, dict[str, str]] = {
         "name-leading-dash": "-job",
         "name-unicode": "j\u00f6b",
     },
+    Platform("azure_openai"): {"v1-dotdot": "../../fine_tuning/jobs", "query": "ftjob-abc?api-version=1"},
 }
 
 #: Not strings at all (a template rendered to a number or a list, say).

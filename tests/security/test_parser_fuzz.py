@@ -13,7 +13,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -35,6 +35,8 @@ from airflow_ft_provider.jobs import (  # noqa: E402
     TuningJob,
     TuningJobState,
 )
+from airflow_ft_provider.platforms.azure_openai import STATES as AZURE_STATES  # noqa: E402
+from airflow_ft_provider.platforms.azure_openai import AzureOpenAIDialect  # noqa: E402
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Page  # noqa: E402
 from airflow_ft_provider.platforms.dashscope import STATES as DASHSCOPE_STATES  # noqa: E402
 from airflow_ft_provider.platforms.dashscope import DashScopeDialect  # noqa: E402
@@ -226,6 +228,14 @@ SHAPES: dict[Platform, Shape] = {
     ),
 }
 
+#: Azure OpenAI: OpenAI's bodies, Azure's addressing (legacy data plane) and error body.
+SHAPES[Platform("azure_openai")] = replace(
+    SHAPES[Platform.OPENAI],
+    platform=Platform("azure_openai"),
+    make=lambda: AzureOpenAIDialect("https://contoso.openai.azure.com", "2024-10-21"),
+    error={"error": {"code": "401", "message": "Access denied due to invalid subscription key."}},
+)
+
 # -- strategies -------------------------------------------------------------------------------
 SHAPES_STATES: dict[Platform, Any] = {
     Platform.OPENAI: OPENAI_STATES,
@@ -233,9 +243,18 @@ SHAPES_STATES: dict[Platform, Any] = {
     Platform.DASHSCOPE: DASHSCOPE_STATES,
     Platform.VERTEX_AI: VERTEX_STATES,
     Platform.GEMINI: GEMINI_STATES,
+    Platform("azure_openai"): AZURE_STATES,
 }
 ALL_NATIVE_STATES = sorted(
-    {*OPENAI_STATES, *TOGETHER_STATES, *DASHSCOPE_STATES, *VERTEX_STATES, *GEMINI_STATES, *TuningJobState}
+    {
+        *OPENAI_STATES,
+        *AZURE_STATES,
+        *TOGETHER_STATES,
+        *DASHSCOPE_STATES,
+        *VERTEX_STATES,
+        *GEMINI_STATES,
+        *TuningJobState,
+    }
 )
 #: Near misses of real states: a case, a space or an invisible character away.
 NEAR_STATES = st.sampled_from(ALL_NATIVE_STATES).flatmap(

@@ -33,10 +33,13 @@ from airflow_ft_provider.transport import AsyncClientPool, ClientSettings, new_s
 from tests.conftest import CONN_TYPES, PLATFORMS
 
 KEY = "sk-tls-test-0123456789"
+#: The host that stands for "the platform's default" where a platform has none (one endpoint per resource).
+NO_DEFAULT_HOST = {Platform("azure_openai"): "https://tls-test.openai.azure.com"}
 
 
 def make_conn(platform: Platform, host: str | None, **extra: Any) -> Connection:
     extra = {"max_retries": 0, "timeout": 5, **extra}
+    host = host if host is not None else NO_DEFAULT_HOST.get(platform)
     password = KEY
     if platform is Platform.VERTEX_AI:
         extra = {"project": "tls-project", "access_token": KEY, **extra}

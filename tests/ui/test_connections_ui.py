@@ -42,6 +42,7 @@ REFUSALS = {
     Platform.TOGETHER: "Invalid API key",
     Platform.OPENAI: "Incorrect API key",
     Platform.BEDROCK: "Invalid API key",  # the form's Password alone is a Bedrock API key
+    Platform("azure_openai"): "invalid subscription key",
 }
 #: Extras filled in through the form, per platform (besides max_retries and timeout).
 FILLED_EXTRAS: dict[Platform, dict[str, str]] = {

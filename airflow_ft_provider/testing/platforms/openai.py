@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -138,12 +138,13 @@ def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
 class OpenAISpec(PlatformSpec):
     platform = Platform("openai")
     conn_type = "ft_openai"
-    prefixes = ("/v1/fine_tuning/",)
+    # Typed as the base declares them, so OpenAI-shaped hosts (Azure OpenAI) may serve several.
+    prefixes: ClassVar[tuple[str, ...]] = ("/v1/fine_tuning/",)
     base_path = "/v1"
     default_base_model = "gpt-4o-mini-2024-07-18"
     states = STATES
     terminal = TERMINAL
-    collections = ("/v1/fine_tuning/jobs",)
+    collections: ClassVar[tuple[str, ...]] = ("/v1/fine_tuning/jobs",)
     paging = PAGING
 
     def new_id(self, display_name: str, created: float) -> str:
