@@ -5,7 +5,9 @@ requests a second, sixteen times Vertex AI's quota. Here each :class:`TuningJobS
 the connection's watcher for its job's state, and the watcher reads all the jobs asked for
 together, round after round (``flows.watch.read_round``): a listing where one page covers many of
 them (stopping as soon as all were seen), targeted reads for the rest, all within the connection's
-request budget (urgent rounds, with a confirmation due, before background watching).
+request budget. A confirmation due (a job this provider just cancelled: an urgent read) never
+waits for a round: it is read at once, on its own, ahead of background watching in the budget (a
+round lists every watched job, and the cancelled one may be on its last page).
 
 Background reads that a listing would serve gather for a few seconds first (``BACKGROUND_GATHER``),
 so 10,000 sensors polling every 30 s cost a listing every few seconds, not one per second.
@@ -136,6 +138,11 @@ class JobWatcher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            for job_id in [job_id for job_id, waiters in batch.items() if any(w.urgent for w in waiters)]:
+                self._in_flight.add(job_id)
+                asyncio.get_running_loop().create_task(self._read_one(job_id, batch.pop(job_id), True))
+            if not batch:
+                continue
             if gather := self._gathering(batch):
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -151,7 +158,7 @@ class JobWatcher:
     def _gathering(self, batch: dict[str, list[_Waiter]]) -> float:
         """Seconds to wait for more background reads before this round (0: go now)."""
         waiters = [w for ws in batch.values() for w in ws]
-        if any(w.urgent for w in waiters) or not cheaper_to_list(len(batch), self._pages_per_listing):
+        if not cheaper_to_list(len(batch), self._pages_per_listing):
             return 0.0
         oldest = min(w.asked for w in waiters)
         return max(0.0, oldest + BACKGROUND_GATHER - time.monotonic())
@@ -159,8 +166,8 @@ class JobWatcher:
     async def _round(self, batch: dict[str, list[_Waiter]]) -> None:
         self.stats.rounds += 1
         job_ids = list(batch)
-        urgent = any(w.urgent for waiters in batch.values() for w in waiters)
-        flow = read_round(job_ids, pages_per_listing=self._pages_per_listing, page_size=self.page_size, urgent=urgent)
+        # Background reads only: urgent ones were sent on their own (see _rounds).
+        flow = read_round(job_ids, pages_per_listing=self._pages_per_listing, page_size=self.page_size, urgent=False)
         step = next(flow)
         if isinstance(step, ListUntil):
             wait = self._last_listing + MIN_LISTING_INTERVAL - time.monotonic()

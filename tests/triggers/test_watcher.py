@@ -111,8 +111,9 @@ def test_a_stalled_read_holds_up_only_its_own_job(emu, connections, set_connecti
     assert stuck[0]["status"] == "timeout" and total < 6  # its own deadline, not the 30 s stall
 
 
-def test_urgent_reads_are_marked_as_such(emu, connections):
-    """A wait that confirms a cancel reads with priority in the connection's budget."""
+def test_urgent_reads_go_at_once_on_their_own(emu, connections):
+    """A wait that confirms a cancel is read at once by a targeted read (never behind a listing
+    round of every watched job), with priority in the connection's budget."""
     platform = Platform.TOGETHER
     job_id = emu.seed(platform, script=JobScript(running_s=0.3))
 
@@ -121,7 +122,8 @@ def test_urgent_reads_are_marked_as_such(emu, connections):
         return events, watcher_of(platform).stats
 
     events, stats = run(main)
-    assert events[0]["status"] == "reached" and stats.rounds >= 1
+    assert events[0]["status"] == "reached"
+    assert (stats.rounds, stats.listings) == (0, 0) and stats.reads >= 1
 
 
 @pytest.mark.parametrize("count", [300])
