@@ -71,7 +71,7 @@ from benchmarks.common import (
     set_connection,
     verdict,
 )
-from benchmarks.triggerer_scale import cpu_seconds
+from benchmarks.triggerer_scale import cpu_seconds, stop_runner
 
 CONN_ID = "bench_quota"
 LATENCY = 0.05
@@ -321,15 +321,7 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
     stop.set()
     for task in cancel_tasks:
         task.cancel()
-    await asyncio.wait(tasks, timeout=30)
-    left = [d["task"] for d in runner.triggers.values()]
-    for task in left:
-        task.cancel()
-    if left:
-        await asyncio.wait(left, timeout=30)
-    from airflow_ft_provider.process_cache import process_cache
-
-    await asyncio.wait_for(process_cache.aclose(), 10)
+    await stop_runner(runner, tasks)
 
     records = [r for r in remote.requests(platform, since=metered) if r.time <= stopped]
     remote.set_quota(platform, None)

@@ -121,6 +121,20 @@ def _per_poll_trigger_class() -> type:
 __getattr__ = lazy_classes(globals(), {"PerPollClientTrigger": _per_poll_trigger_class})
 
 
+async def stop_runner(runner: Any, tasks: list[asyncio.Task[Any]]) -> None:
+    """End a benchmark's TriggerRunner: its own tasks, then every trigger still running, then the
+    provider's shared clients (each step bounded, so a stuck trigger cannot hold the benchmark)."""
+    await asyncio.wait(tasks, timeout=30)
+    left = [d["task"] for d in runner.triggers.values()]
+    for task in left:
+        task.cancel()
+    if left:
+        await asyncio.wait(left, timeout=30)
+    from airflow_ft_provider.process_cache import process_cache
+
+    await asyncio.wait_for(process_cache.aclose(), 10)
+
+
 # -- the worker: one triggerer process --------------------------------------------------------
 
 
@@ -255,15 +269,7 @@ async def triggerer(args: argparse.Namespace) -> dict[str, Any]:
     await wait_for(n, max(0.0, seeded + running_s - time.monotonic()) + args.drain)
     drained = time.monotonic()
     stop.set()
-    await asyncio.wait([loop_task, *tasks], timeout=30)
-    left = [d["task"] for d in runner.triggers.values()]
-    for task in left:
-        task.cancel()
-    if left:
-        await asyncio.wait(left, timeout=20)
-    from airflow_ft_provider.process_cache import process_cache
-
-    await asyncio.wait_for(process_cache.aclose(), 10)
+    await stop_runner(runner, [loop_task, *tasks])
 
     gets = [
         r
