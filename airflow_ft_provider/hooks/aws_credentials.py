@@ -145,6 +145,11 @@ def _default_chain(conn: Connection) -> Credentials:
     return found
 
 
+#: Bounds of one AssumeRole call to STS (seconds per connect and per read; attempts in all).
+STS_TIMEOUT = 10
+STS_ATTEMPTS = 2
+
+
 def _assumed(
     conn: Connection,
     source: Callable[[], Credentials],
@@ -163,10 +168,17 @@ def _assumed(
         session = botocore.session.get_session()
 
         def client_creator(service: str, **kwargs: Any) -> Any:
+            from botocore.config import Config
+
             kwargs.setdefault("region_name", region)
             if sts_endpoint:
                 kwargs["endpoint_url"] = sts_endpoint
-            return session.create_client(service, **kwargs)
+            # botocore's defaults (60 s to connect, 60 s to read, several retries) would let a
+            # stalled STS hold a call for minutes: AssumeRole ends within STS_ATTEMPTS x 2 x STS_TIMEOUT.
+            bounded = Config(
+                connect_timeout=STS_TIMEOUT, read_timeout=STS_TIMEOUT, retries={"max_attempts": STS_ATTEMPTS}
+            )
+            return session.create_client(service, config=bounded, **kwargs)
 
         extra_args: dict[str, Any] = {"RoleSessionName": session_name}
         if external_id:
