@@ -16,6 +16,10 @@ INTEGRATION = "Fine-tuning jobs"
 
 
 def get_provider_info() -> dict[str, Any]:
+    from airflow_ft_provider.version_compat import warn_if_encryption_broken
+
+    # Every Airflow component loads providers: the API server's log says why saving fails on 3.1.
+    warn_if_encryption_broken()
     titles = ", ".join(record.title for record in RECORDS.values())
     return {
         "package-name": "airflow-ft-provider",

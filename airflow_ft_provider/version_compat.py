@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Sequence
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
-
-from airflow import __version__ as _airflow_version
-from airflow.triggers.base import BaseTrigger
 
 if TYPE_CHECKING:
     from airflow_ft_provider.connection_fields import ConnectionForm
@@ -25,12 +24,68 @@ def _version_tuple(version: str) -> tuple[int, int]:
     return major, minor
 
 
+#: Read from the distribution's metadata, not ``airflow.__version__``: this module imports nothing of
+#: Airflow at load time, because Airflow loads ``get_provider_info`` (which uses it) while it is
+#: itself still being imported.
+_airflow_version = metadata.version("apache-airflow-core")
 AIRFLOW_V_3_2_PLUS = _version_tuple(_airflow_version) >= (3, 2)
 AIRFLOW_V_3_3_PLUS = _version_tuple(_airflow_version) >= (3, 3)
 
-#: Airflow 3.3+ calls ``BaseTrigger.on_kill`` when a user kills a deferred task (mark failed or
-#: success, clear). Detected by the method itself rather than the version number.
-TRIGGER_ON_KILL_SUPPORTED = "on_kill" in BaseTrigger.__dict__
+
+@functools.cache
+def trigger_on_kill_supported() -> bool:
+    """Airflow 3.3+ calls ``BaseTrigger.on_kill`` when a user kills a deferred task (mark failed or
+    success, clear). Detected by the method itself rather than the version number."""
+    from airflow.triggers.base import BaseTrigger
+
+    return "on_kill" in BaseTrigger.__dict__
+
+
+# -- cryptography 51 on Airflow 3.1 ---------------------------------------------------------------
+#: The first cryptography release whose ``MultiFernet`` (a Rust object since 51.0.0) takes no new
+#: attributes. Airflow's ``get_fernet()`` sets ``is_encrypted`` on it in apache-airflow-core 3.1.0
+#: to 3.1.8 (every 3.1 release); 3.2.0 wraps it in a class of its own and is not affected.
+CRYPTOGRAPHY_WITHOUT_FERNET_ATTRIBUTES = 51
+
+
+@functools.cache
+def encryption_broken() -> str | None:
+    """Why this Airflow cannot encrypt anything (trigger kwargs, connection passwords), or None.
+
+    Airflow 3.1.x with cryptography >= 51 fails in ``airflow.models.crypto.get_fernet`` with
+    ``AttributeError: ... MultiFernet object has no attribute 'is_encrypted'`` the first time it
+    encrypts: every deferral (trigger kwargs are encrypted) and every save of a connection with a
+    password. Airflow's own error points nowhere near the cause; this one names the fix.
+    """
+    try:
+        found = metadata.version("cryptography")
+    except metadata.PackageNotFoundError:
+        return None
+    return encryption_broken_for(_airflow_version, found)
+
+
+def encryption_broken_for(airflow_version: str, cryptography_version: str) -> str | None:
+    """:func:`encryption_broken` for the given versions (apache-airflow-core's and cryptography's)."""
+    if _version_tuple(airflow_version) >= (3, 2):
+        return None
+    if _version_tuple(cryptography_version)[0] < CRYPTOGRAPHY_WITHOUT_FERNET_ATTRIBUTES:
+        return None
+    return (
+        f"Airflow {airflow_version} cannot encrypt with cryptography {cryptography_version}: Airflow 3.1.x sets "
+        f"an attribute on cryptography's MultiFernet, which cryptography {CRYPTOGRAPHY_WITHOUT_FERNET_ATTRIBUTES} "
+        "made read-only, so deferring a task (its trigger's arguments are encrypted) and saving a connection "
+        "with a password fail with AttributeError 'is_encrypted'. Fix: pip install \"cryptography<51\" on every "
+        "Airflow component, or install Airflow with its constraints file for your release "
+        "(https://airflow.apache.org/docs/apache-airflow/stable/installation/installing-from-pypi.html), "
+        "or upgrade to Airflow 3.2 or later."
+    )
+
+
+@functools.cache
+def warn_if_encryption_broken() -> None:
+    """Log :func:`encryption_broken`'s reason once per process (provider loading, a hook's Test)."""
+    if reason := encryption_broken():
+        logging.getLogger("airflow_ft_provider").warning("%s", reason)
 
 
 # -- connection forms -----------------------------------------------------------------------------

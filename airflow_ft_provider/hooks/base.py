@@ -191,13 +191,17 @@ class TuningJobHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap authenticated call (the first page of one job) for the UI's Test button."""
+        version_compat.warn_if_encryption_broken()
         try:
             transport = self.get_conn()
             request = transport.dialect.list_request(None, 1)
             transport.call(request, _page_reader(transport.dialect, request), deadline=None)
         except (TuningJobError, ConnectionConfigError) as exc:
             return False, f"{self.hook_name}: {exc}"
-        return True, f"{self.hook_name}: connected to {transport.dialect.base_url} and listed tuning jobs."
+        message = f"{self.hook_name}: connected to {transport.dialect.base_url} and listed tuning jobs."
+        if broken := version_compat.encryption_broken():
+            message += f" But: {broken}"
+        return True, message
 
     def close(self) -> None:
         if self._client is not None:

@@ -125,7 +125,11 @@ class CancelTuningJobOperator(BaseOperator):
         from airflow_ft_provider.flows import CancelAction, cancel_flow, run_flow
         from airflow_ft_provider.hooks.registry import get_hook
         from airflow_ft_provider.task_errors import task_failure
+        from airflow_ft_provider.version_compat import encryption_broken
 
+        # Before anything is sent: a cancel whose wait then cannot defer would be left unconfirmed.
+        if self.deferrable and self.wait_for_completion and (reason := encryption_broken()):
+            raise AirflowFailException(reason)
         # Airflow renders extra links on failure and deferral too: the link's XCom always exists.
         context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value="")
         deadline = time.time() + self.timeout

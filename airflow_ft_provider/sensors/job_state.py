@@ -119,7 +119,10 @@ class TuningJobStateSensor(BaseSensorOperator):
         # No read on the worker first: the trigger's first poll is immediate, and ending every
         # path in execute_complete keeps soft_fail/timeout handling identical to poke mode.
         from airflow_ft_provider.triggers.job_state import TuningJobStateTrigger
+        from airflow_ft_provider.version_compat import encryption_broken
 
+        if reason := encryption_broken():
+            raise AirflowFailException(reason)
         # Airflow renders extra links when a task defers: give the link its XCom now.
         context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value="")
         self.defer(

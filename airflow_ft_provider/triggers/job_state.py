@@ -176,7 +176,7 @@ class TuningJobStateTrigger(BaseTrigger):
         so a triggerer restart or redistribution never cancels a job."""
         if (
             self.cancel_on_kill
-            and not version_compat.TRIGGER_ON_KILL_SUPPORTED
+            and not version_compat.trigger_on_kill_supported()
             and not self._finished
             and await self._task_was_killed()
         ):

@@ -1,0 +1,100 @@
+"""Airflow-version rules that the rest of the package asks ``version_compat`` about.
+
+The real break (Airflow 3.1.8 with cryptography 51 installed) is exercised end to end by
+``scripts/release-check``: a deferred cancel there fails before sending anything, naming the fix.
+Here: the rule's table, that the locked environments avoid it, and what each deferring task
+does when the rule says the environment cannot encrypt.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_ft_provider import version_compat
+from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.testing import JobScript
+from airflow_ft_provider.testing.dags import run_dag_source
+from tests.conftest import conn_id_for
+
+FIX = 'pip install "cryptography<51"'
+
+
+@pytest.mark.parametrize(
+    ("airflow", "cryptography", "broken"),
+    [
+        ("3.1.0", "51.0.0", True),  # every 3.1 release sets the attribute (checked in 3.1.0-3.1.8)
+        ("3.1.8", "51.0.1", True),
+        ("3.1.8", "50.0.2", False),
+        ("3.2.0", "51.0.1", False),  # 3.2.0 wraps MultiFernet in a class of its own
+        ("3.3.2", "52.1.0", False),
+    ],
+)
+def test_which_airflow_and_cryptography_cannot_encrypt(airflow, cryptography, broken):
+    reason = version_compat.encryption_broken_for(airflow, cryptography)
+    assert (reason is not None) is broken
+    if broken:
+        assert f"Airflow {airflow}" in reason
+        assert f"cryptography {cryptography}" in reason
+        assert FIX in reason
+
+
+def test_the_locked_environments_can_encrypt():
+    assert version_compat.encryption_broken() is None
+
+
+@pytest.fixture
+def cannot_encrypt(monkeypatch: pytest.MonkeyPatch) -> str:
+    reason = version_compat.encryption_broken_for("3.1.8", "51.0.1")
+    assert reason is not None
+    monkeypatch.setattr(version_compat, "encryption_broken", lambda: reason)
+    return reason
+
+
+def test_deferred_cancel_refuses_before_sending_anything(emu, connections, cannot_encrypt, caplog, capfd):
+    job_id = emu.seed(Platform.OPENAI, script=JobScript(running_s=None, cancel_s=0.2))
+    source = f"""
+    from airflow.sdk import DAG
+    from airflow_ft_provider.operators.cancel import CancelTuningJobOperator
+
+    with DAG("cancel_cannot_defer", schedule=None, default_args={{"retries": 2}}) as dag:
+        CancelTuningJobOperator(
+            task_id="cancel", conn_id={conn_id_for(Platform.OPENAI)!r}, job_id={job_id!r}, deferrable=True
+        )
+    """
+    result = run_dag_source("cancel_cannot_defer", source)
+    assert result.task_states == {"cancel": "failed"}  # no retry: the environment has to change
+    assert emu.requests(Platform.OPENAI) == []
+    assert emu.job_state(Platform.OPENAI, job_id) == "running"
+    # The task's failure, as its log shows it (3.3 logs through logging, 3.1 to the console).
+    assert FIX in caplog.text + "".join(capfd.readouterr())
+
+
+def test_cancel_on_the_worker_is_unaffected(emu, connections, cannot_encrypt):
+    job_id = emu.seed(Platform.OPENAI, script=JobScript(running_s=None, cancel_s=0.2))
+    source = f"""
+    from airflow.sdk import DAG
+    from airflow_ft_provider.operators.cancel import CancelTuningJobOperator
+
+    with DAG("cancel_on_worker", schedule=None) as dag:
+        CancelTuningJobOperator(
+            task_id="cancel", conn_id={conn_id_for(Platform.OPENAI)!r}, job_id={job_id!r}, min_poll_interval=0.2
+        )
+    """
+    result = run_dag_source("cancel_on_worker", source)
+    assert result.xcom("cancel")["state"] == "CANCELLED"
+
+
+def test_deferred_sensor_refuses(emu, connections, cannot_encrypt):
+    job_id = emu.seed(Platform.OPENAI, script=JobScript(running_s=None))
+    source = f"""
+    from airflow.sdk import DAG
+    from airflow_ft_provider.sensors.job_state import TuningJobStateSensor
+
+    with DAG("sensor_cannot_defer", schedule=None, default_args={{"retries": 2}}) as dag:
+        TuningJobStateSensor(
+            task_id="wait", conn_id={conn_id_for(Platform.OPENAI)!r}, job_id={job_id!r}, deferrable=True
+        )
+    """
+    result = run_dag_source("sensor_cannot_defer", source)
+    assert result.task_states == {"wait": "failed"}
+    assert emu.requests(Platform.OPENAI) == []
