@@ -78,6 +78,17 @@ class ApiServer:
         token = httpx.get(f"{self.url}/auth/token", timeout=30).json()["access_token"]
         return httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {token}"})
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The ``airflow`` command, run as a user would on this server's machine (its home and config)."""
+        return subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=_server_env(self.home),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
 
 def _server_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}

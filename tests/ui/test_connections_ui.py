@@ -1,11 +1,12 @@
-"""The five connection types in Airflow's Connections UI, in a real (headless) Chromium.
+"""Every connection type in Airflow's Connections UI, in a real (headless) Chromium.
 
 For each type: Admin -> Connections -> Add Connection, pick the type, check the form shows
 exactly the provider's labels, hints, hidden fields and secret fields (``connection_fields``),
 fill in the emulator's URL, a key and extras, save, check that the secret never comes back to
-the browser (edit form, list, every API answer the page received), press Test (success
-against the emulator, which logs the request), then save a wrong key and press Test again
-(a failure that names the platform's refusal). Screenshots of every step are saved.
+the browser (edit form, list, every API answer the page received), press the list's real Test
+button (success against the emulator, which logs the request; on Airflow 3.3.1-3.3.x the refusal
+a user sees there, apache/airflow#73298), then save a wrong key and test again (a failure that
+names the platform's refusal). Screenshots of every step are saved.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from airflow_ft_provider.platforms.registry import RECORDS_BY_CONN_TYPE
 from airflow_ft_provider.testing import Emulator
 from tests.conftest import CONN_TYPES
 from tests.security.support import foreign_service_account
-from tests.ui.conftest import ApiServer, Browser
+from tests.ui.conftest import ApiServer, Browser, api_json
 
 pytestmark = pytest.mark.ui
 
+AIRFLOW_RELEASE = Version(airflow.__version__).release
 #: From 3.2 the form reads the provider's ``conn-fields`` and renders sensitive extras as
 #: password inputs; 3.1 builds it from the legacy wtforms widgets and shows them as text.
-SECRET_EXTRAS_MASKED_IN_FORM = Version(airflow.__version__).release >= (3, 2)
+SECRET_EXTRAS_MASKED_IN_FORM = AIRFLOW_RELEASE >= (3, 2)
 
 #: What the platform's refusal of a wrong key says (the emulators word it like the real APIs).
 REFUSALS = {
@@ -84,15 +86,13 @@ def ui_emu(emulator: Emulator) -> Any:
     emulator.reset()
 
 
-def fix_test_request_port(route: Any, request: Any) -> None:
-    """Work around apache/airflow#73298 (fixed after 3.3.2): the Connections list's Test button
-    posts ``"port": 0`` for a connection without a port (``Number(null)``), which the API takes
-    for "a different host" and answers 400 without testing. Every ft_* type hides the port.
-    The fix there treats 0 as unset; this does the same to the request, and nothing else."""
-    body = json.loads(request.post_data or "{}")
-    if body.get("port") == 0:
-        body["port"] = None
-    route.continue_(post_data=json.dumps(body))
+#: Airflow releases whose Connections list cannot test a connection without a port (every ft_* type
+#: hides it): the row's Test icon posts ``"port": 0`` (``Number(null)``) and the API refuses that as
+#: another endpoint, "Bad Request", before any hook runs. apache/airflow#73298: the check came with
+#: 3.3.1 and 3.4.0 treats 0 as unset. A provider cannot give a hidden standard field a stored value,
+#: so the docs send users of these releases to ``airflow connections test <conn_id>``.
+ROW_TEST_REFUSED = (3, 3, 1) <= AIRFLOW_RELEASE < (3, 4)
+ROW_TEST_REFUSAL = "The host or port to test differs from the stored connection"
 
 
 def field_root(dialog: Any, label: str) -> Any:
@@ -114,12 +114,16 @@ def toast_text(page: Any, title: str) -> str:
     return settled(page.locator("[data-scope=toast][data-part=root]").filter(has_text=title).last).inner_text()
 
 
-def open_form(page: Any, server: ApiServer) -> Any:
+def open_connections(page: Any, server: ApiServer) -> None:
     # Airflow 3.1's simple auth manager logs the browser in by redirecting to the home page
     # (3.3 returns to the page asked for): sign in on the home page first, then go on.
     page.goto(server.url)
     page.get_by_role("link", name="Admin").or_(page.get_by_role("button", name="Admin")).first.wait_for()
     page.goto(f"{server.url}/connections")
+
+
+def open_form(page: Any, server: ApiServer) -> Any:
+    open_connections(page, server)
     page.get_by_role("button", name="Add Connection").click()
     dialog = page.get_by_role("dialog")
     dialog.wait_for(state="visible")
@@ -218,10 +222,28 @@ def row(page: Any, conn_id: str) -> Any:
     return found
 
 
-def press_test(page: Any, conn_id: str, outcome: str) -> str:
-    """Press the row's Test button; the toast it shows (title ``outcome``) and the API's answer must agree."""
+def press_test(browser: Browser, api_server: ApiServer, conn_id: str, outcome: str) -> str:
+    """Press the row's real Test button; return the test's message, with what the user saw checked.
+
+    Where the button works, its toast (title ``outcome``) and the API's answer must agree. On the
+    releases of :data:`ROW_TEST_REFUSED` the user sees Airflow's refusal instead; the hook is then
+    tested through the same API with the row's data as Airflow 3.4 sends it (no port).
+    """
+    page = browser.page
     with page.expect_response("**/api/v2/connections/test") as answer:
         row(page, conn_id).get_by_role("button", name="Test Connection").click()
+    if ROW_TEST_REFUSED:
+        assert answer.value.status == 400, f"apache/airflow#73298 looks fixed in {airflow.__version__}: update the docs"
+        assert ROW_TEST_REFUSAL in answer.value.json()["detail"]
+        refused = page.locator("[data-scope=toast][data-part=root]").filter(has_text="Test Connection Failed")
+        assert "Bad Request" in settled(refused.last).inner_text()
+        browser.shot("the list's test button refused by airflow (apache-airflow-73298)")
+        with api_server.api() as api:
+            stored = api.get(f"/api/v2/connections/{conn_id}").json()
+            body = {k: v for k, v in stored.items() if k != "port" and v is not None}
+            result = api_json(api.post("/api/v2/connections/test", json=body))
+        assert result["status"] is (outcome == "Test Connection Successful"), result
+        return str(result["message"])
     body = answer.value.json()
     assert answer.value.status == 200, body
     toast = (
@@ -230,6 +252,7 @@ def press_test(page: Any, conn_id: str, outcome: str) -> str:
         .filter(has_text=body["message"][:60])
     )
     settled(toast.last)
+    browser.shot(f"the list's test button: {outcome}")
     assert body["status"] is (outcome == "Test Connection Successful")
     return toast.last.inner_text()
 
@@ -246,7 +269,6 @@ def assert_not_shown(browser: Browser, secrets: list[str], where: str) -> None:
 @pytest.mark.parametrize("platform", list(Platform), ids=str)
 def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiServer, ui_emu: Emulator, platform):
     page = browser.page
-    page.route("**/api/v2/connections/test", fix_test_request_port)
     record = RECORDS_BY_CONN_TYPE[CONN_TYPES[platform]]
     conn_id = f"ui_{platform.value}_{uuid.uuid4().hex[:6]}"
     creds = credentials(ui_emu, platform)
@@ -303,8 +325,7 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
 
     # 5. Test: the API server's hook reaches the emulator with the stored secret.
     ui_emu.clear_requests()
-    message = press_test(page, conn_id, "Test Connection Successful")
-    browser.shot("test succeeded")
+    message = press_test(browser, api_server, conn_id, "Test Connection Successful")
     assert record.hook_name in message
     assert "listed tuning jobs" in message
     assert [r for r in ui_emu.requests(platform) if r.path != "/token" and r.status == 200], "the test never reached"
@@ -319,8 +340,7 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
     with api_server.api() as api:
         # A number on 3.2+; 3.1's legacy form stores text. The hooks read both.
         assert float(json.loads(api.get(f"/api/v2/connections/{conn_id}").json()["extra"])["timeout"]) == 20
-    press_test(page, conn_id, "Test Connection Successful")
-    browser.shot("edited another field, test still succeeds")
+    press_test(browser, api_server, conn_id, "Test Connection Successful")
 
     # 7. A wrong key: saved through the form, then Test names the refusal.
     row(page, conn_id).get_by_role("button", name="Edit Connection").click()
@@ -329,8 +349,7 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
     field_input(dialog, creds.field).fill(creds.wrong)
     browser.shot("wrong key entered")
     save(page, dialog, "Update Connection Request Submitted")
-    message = press_test(page, conn_id, "Test Connection Failed")
-    browser.shot("test failed with the wrong key")
+    message = press_test(browser, api_server, conn_id, "Test Connection Failed")
     assert record.hook_name in message
     assert REFUSALS[platform] in message, message
     wrong_secrets = [creds.wrong]
@@ -343,3 +362,58 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
     page.get_by_role("dialog").get_by_role("button", name=re.compile("^(Yes, )?Delete$")).click()
     page.get_by_role("row").filter(has_text=conn_id).wait_for(state="detached")
     browser.shot("deleted")
+
+
+def stored_openai_connection(api_server: ApiServer, emu: Emulator, key: str) -> str:
+    """An OpenAI connection created through the REST API, as a deployment script would, without a port."""
+    conn_id = f"ui_openai_{uuid.uuid4().hex[:6]}"
+    emu.config.api_keys[Platform.OPENAI.value] = key
+    body = {
+        "connection_id": conn_id,
+        "conn_type": CONN_TYPES[Platform.OPENAI],
+        "host": emu.base_url(Platform.OPENAI),
+        "password": key,
+        "extra": json.dumps({"max_retries": 0, "timeout": 15}),
+    }
+    with api_server.api() as api:
+        api_json(api.post("/api/v2/connections", json=body))
+    return conn_id
+
+
+@pytest.mark.xfail(
+    ROW_TEST_REFUSED,
+    strict=True,
+    reason="apache/airflow#73298: the Connections list's Test posts port 0 and Airflow 3.3.1-3.3.x refuses it",
+)
+def test_the_lists_test_button_tests_a_connection_without_port(browser: Browser, api_server: ApiServer, ui_emu):
+    """The button as a user presses it. Expected to fail where Airflow refuses the row's port 0: the day
+    the tested release has the fix, this passes, strict xfail fails the run, and the docs' version
+    table (docs/connections/index.md) must say the button works again."""
+    page = browser.page
+    conn_id = stored_openai_connection(api_server, ui_emu, f"sk-UI-{uuid.uuid4().hex}")
+    open_connections(page, api_server)
+    with page.expect_response("**/api/v2/connections/test") as answer:
+        row(page, conn_id).get_by_role("button", name="Test Connection").click()
+    browser.shot("the list's test button")
+    assert answer.value.status == 200, answer.value.text()
+    assert answer.value.json()["status"] is True
+    settled(page.locator("[data-scope=toast][data-part=root]").filter(has_text="Test Connection Successful").last)
+
+
+def test_airflow_connections_test_checks_a_stored_connection(api_server: ApiServer, ui_emu):
+    """What the docs tell users to run where the list's button is refused: the CLI tests the stored
+    connection with the same hook, and a refused key fails it with the platform's words."""
+    key = f"sk-UI-{uuid.uuid4().hex}"
+    conn_id = stored_openai_connection(api_server, ui_emu, key)
+    passed = api_server.cli("connections", "test", conn_id)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "Connection success!" in passed.stdout
+    assert [r for r in ui_emu.requests(Platform.OPENAI) if r.status == 200], "the test never reached the emulator"
+
+    ui_emu.config.api_keys[Platform.OPENAI.value] = f"sk-OTHER-{uuid.uuid4().hex}"
+    failed = api_server.cli("connections", "test", conn_id)
+    # Airflow's CLI exits 1 on a failed test from 3.3.2 on; before, 0 with "Connection failed!".
+    assert failed.returncode == (1 if AIRFLOW_RELEASE >= (3, 3, 2) else 0)
+    assert "Connection failed!" in failed.stdout
+    assert REFUSALS[Platform.OPENAI] in failed.stdout
+    assert key not in failed.stdout + failed.stderr
