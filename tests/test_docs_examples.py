@@ -183,7 +183,12 @@ def _shell_connections(block: Block) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-CONNECTION_BLOCKS = [b for b in BLOCKS if b.page.startswith("connections/") and b.language == "bash"]
+#: Shell blocks of the platforms' connection pages (the index's are about every type).
+CONNECTION_BLOCKS = [
+    b
+    for b in BLOCKS
+    if b.page.startswith("connections/") and b.page != "connections/index.md" and b.language == "bash"
+]
 CONNECTIONS = [
     pytest.param(conn_id, conn, id=f"{b.name}:{conn_id}")
     for b in CONNECTION_BLOCKS

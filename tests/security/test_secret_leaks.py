@@ -364,7 +364,7 @@ PATHS = [
     "refused",
     "invalid_id",
 ]
-TRANSIENT = {"rate_limited", "server_error", "dropped", "refused"}
+TRANSIENT = {"rate_limited", "server_error", "malformed", "dropped", "refused"}
 
 
 def arrange(emu: Emulator, garden: Garden, path: str, platform: Platform) -> Case:
