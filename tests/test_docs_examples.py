@@ -185,9 +185,7 @@ def _shell_connections(block: Block) -> list[tuple[str, dict[str, Any]]]:
 
 #: Shell blocks of the platforms' connection pages (the index's are about every type).
 CONNECTION_BLOCKS = [
-    b
-    for b in BLOCKS
-    if b.page.startswith("connections/") and b.page != "connections/index.md" and b.language == "bash"
+    b for b in BLOCKS if b.page.startswith("connections/") and b.page != "connections/index.md" and b.language == "bash"
 ]
 CONNECTIONS = [
     pytest.param(conn_id, conn, id=f"{b.name}:{conn_id}")
