@@ -55,17 +55,18 @@ def encryption_broken() -> str | None:
     Airflow 3.1.x with cryptography >= 51 fails in ``airflow.models.crypto.get_fernet`` with
     ``AttributeError: ... MultiFernet object has no attribute 'is_encrypted'`` the first time it
     encrypts: every deferral (trigger kwargs are encrypted) and every save of a connection with a
-    password. Airflow's own error points nowhere near the cause; this one names the fix.
+    password. Airflow's own error points nowhere near the cause; this one names the fix. Only with a
+    Fernet key set: without one (``[core] fernet_key`` empty, as in Airflow's docker-compose file)
+    Airflow stores everything unencrypted and nothing fails.
     """
-    try:
-        found = metadata.version("cryptography")
-    except metadata.PackageNotFoundError:
+    found = _cryptography_version()
+    if found is None or not _fernet_key_set():
         return None
     return encryption_broken_for(_airflow_version, found)
 
 
 def encryption_broken_for(airflow_version: str, cryptography_version: str) -> str | None:
-    """:func:`encryption_broken` for the given versions (apache-airflow-core's and cryptography's)."""
+    """Why Airflow cannot encrypt with a Fernet key at these versions (apache-airflow-core's, cryptography's)."""
     if _version_tuple(airflow_version) >= (3, 2):
         return None
     if _version_tuple(cryptography_version)[0] < CRYPTOGRAPHY_WITHOUT_FERNET_ATTRIBUTES:
@@ -73,19 +74,37 @@ def encryption_broken_for(airflow_version: str, cryptography_version: str) -> st
     return (
         f"Airflow {airflow_version} cannot encrypt with cryptography {cryptography_version}: Airflow 3.1.x sets "
         f"an attribute on cryptography's MultiFernet, which cryptography {CRYPTOGRAPHY_WITHOUT_FERNET_ATTRIBUTES} "
-        "made read-only, so deferring a task (its trigger's arguments are encrypted) and saving a connection "
-        "with a password fail with AttributeError 'is_encrypted'. Fix: pip install \"cryptography<51\" on every "
-        "Airflow component, or install Airflow with its constraints file for your release "
-        "(https://airflow.apache.org/docs/apache-airflow/stable/installation/installing-from-pypi.html), "
+        "made read-only, so with a Fernet key set, deferring a task (its trigger's arguments are encrypted) and "
+        "saving a connection with a password fail with AttributeError 'is_encrypted'. Fix: pip install "
+        '"cryptography<51" on every Airflow component, or install Airflow with its constraints file for your '
+        "release (https://airflow.apache.org/docs/apache-airflow/stable/installation/installing-from-pypi.html), "
         "or upgrade to Airflow 3.2 or later."
     )
 
 
 @functools.cache
 def warn_if_encryption_broken() -> None:
-    """Log :func:`encryption_broken`'s reason once per process (provider loading, a hook's Test)."""
-    if reason := encryption_broken():
+    """Log once per process (provider loading, a hook's Test) when these versions cannot encrypt.
+
+    From the versions alone: Airflow loads the provider while it is still reading its configuration,
+    so whether a Fernet key is set cannot be asked yet (the message says when it matters).
+    """
+    found = _cryptography_version()
+    if found is not None and (reason := encryption_broken_for(_airflow_version, found)):
         logging.getLogger("airflow_ft_provider").warning("%s", reason)
+
+
+def _cryptography_version() -> str | None:
+    try:
+        return metadata.version("cryptography")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _fernet_key_set() -> bool:
+    from airflow.configuration import conf
+
+    return bool(conf.get("core", "fernet_key", fallback="").strip())
 
 
 # -- connection forms -----------------------------------------------------------------------------

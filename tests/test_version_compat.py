@@ -17,6 +17,7 @@ from airflow_ft_provider.testing.dags import run_dag_source
 from tests.conftest import conn_id_for
 
 FIX = 'pip install "cryptography<51"'
+FERNET_KEY = "jnBFOV3vYohQ-Lh46R-IsfB2B1C9gCsfWPqztnLo6oE="  # a well-formed key, used nowhere else
 
 
 @pytest.mark.parametrize(
@@ -40,6 +41,32 @@ def test_which_airflow_and_cryptography_cannot_encrypt(airflow, cryptography, br
 
 def test_the_locked_environments_can_encrypt():
     assert version_compat.encryption_broken() is None
+
+
+@pytest.mark.parametrize(("fernet_key", "broken"), [("", False), ("   ", False), (FERNET_KEY, True)])
+def test_only_a_set_fernet_key_makes_the_break(monkeypatch: pytest.MonkeyPatch, fernet_key, broken):
+    """Without a key (Airflow's docker-compose file sets it empty) Airflow 3.1 never encrypts, so nothing fails."""
+    monkeypatch.setattr(version_compat, "_airflow_version", "3.1.8")
+    monkeypatch.setattr(version_compat, "_cryptography_version", lambda: "51.0.1")
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", fernet_key)
+    version_compat.encryption_broken.cache_clear()
+    try:
+        assert (version_compat.encryption_broken() is not None) is broken
+    finally:
+        version_compat.encryption_broken.cache_clear()
+
+
+def test_the_warning_at_load_is_logged_once(monkeypatch: pytest.MonkeyPatch, caplog):
+    monkeypatch.setattr(version_compat, "_airflow_version", "3.1.8")
+    monkeypatch.setattr(version_compat, "_cryptography_version", lambda: "51.0.1")
+    version_compat.warn_if_encryption_broken.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="airflow_ft_provider"):
+            version_compat.warn_if_encryption_broken()
+            version_compat.warn_if_encryption_broken()
+    finally:
+        version_compat.warn_if_encryption_broken.cache_clear()
+    assert [r.getMessage().count(FIX) for r in caplog.records if r.name == "airflow_ft_provider"] == [1]
 
 
 @pytest.fixture
