@@ -40,7 +40,10 @@ def test_which_airflow_and_cryptography_cannot_encrypt(airflow, cryptography, br
 
 
 def test_the_locked_environments_can_encrypt():
-    assert version_compat.encryption_broken() is None
+    """The locks pin a cryptography this Airflow can encrypt with, whether or not a Fernet key is set."""
+    installed = version_compat._cryptography_version()
+    assert installed is not None
+    assert version_compat.encryption_broken_for(version_compat._airflow_version, installed) is None
 
 
 @pytest.mark.parametrize(("fernet_key", "broken"), [("", False), ("   ", False), (FERNET_KEY, True)])
