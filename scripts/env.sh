@@ -53,7 +53,7 @@ locked_venv() {
     "$(sed -n 2p <<<"$pins")" | sha256sum | cut -c1-32)"
   if [ "$(cat "$dir/.ready" 2>/dev/null)" != "$stamp" ]; then
     "$uv" venv -q --clear -p "$python" "$dir" >&2
-    # shellcheck disable=SC2046  # one argument per line of pins
+    # Split pins at line ends only: one argument a line (a path may hold spaces).
     (IFS=$'\n' && VIRTUAL_ENV="$dir" "$uv" pip install -q $pins "$@" >&2)
     echo "$stamp" >"$dir/.ready"
   fi
@@ -85,7 +85,7 @@ python_for() {
 
 # light_venv NAME [GROUP...] -> a virtualenv with the newest Airflow, the provider (editable, with
 # its extras) and only the named dependency groups: for tools that run the provider but none of
-# the tests (the demo, the docs, the release check's metadata checks).
+# the tests (the demo, the docs).
 light_venv() {
   local name="$1" group groups=()
   shift
