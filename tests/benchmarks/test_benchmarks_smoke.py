@@ -62,7 +62,10 @@ def test_triggerer_scale() -> None:
     check(rows, "3 triggerer", 5)
     shared = rows[0].data["shared"]
     assert shared["events"] == {"reached": shared["triggers"]}
-    assert shared["polls"] > 0
+    # Reads inside the measuring window: a loaded machine can spend the quick run's time on the
+    # ramp, leaving a window shorter than one poll interval, where none is due (seen at load 8).
+    if shared["window"] >= shared["interval"]:
+        assert shared["polls"] > 0, shared
 
 
 def test_quota() -> None:
