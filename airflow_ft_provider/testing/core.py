@@ -81,7 +81,7 @@ class EmulatorCore:
         self.store = JobStore(clock, wall)
         self.faults = FaultBook()
         self.limiter = Metering(clock)
-        self.log = RequestLog()
+        self.log = RequestLog(clock)
         self.google_auth = GoogleAuth()
         self.latency: dict[Platform | None, float] = {}
         #: Where clients reach us; set by the server once it has a port.

@@ -6,9 +6,11 @@ may end up in CI output, so keys and tokens never enter it.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -93,15 +95,24 @@ def redact_query(query: str) -> str:
 
 
 class RequestLog:
-    """Bounded, thread-safe list of :class:`RequestRecord`."""
+    """Bounded, thread-safe list of :class:`RequestRecord`.
 
-    def __init__(self, maxlen: int = 200_000) -> None:
+    A request is logged when its answer starts, stamped with the time it arrived (``clock``); one
+    that arrived before the last :meth:`clear` and is answered after it (a slow answer, a client
+    that gave up) belongs to the time before, and is not logged: a test that cleared the log never
+    sees the previous test's stragglers.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, maxlen: int = 200_000) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
         self._records: deque[RequestRecord] = deque(maxlen=maxlen)
+        self._cleared_at = -math.inf
 
     def add(self, record: RequestRecord) -> None:
         with self._lock:
-            self._records.append(record)
+            if record.time >= self._cleared_at:
+                self._records.append(record)
 
     def list(self, platform: Platform | None = None, since: float | None = None) -> list[RequestRecord]:
         with self._lock:
@@ -113,3 +124,4 @@ class RequestLog:
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+            self._cleared_at = self._clock()

@@ -138,6 +138,18 @@ def test_slow(emu, api):
         api[Platform.DASHSCOPE].get("/fine-tunes", timeout=0.2)
 
 
+def test_a_request_from_before_a_reset_is_not_logged_after_it(emu, api):
+    """A slow answer that outlives its test (its client gave up) is not the next test's request."""
+    emu.inject("dashscope", Fault.slow(0.5))
+    with pytest.raises(httpx.ReadTimeout):
+        api[Platform.DASHSCOPE].get("/fine-tunes", timeout=0.1)
+    emu.reset()
+    time.sleep(0.8)  # the straggler's answer starts during this, after the reset
+    assert emu.requests() == []
+    assert api[Platform.DASHSCOPE].get("/fine-tunes").status_code == 200
+    assert [r.path for r in emu.requests()] == ["/api/v1/fine-tunes"]
+
+
 @pytest.mark.parametrize("platform", list(Platform))
 def test_malformed_is_200_with_broken_json(emu, api, platform):
     job_id = emu.seed(platform)
