@@ -7,29 +7,29 @@ Login is a Bedrock API key, sent as ``Authorization: Bearer``; else botocore's d
 source: STS AssumeRole gives the credentials used, refreshed before they expire.
 botocore is an optional extra, imported only here and only when a connection is configured, so
 parsing DAGs never pays for it. :class:`SigV4Auth` signs each request with botocore's signer;
-finding and refreshing credentials is blocking I/O (IMDS, STS), so the async flow does it in a
-thread, once per connection and process, while the event loop only signs.
+finding and refreshing credentials is blocking I/O (IMDS, STS), done in a thread of its own once
+per connection and process (``transport.credentials``), while the event loop only signs. STS goes
+through the transport's bounds; botocore's default chain (environment, files, SSO, the instance or
+container metadata services) keeps botocore's own HTTP and its short timeouts (1-2 s a probe):
+botocore gives those fetchers no transport to replace.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import threading
 import time
-import weakref
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_ft_provider import version_compat
 from airflow_ft_provider.errors import AuthenticationError, PlatformUnavailableError
 from airflow_ft_provider.hooks import connection
 from airflow_ft_provider.hooks.auth import HeaderAuth
 from airflow_ft_provider.hooks.connection import ConnectionConfigError
 from airflow_ft_provider.process_cache import process_cache
+from airflow_ft_provider.transport.credentials import CredentialHttp, Minted, RefreshingAuth
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -105,14 +105,14 @@ def aws_credentials(conn: Connection, region: str) -> FoundCredentials:
         static = (key_id, secret, token)
     source = "connection" if static else "default chain"
 
-    def source_credentials() -> Credentials:
+    def source_credentials(_via: StsVia | None = None) -> Credentials:
         from botocore.credentials import Credentials
 
         if static is not None:
             return Credentials(*static)
         return _default_chain(conn)
 
-    load: Callable[[], Credentials] = source_credentials
+    load: Callable[[StsVia], Credentials] = source_credentials
     if role_arn:
         load = _assumed(conn, source_credentials, role_arn, region, session_name, external_id, sts_endpoint)
         source += " via role_arn"
@@ -145,8 +145,8 @@ def _default_chain(conn: Connection) -> Credentials:
     return found
 
 
-#: Bounds of one AssumeRole call to STS (seconds per connect and per read; attempts in all).
-STS_TIMEOUT = 10
+#: AssumeRole attempts in all (botocore's retry of a throttled or failed STS answer). Every
+#: attempt goes through the transport (:class:`StsVia`): its timeout, size bound and budget.
 STS_ATTEMPTS = 2
 
 
@@ -158,10 +158,11 @@ def _assumed(
     session_name: str,
     external_id: str | None,
     sts_endpoint: str | None,
-) -> Callable[[], Credentials]:
-    """A loader of the role's credentials: botocore's AssumeRole fetcher, refreshed ahead of expiry."""
+) -> Callable[[StsVia], Credentials]:
+    """A loader of the role's credentials: botocore's AssumeRole fetcher, refreshed ahead of expiry,
+    its STS requests sent ``via`` the transport."""
 
-    def load() -> Credentials:
+    def load(via: StsVia) -> Credentials:
         import botocore.session
         from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
@@ -173,12 +174,8 @@ def _assumed(
             kwargs.setdefault("region_name", region)
             if sts_endpoint:
                 kwargs["endpoint_url"] = sts_endpoint
-            # botocore's defaults (60 s to connect, 60 s to read, several retries) would let a
-            # stalled STS hold a call for minutes: AssumeRole ends within STS_ATTEMPTS x 2 x STS_TIMEOUT.
-            bounded = Config(
-                connect_timeout=STS_TIMEOUT, read_timeout=STS_TIMEOUT, retries={"max_attempts": STS_ATTEMPTS}
-            )
-            return session.create_client(service, config=bounded, **kwargs)
+            config = Config(retries={"max_attempts": STS_ATTEMPTS})
+            return via.attach(session.create_client(service, config=config, **kwargs))
 
         extra_args: dict[str, Any] = {"RoleSessionName": session_name}
         if external_id:
@@ -190,26 +187,26 @@ def _assumed(
 
 
 # -- the auth ---------------------------------------------------------------------------
-class SigV4Auth(httpx.Auth):
+class SigV4Auth(RefreshingAuth["ReadOnlyCredentials"]):
     """Signs each request with botocore's SigV4 signer (service ``bedrock``) for one region.
 
     The signature covers the method, the path as sent, the query (rewritten to the canonical,
     strictly encoded form the signature covers), ``host``, the date and the body's hash. A request
-    refused because the credentials expired gets one retry with refreshed ones.
+    refused because the credentials expired gets one retry with refreshed ones. Refreshable
+    credentials are read again every :data:`RECHECK_SECONDS` (botocore refreshes them, through
+    STS for a role, ahead of their expiry).
     """
 
+    platform = PLATFORM
     requires_request_body = True
 
-    def __init__(self, load: Callable[[], Credentials], region: str) -> None:
+    def __init__(self, load: Callable[[StsVia], Credentials], region: str) -> None:
+        super().__init__()
         self._load = load
         self.region = region
         self._credentials: Credentials | None = None
+        self._via = StsVia()
         self._frozen: ReadOnlyCredentials | None = None
-        self._recheck_at = 0.0
-        self._lock = threading.Lock()
-        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(region={self.region!r})"
@@ -219,23 +216,10 @@ class SigV4Auth(httpx.Auth):
         """The access key id currently signing (an identifier, not a secret), once credentials were read."""
         return self._frozen.access_key if self._frozen is not None else None
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.sign(request, self._current() or self._refresh(force=False))
-        response = yield request
-        if _expired(response):
-            response.read()
-            self.sign(request, self._refresh(force=True))
-            yield request
+    def rejects(self, status: int, headers: Mapping[str, str]) -> bool:
+        return _expired(status, headers)
 
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        self.sign(request, self._current() or await self._arefresh(force=False))
-        response = yield request
-        if _expired(response):
-            await response.aread()
-            self.sign(request, await self._arefresh(force=True))
-            yield request
-
-    def sign(self, request: httpx.Request, credentials: ReadOnlyCredentials) -> None:
+    def apply(self, request: httpx.Request, credential: ReadOnlyCredentials) -> None:
         """Put SigV4's headers on ``request`` (pure computation: safe on an event loop)."""
         from botocore.auth import SigV4Auth as BotoSigner
         from botocore.awsrequest import AWSRequest
@@ -253,7 +237,7 @@ class SigV4Auth(httpx.Auth):
             data=request.content,
             params=params,
         )
-        signer = BotoSigner(credentials, SERVICE, self.region)
+        signer = BotoSigner(credential, SERVICE, self.region)
         signer.add_auth(signed)
         if params:
             # Send the query exactly as signed: AWS recomputes it from the strict encoding.
@@ -265,62 +249,83 @@ class SigV4Auth(httpx.Auth):
             else:
                 request.headers.pop(name, None)
 
-    def _current(self) -> ReadOnlyCredentials | None:
-        frozen = self._frozen
-        return frozen if frozen is not None and time.monotonic() < self._recheck_at else None
+    def fetch(self, http: CredentialHttp) -> Minted[ReadOnlyCredentials]:
+        from botocore.exceptions import BotoCoreError, ClientError
 
-    async def _arefresh(self, *, force: bool) -> ReadOnlyCredentials:
-        loop = asyncio.get_running_loop()
-        lock = self._async_locks.setdefault(loop, asyncio.Lock())
-        async with lock:
-            current = None if force else self._current()
-            if current is not None:  # another trigger refreshed while this one waited
-                return current
-            frozen, minted = await asyncio.to_thread(self._fetch, force)
-            if minted:
-                await version_compat.amask_secrets(minted)
-            return frozen
-
-    def _refresh(self, *, force: bool) -> ReadOnlyCredentials:
-        frozen, minted = self._fetch(force)
-        if minted:
-            version_compat.mask_secrets(minted)
-        return frozen
-
-    def _fetch(self, force: bool) -> tuple[ReadOnlyCredentials, list[str]]:
-        """(credentials, secrets new to this process); blocking, so never called on an event loop."""
-        with self._lock:
-            current = None if force else self._current()
-            if current is not None:
-                return current, []
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            try:
-                if self._credentials is None or force:
-                    self._credentials = self._load()
-                frozen = self._credentials.get_frozen_credentials()
-            except ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code", "error"))[:80]
-                raise AuthenticationError(
-                    f"AWS refused to give the connection's credentials ({code}). Check role_arn, its trust "
-                    "policy and the source credentials.",
+        self._via.http = http
+        try:
+            if self._credentials is None or (self._frozen is not None and self._rejected is self._frozen):
+                self._credentials = self._load(self._via)
+            frozen = self._credentials.get_frozen_credentials()
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", "error"))[:80]
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if status >= 500 or code in ("Throttling", "ThrottlingException"):
+                raise PlatformUnavailableError(
+                    f"AWS STS could not give the connection's credentials now ({code}).",
                     platform=PLATFORM,
                     native_code=code,
                 ) from None
-            except BotoCoreError as exc:
-                # Only the type: botocore's texts may quote a profile or a response.
-                raise PlatformUnavailableError(
-                    f"Could not get AWS credentials ({type(exc).__name__}); the credential source "
-                    "(STS, SSO, the instance metadata service) did not answer usably.",
-                    platform=PLATFORM,
-                ) from None
-            refreshable = hasattr(self._credentials, "refresh_needed")
-            self._recheck_at = time.monotonic() + RECHECK_SECONDS if refreshable else float("inf")
-            minted = [] if frozen == self._frozen else [frozen.secret_key, frozen.token or ""]
-            self._frozen = frozen
-            return frozen, [s for s in minted if s]
+            raise AuthenticationError(
+                f"AWS refused to give the connection's credentials ({code}). Check role_arn, its trust "
+                "policy and the source credentials.",
+                platform=PLATFORM,
+                native_code=code,
+            ) from None
+        except BotoCoreError as exc:
+            # Only the type: botocore's texts may quote a profile or a response.
+            raise PlatformUnavailableError(
+                f"Could not get AWS credentials ({type(exc).__name__}); the credential source "
+                "(STS, SSO, the instance metadata service) did not answer usably.",
+                platform=PLATFORM,
+            ) from None
+        refreshable = hasattr(self._credentials, "refresh_needed")
+        minted = [] if frozen == self._frozen else [frozen.secret_key, frozen.token or ""]
+        if frozen == self._frozen and self._frozen is not None:
+            frozen = self._frozen  # the same credentials: keep the object the transport compares
+        self._frozen = frozen
+        expires = time.time() + RECHECK_SECONDS if refreshable else None
+        return Minted(frozen, expires, [s for s in minted if s])
 
 
-def _expired(response: httpx.Response) -> bool:
-    kind = response.headers.get("x-amzn-errortype", "").split(":", 1)[0]
-    return response.status_code in (400, 403) and kind in _EXPIRED
+class StsVia:
+    """How botocore's STS client sends: through the current exchange's :class:`CredentialHttp`.
+
+    botocore lets an event handler answer a request in its place (``before-send``); the handler
+    sends it with the transport's bounds, so AssumeRole keeps the deadline, the size bound and the
+    connection's budget. The credentials object outlives one exchange, so it reads the HTTP of the
+    exchange under way from here.
+    """
+
+    http: CredentialHttp | None = None
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register("before-send", self._send)
+        return client
+
+    def _send(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        http = self.http
+        if http is None:  # pragma: no cover - a fetch always sets it first
+            raise RuntimeError("STS request outside a credential exchange")
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        answer = http.request(request.method, request.url, headers=dict(request.headers.items()), body=body)
+        return AWSResponse(request.url, answer.status, answer.headers, _Raw(answer.body))
+
+
+class _Raw:
+    """The read body, as botocore's response reads it (``stream()``)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+def _expired(status: int, headers: Mapping[str, str]) -> bool:
+    kind = headers.get("x-amzn-errortype", "").split(":", 1)[0]
+    return status in (400, 403) and kind in _EXPIRED

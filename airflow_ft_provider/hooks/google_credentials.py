@@ -4,29 +4,28 @@ First found wins: an ``access_token`` extra (used as is); a service-account JSON
 the ``keyfile_dict`` extra or the file at ``key_path``; else Application Default Credentials.
 google-auth is an optional extra, imported only here and only when a key or ADC is used, so
 parsing DAGs never pays for it. :class:`GoogleCredentialsAuth` mints and refreshes the token for
-the transport, once per connection and process.
+the transport, once per connection and process, with google-auth's HTTP on the transport's bounds.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import hashlib
 import json
 import os
-import threading
-import weakref
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_ft_provider import version_compat
-from airflow_ft_provider.errors import AuthenticationError, PlatformUnavailableError
+from airflow_ft_provider.errors import AuthenticationError, PlatformUnavailableError, TuningJobError
 from airflow_ft_provider.hooks import connection
 from airflow_ft_provider.hooks.auth import HeaderAuth
 from airflow_ft_provider.hooks.connection import ConnectionConfigError
 from airflow_ft_provider.process_cache import process_cache
+from airflow_ft_provider.transport.credentials import CredentialAnswer, CredentialHttp, Minted, RefreshingAuth
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -170,12 +169,12 @@ def _service_account(conn: Connection, info: dict[str, Any], source: str) -> Cre
 def _application_default(conn: Connection) -> FoundCredentials:
     _require_google_auth()
 
-    def load() -> tuple[Credentials, str | None]:
+    def load(request: Any = None) -> tuple[Credentials, str | None]:
         import google.auth
         from google.auth.exceptions import DefaultCredentialsError
 
         try:
-            return google.auth.default(scopes=SCOPES)
+            return google.auth.default(scopes=SCOPES, request=request)
         except DefaultCredentialsError as exc:
             raise ConnectionConfigError(
                 f"Connection {conn.conn_id!r} holds no credentials and Application Default Credentials "
@@ -185,12 +184,13 @@ def _application_default(conn: Connection) -> FoundCredentials:
             ) from None
 
     if _extra(conn, "project"):
-        # Deferred: finding ADC may probe the metadata server, which the triggerer's event loop
-        # must not wait for. The auth loads them on its first refresh, in a thread.
+        # Deferred: finding ADC may probe the metadata server. The auth loads them on its first
+        # refresh, in its own thread, with the transport's bounds on that probe.
         return FoundCredentials(
-            _shared_auth(conn, "adc", lambda: GoogleCredentialsAuth(lambda: load()[0])), None, [], "adc"
+            _shared_auth(conn, "adc", lambda: GoogleCredentialsAuth(lambda request: load(request)[0])), None, [], "adc"
         )
-    # No project in the connection: only ADC can name it, so they are looked up now.
+    # No project in the connection: only ADC can name it, so they are looked up now (before any
+    # transport exists, so a metadata-server probe runs with google-auth's own short timeouts).
     credentials, project = load()
     return FoundCredentials(
         _shared_auth(conn, "adc", lambda: GoogleCredentialsAuth.of(credentials)), project, [], "adc"
@@ -208,110 +208,110 @@ def _require_google_auth() -> None:
 
 
 # -- the auth ---------------------------------------------------------------------------
-class GoogleCredentialsAuth(httpx.Auth):
+class GoogleCredentialsAuth(RefreshingAuth[str]):
     """``Authorization: Bearer`` from google-auth credentials, minted and refreshed on demand.
 
-    Refreshing is blocking I/O (a POST to the token endpoint), so the async flow runs it in
-    a thread; a per-loop ``asyncio.Lock`` makes concurrent triggers wait for one refresh
-    instead of each minting a token, and a thread lock does the same for sync callers. A 401
-    answer gets one retry with a newly minted token (the token may have been revoked early).
+    google-auth keeps its logic (JWT grant, ADC, impersonation, its own retries); every request it
+    makes goes through the transport's bounds (:class:`GoogleRequest`). A 401 answer gets one retry
+    with a newly minted token (the token may have been revoked early).
     """
 
-    def __init__(self, load: Callable[[], Credentials]) -> None:
+    platform = PLATFORM
+
+    def __init__(self, load: Callable[[Any], Credentials]) -> None:
+        """``load``: the credentials, given a ``google.auth.transport.Request`` to find them with."""
+        super().__init__()
         self._load = load
         self._credentials: Credentials | None = None
-        self._transport: Any = None  # google.auth.transport.requests.Request, made on first refresh
-        self._lock = threading.Lock()
-        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
 
     @classmethod
     def of(cls, credentials: Credentials) -> GoogleCredentialsAuth:
         """An auth for credentials already loaded."""
-        return cls(lambda: credentials)
+        return cls(lambda _request: credentials)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+    def apply(self, request: httpx.Request, credential: str) -> None:
+        request.headers["Authorization"] = f"Bearer {credential}"
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._valid_token() or self._sync_refresh(None)
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            request.headers["Authorization"] = f"Bearer {self._sync_refresh(token)}"
-            yield request
+    def fetch(self, http: CredentialHttp) -> Minted[str]:
+        from google.auth.exceptions import RefreshError, TransportError
 
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = self._valid_token() or await self._async_refresh(None)
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            request.headers["Authorization"] = f"Bearer {await self._async_refresh(token)}"
-            yield request
-
-    def _valid_token(self, rejected: str | None = None) -> str | None:
-        credentials = self._credentials
-        if credentials is not None and credentials.valid and credentials.token != rejected:
-            return str(credentials.token)
-        return None
-
-    def _sync_refresh(self, rejected: str | None) -> str:
-        token, minted = self._refresh(rejected)
-        if minted:
-            version_compat.mask_secrets([token])
-        return token
-
-    async def _async_refresh(self, rejected: str | None) -> str:
-        loop = asyncio.get_running_loop()
-        lock = self._async_locks.setdefault(loop, asyncio.Lock())
-        async with lock:
-            current = self._valid_token(rejected)
-            if current is not None:  # another trigger refreshed while this one waited
-                return current
-            token, minted = await asyncio.to_thread(self._refresh, rejected)
-            if minted:
-                await version_compat.amask_secrets([token])
-            return token
-
-    def _refresh(self, rejected: str | None) -> tuple[str, bool]:
-        """(token, whether it was newly minted); blocking, so never called on an event loop."""
-        with self._lock:
-            token = self._valid_token(rejected)
-            if token is not None:
-                return token, False
-            from google.auth.exceptions import RefreshError, TransportError
-            from google.auth.transport.requests import Request
-
+        request = google_request(http)
+        try:
             if self._credentials is None:
-                self._credentials = self._load()
-            if self._transport is None:
-                self._transport = Request()
+                self._credentials = self._load(request)
+            credentials = self._credentials
+            credentials.refresh(request)
+        except TransportError as exc:
+            if isinstance(exc.__cause__, TuningJobError):  # our bounds ended it: the typed error
+                raise exc.__cause__ from None
+            raise PlatformUnavailableError(
+                f"Could not reach Google's token endpoint ({type(exc).__name__}).", platform=PLATFORM
+            ) from None
+        except RefreshError as exc:
+            if exc.retryable:
+                raise PlatformUnavailableError(f"Google's token endpoint failed: {exc}", platform=PLATFORM) from None
+            raise AuthenticationError(
+                f"Google refused the connection's credentials: {exc}. Check that the service "
+                "account and its key still exist and are enabled.",
+                platform=PLATFORM,
+            ) from None
+        token = credentials.token
+        if not token:
+            raise AuthenticationError("Google's token endpoint returned no access token.", platform=PLATFORM)
+        expiry = credentials.expiry  # naive UTC, or None: the token is not known to expire
+        expires_at = None if expiry is None else expiry.replace(tzinfo=UTC).timestamp()
+        return Minted(str(token), expires_at, [str(token)])
+
+
+@functools.cache
+def _google_request_class() -> type:
+    """google-auth's transport interface implemented on :class:`CredentialHttp` (made on first
+    use: google-auth is an optional extra)."""
+    import google.auth.transport
+    from google.auth.exceptions import TransportError
+
+    class _Response(google.auth.transport.Response):
+        def __init__(self, answer: CredentialAnswer) -> None:
+            self._answer = answer
+
+        @property
+        def status(self) -> int:
+            return self._answer.status
+
+        @property
+        def headers(self) -> Mapping[str, str]:
+            return self._answer.headers
+
+        @property
+        def data(self) -> bytes:
+            return self._answer.body
+
+    class _Request(google.auth.transport.Request):
+        def __init__(self, http: CredentialHttp) -> None:
+            self.http = http
+
+        def __call__(
+            self,
+            url: str,
+            method: str = "GET",
+            body: bytes | None = None,
+            headers: Mapping[str, str] | None = None,
+            timeout: float | None = None,
+            **kwargs: Any,
+        ) -> _Response:
             try:
-                self._credentials.refresh(self._transport)
-            except TransportError as exc:
-                raise PlatformUnavailableError(
-                    f"Could not reach Google's token endpoint: {exc}", platform=PLATFORM
-                ) from None
-            except RefreshError as exc:
-                if exc.retryable:
-                    raise PlatformUnavailableError(
-                        f"Google's token endpoint failed: {exc}", platform=PLATFORM
-                    ) from None
-                raise AuthenticationError(
-                    f"Google refused the connection's credentials: {exc}. Check that the service "
-                    "account and its key still exist and are enabled.",
-                    platform=PLATFORM,
-                ) from None
-            except Exception as exc:  # an answer google-auth cannot read (a proxy's page, say)
-                # Only the type: the text may quote the answer, which may hold a token.
-                raise PlatformUnavailableError(
-                    f"Google's token endpoint gave an unreadable answer ({type(exc).__name__}).",
-                    platform=PLATFORM,
-                ) from None
-            if not self._credentials.token:
-                raise AuthenticationError("Google's token endpoint returned no access token.", platform=PLATFORM)
-            return str(self._credentials.token), True
+                return _Response(self.http.request(method, url, headers=headers, body=body, timeout=timeout))
+            except TuningJobError as exc:
+                # google-auth handles its transport's failures (a metadata-server probe that finds
+                # nothing): give it one, carrying the typed error for the caller.
+                raise TransportError(str(exc)) from exc
+
+    return _Request
+
+
+def google_request(http: CredentialHttp) -> Any:
+    """A ``google.auth.transport.Request`` whose every request keeps the transport's bounds."""
+    return _google_request_class()(http)
 
 
 def _shared_auth(conn: Connection, material: str, make: Callable[[], GoogleCredentialsAuth]) -> GoogleCredentialsAuth:

@@ -25,14 +25,11 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.transport.aio import AsyncClientPool, AsyncTransport
 from airflow_ft_provider.transport.budget import RequestBudget
-from airflow_ft_provider.transport.deadline import bound_client
 from airflow_ft_provider.transport.settings import ClientSettings
-from airflow_ft_provider.transport.sync import SyncTransport
+from airflow_ft_provider.transport.sync import SyncTransport, new_sync_client
 
 __all__ = [
     "AsyncClientPool",
@@ -44,12 +41,6 @@ __all__ = [
     "shared_async_pool",
     "shared_budget",
 ]
-
-
-def new_sync_client(settings: ClientSettings) -> httpx.Client:
-    """A worker's client: pooled, no redirects, every attempt bounded by its deadline."""
-    limits = httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections)
-    return bound_client(verify=settings.verify_tls, limits=limits, follow_redirects=False)
 
 
 def shared_budget(key: tuple[object, ...], per_minute: int) -> RequestBudget:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
@@ -14,8 +15,10 @@ from tenacity import AsyncRetrying
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect
 from airflow_ft_provider.transport import exchange
 from airflow_ft_provider.transport.budget import RequestBudget
+from airflow_ft_provider.transport.credentials import CredentialHttp, RefreshingAuth
 from airflow_ft_provider.transport.retries import RetryPolicy, retry_options
 from airflow_ft_provider.transport.settings import ClientSettings
+from airflow_ft_provider.transport.sync import new_sync_client
 
 T = TypeVar("T")
 
@@ -36,6 +39,8 @@ class AsyncTransport:
         budget: RequestBudget,
     ) -> None:
         self.dialect, self.auth, self.settings, self.pool, self.budget = dialect, auth, settings, pool, budget
+        #: Credential exchanges run in a thread of their own, with the pool's blocking client.
+        self._credential_http = CredentialHttp(dialect.platform, settings, budget, pool.blocking_client)
 
     async def call(
         self,
@@ -53,10 +58,25 @@ class AsyncTransport:
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     async def _attempt(self, request: ApiRequest, deadline: float | None, urgent: bool) -> ApiResponse:
-        for wait in exchange.pacing(self.budget, urgent, deadline, self.dialect, request):
+        what = exchange.describe(self.dialect, request)
+        for wait in exchange.pacing(self.budget, urgent, deadline, what, self.dialect.platform, request.job_id):
             await asyncio.sleep(wait)
+        response, body, used = await self._send(request, deadline)
+        if isinstance(self.auth, RefreshingAuth) and self.auth.rejects(response.status_code, response.headers):
+            # The refused answer was read within the size bound; one more try with a new credential.
+            self.auth.invalidate(used)
+            response, body, used = await self._send(request, deadline)
+        return exchange.judge(self.dialect, request, response, body)
+
+    async def _send(self, request: ApiRequest, deadline: float | None) -> tuple[httpx.Response, bytes, object]:
+        """One request and its whole answer, within the attempt's time and the size bound."""
+        used = None
+        if isinstance(self.auth, RefreshingAuth):
+            used = await self.auth.aensure(self._credential_http, deadline)
         left = None if deadline is None else deadline - time.time()
-        seconds = exchange.attempt_seconds(self.settings, left, self.dialect, request)
+        what = exchange.describe(self.dialect, request)
+        seconds = exchange.attempt_seconds(self.settings, left, what, self.dialect.platform, request.job_id)
+        where = f"{request.method} {request.url}"
         started = time.monotonic()
         try:
             async with asyncio.timeout(seconds), self.pool.lease() as client:
@@ -72,14 +92,15 @@ class AsyncTransport:
                 finally:
                     await response.aclose()
         except TimeoutError:
+            timed_out = httpx.TimeoutException("attempt timed out")
             raise exchange.network_error(
-                httpx.TimeoutException("attempt timed out"), self.dialect, request, seconds
+                timed_out, self.dialect.platform, what, where, seconds, request.job_id
             ) from None
         except httpx.HTTPError as exc:
-            raise exchange.network_error(exc, self.dialect, request, seconds) from None
+            raise exchange.network_error(exc, self.dialect.platform, what, where, seconds, request.job_id) from None
         self.budget.observe(response.status_code)
         exchange.log_answer(request, response.status_code, time.monotonic() - started)
-        return exchange.judge(self.dialect, request, response, body)
+        return response, body, used
 
 
 class AsyncClientPool:
@@ -90,10 +111,13 @@ class AsyncClientPool:
     scanned on every request). All clients share one SSL context: the CA bundle loads once.
     """
 
-    def __init__(self, clients: list[httpx.AsyncClient], per_client: int) -> None:
+    def __init__(self, clients: list[httpx.AsyncClient], per_client: int, settings: ClientSettings) -> None:
         self.clients = clients
         self._gates = [asyncio.Semaphore(per_client) for _ in clients]
         self._busy = [0] * len(clients)
+        self._settings = settings
+        self._blocking: httpx.Client | None = None
+        self._blocking_lock = threading.Lock()
 
     @classmethod
     def build(cls, settings: ClientSettings) -> AsyncClientPool:
@@ -103,7 +127,15 @@ class AsyncClientPool:
         limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
         ssl_context = httpx.create_ssl_context(verify=settings.verify_tls)
         clients = [httpx.AsyncClient(verify=ssl_context, limits=limits, follow_redirects=False) for _ in range(shards)]
-        return cls(clients, per_client)
+        return cls(clients, per_client, settings)
+
+    def blocking_client(self) -> httpx.Client:
+        """A blocking client with this pool's settings, for credential exchanges in their own thread
+        (the libraries that mint credentials are blocking). Made on first use, in that thread."""
+        with self._blocking_lock:
+            if self._blocking is None:
+                self._blocking = new_sync_client(self._settings)
+            return self._blocking
 
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -122,3 +154,5 @@ class AsyncClientPool:
     async def aclose(self) -> None:
         for client in self.clients:
             await client.aclose()
+        if self._blocking is not None:
+            self._blocking.close()

@@ -29,16 +29,16 @@ from airflow_ft_provider.transport.settings import ClientSettings
 log = logging.getLogger(__name__)
 
 
-def attempt_seconds(settings: ClientSettings, time_left: float | None, dialect: Dialect, request: ApiRequest) -> float:
+def attempt_seconds(
+    settings: ClientSettings, time_left: float | None, what: str, platform: str, job_id: str | None = None
+) -> float:
     """The time one attempt may take: the connection's ``timeout``, or less if the caller's deadline
     is nearer. A deadline already passed ends the call before anything is sent."""
     if time_left is None:
         return settings.timeout
     if time_left <= 0:
         raise RequestTimeoutError(
-            f"{describe(dialect, request)} not sent: the caller's deadline has passed.",
-            platform=dialect.platform,
-            job_id=request.job_id,
+            f"{what} not sent: the caller's deadline has passed.", platform=platform, job_id=job_id
         )
     return min(settings.timeout, time_left)
 
@@ -112,14 +112,17 @@ def _unexpected(dialect: Dialect, request: ApiRequest, response: httpx.Response)
     )
 
 
-def network_error(exc: httpx.HTTPError, dialect: Dialect, request: ApiRequest, seconds: float) -> Exception:
-    """A transport failure as a typed, retryable error that never quotes a header."""
+def network_error(
+    exc: httpx.HTTPError, platform: str, what: str, where: str, seconds: float, job_id: str | None = None
+) -> Exception:
+    """A transport failure as a typed, retryable error that never quotes a header.
+
+    ``what``: the call ("openai get ftjob-1"); ``where``: the method and URL (no query secrets)."""
     if isinstance(exc, httpx.TimeoutException):
         return RequestTimeoutError(
-            f"{describe(dialect, request)}: no complete answer within {seconds:.3g} s "
-            f"({type(exc).__name__}) from {request.method} {request.url}.",
-            platform=dialect.platform,
-            job_id=request.job_id,
+            f"{what}: no complete answer within {seconds:.3g} s ({type(exc).__name__}) from {where}.",
+            platform=platform,
+            job_id=job_id,
         )
     # A LocalProtocolError is about what we were about to send and may quote a header (the
     # credential): only its type is shown. Other httpx errors name the failure, never headers.
@@ -130,9 +133,7 @@ def network_error(exc: httpx.HTTPError, dialect: Dialect, request: ApiRequest, s
             "host with http://; if it uses a private CA, install that CA (verify_tls=false turns checks off)"
         )
     return PlatformUnavailableError(
-        f"{type(exc).__name__} talking to {dialect.platform} ({request.method} {request.url}): {reason}",
-        platform=dialect.platform,
-        job_id=request.job_id,
+        f"{type(exc).__name__} talking to {platform} ({where}): {reason}", platform=platform, job_id=job_id
     )
 
 
@@ -141,7 +142,7 @@ def log_answer(request: ApiRequest, status: int, took: float, **extra: Any) -> N
 
 
 def pacing(
-    budget: RequestBudget, urgent: bool, deadline: float | None, dialect: Dialect, request: ApiRequest
+    budget: RequestBudget, urgent: bool, deadline: float | None, what: str, platform: str, job_id: str | None = None
 ) -> Iterator[float]:
     """The waits before an attempt may be sent within the connection's request budget.
 
@@ -156,10 +157,10 @@ def pacing(
             if urgent:
                 budget.give_back()
             raise RateLimitedError(
-                f"{describe(dialect, request)} not sent: the connection's request budget "
+                f"{what} not sent: the connection's request budget "
                 f"({budget.rate * 60:.0f} requests per minute now) has no room before the caller's deadline.",
-                platform=dialect.platform,
-                job_id=request.job_id,
+                platform=platform,
+                job_id=job_id,
             )
         yield wait
         if urgent:

@@ -12,7 +12,8 @@ from tenacity import Retrying
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect
 from airflow_ft_provider.transport import exchange
 from airflow_ft_provider.transport.budget import RequestBudget
-from airflow_ft_provider.transport.deadline import attempt_deadline
+from airflow_ft_provider.transport.credentials import CredentialHttp, RefreshingAuth
+from airflow_ft_provider.transport.deadline import attempt_deadline, bound_client
 from airflow_ft_provider.transport.retries import RetryPolicy, retry_options
 from airflow_ft_provider.transport.settings import ClientSettings
 
@@ -29,6 +30,8 @@ class SyncTransport:
         budget: RequestBudget,
     ) -> None:
         self.dialect, self.auth, self.settings, self.client, self.budget = dialect, auth, settings, client, budget
+        #: Credential exchanges (token refreshes) use this transport's client, bounds and budget.
+        self._credential_http = CredentialHttp(dialect.platform, settings, budget, lambda: client)
 
     def call(
         self,
@@ -46,10 +49,24 @@ class SyncTransport:
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _attempt(self, request: ApiRequest, deadline: float | None, urgent: bool) -> ApiResponse:
-        for wait in exchange.pacing(self.budget, urgent, deadline, self.dialect, request):
+        what = exchange.describe(self.dialect, request)
+        for wait in exchange.pacing(self.budget, urgent, deadline, what, self.dialect.platform, request.job_id):
             time.sleep(wait)
+        response, body, used = self._send(request, deadline)
+        if isinstance(self.auth, RefreshingAuth) and self.auth.rejects(response.status_code, response.headers):
+            # The refused answer was read within the size bound; one more try with a new credential.
+            self.auth.invalidate(used)
+            response, body, used = self._send(request, deadline)
+        return exchange.judge(self.dialect, request, response, body)
+
+    def _send(self, request: ApiRequest, deadline: float | None) -> tuple[httpx.Response, bytes, object]:
+        """One request and its whole answer, within the attempt's time and the size bound."""
+        used = None
+        if isinstance(self.auth, RefreshingAuth):
+            used = self.auth.ensure(self._credential_http, deadline)
         left = None if deadline is None else deadline - time.time()
-        seconds = exchange.attempt_seconds(self.settings, left, self.dialect, request)
+        what = exchange.describe(self.dialect, request)
+        seconds = exchange.attempt_seconds(self.settings, left, what, self.dialect.platform, request.job_id)
         started = time.monotonic()
         with attempt_deadline(seconds):
             try:
@@ -66,7 +83,14 @@ class SyncTransport:
                 finally:
                     response.close()
             except httpx.HTTPError as exc:
-                raise exchange.network_error(exc, self.dialect, request, seconds) from None
+                where = f"{request.method} {request.url}"
+                raise exchange.network_error(exc, self.dialect.platform, what, where, seconds, request.job_id) from None
         self.budget.observe(response.status_code)
         exchange.log_answer(request, response.status_code, time.monotonic() - started)
-        return exchange.judge(self.dialect, request, response, body)
+        return response, body, used
+
+
+def new_sync_client(settings: ClientSettings) -> httpx.Client:
+    """A worker's client: pooled, no redirects, every attempt bounded by its deadline."""
+    limits = httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections)
+    return bound_client(verify=settings.verify_tls, limits=limits, follow_redirects=False)
