@@ -4,21 +4,19 @@ Each platform's documented errors are mapped by its dialect onto these classes, 
 the transport refuses (a redirect, an oversized body, an endless listing, an attempt past its
 deadline) gets one too, so operators decide what to do (fail at once, retry, treat as done)
 without knowing which platform answered. ``retryable`` says whether the same request may
-succeed later; the transport retries exactly those, within its bounds. No secret ever goes into
-these messages: they are built from response bodies and job ids only, never from headers or
-connection fields.
+succeed later; the transport retries exactly those, within its bounds. Every text of an error
+passes ``server_text.clean`` here: a message quoting a server (which may echo the request's
+credentials, or send control characters) reaches logs, XCom and trigger events only as data.
 """
 
 from __future__ import annotations
+
+from airflow_ft_provider.server_text import clean
 
 #: A platform's message is kept for the log, but not without bound (a proxy's error page, a
 #: hostile server); codes and request ids are shorter still.
 MAX_MESSAGE = 1000
 MAX_FIELD = 200
-
-
-def clip(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[: limit - 3] + "..."
 
 
 class TuningJobError(Exception):
@@ -39,14 +37,14 @@ class TuningJobError(Exception):
         request_id: str | None = None,
         job_id: str | None = None,
     ) -> None:
-        message = clip(message, MAX_MESSAGE)
+        message = clean(message, MAX_MESSAGE)
         super().__init__(message)
         self.message = message
         self.platform = platform
         self.status_code = status_code
-        self.native_code = None if native_code is None else clip(native_code, MAX_FIELD)
-        self.request_id = None if request_id is None else clip(request_id, MAX_FIELD)
-        self.job_id = job_id
+        self.native_code = None if native_code is None else clean(native_code, MAX_FIELD)
+        self.request_id = None if request_id is None else clean(request_id, MAX_FIELD)
+        self.job_id = None if job_id is None else clean(job_id, MAX_FIELD * 6)
 
     def __str__(self) -> str:
         parts = [self.message]

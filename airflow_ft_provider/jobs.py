@@ -3,8 +3,9 @@
 Every platform's native record is parsed into one :class:`TuningJob` whose ``state`` is a
 :class:`TuningJobState`; the platform's own string is kept in ``native_state`` so nothing is lost
 when a platform adds a state we do not know. The record is plain JSON (``to_xcom()``), carries no
-secret and has bounded size (every text field is clipped: a hostile answer cannot put megabytes
-into XCom), so it is what operators return to XCom.
+secret and has bounded size (every text field passes ``server_text.clean``: secrets scrubbed,
+control characters escaped, clipped, so a hostile answer cannot put a key, a forged log line or
+megabytes into XCom), so it is what operators return to XCom.
 
 ``Platform`` (the set of platforms) is derived from the platform records in
 :mod:`airflow_ft_provider.platforms.registry`; it is importable from here as well.
@@ -17,6 +18,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+
+from airflow_ft_provider.server_text import clean
 
 if TYPE_CHECKING:
     from airflow_ft_provider.platforms.registry import Platform
@@ -74,12 +77,14 @@ MAX_LABELS = 64
 MAX_LABEL_TEXT = 256
 
 
-def _clipper(limit: int) -> AfterValidator:
-    return AfterValidator(lambda value: value if value is None or len(value) <= limit else value[: limit - 1] + "…")
+def _clipper(limit: int | None) -> AfterValidator:
+    """A server's text as data (``server_text``): secrets scrubbed, controls escaped, clipped."""
+    return AfterValidator(lambda value: value if value is None else clean(value, limit))
 
 
 def _short_url(value: str | None) -> str | None:
     """A console link too long to be a real one is dropped, not cut into a broken link."""
+    value = None if value is None else clean(value)
     return value if value is None or len(value) <= MAX_URL else None
 
 
@@ -87,7 +92,7 @@ def _labels(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     kept = list(value.items())[:MAX_LABELS]
-    return {str(k)[:MAX_LABEL_TEXT]: str(v)[:MAX_LABEL_TEXT] for k, v in kept}
+    return {clean(k, MAX_LABEL_TEXT): clean(v, MAX_LABEL_TEXT) for k, v in kept}
 
 
 def _known_platform(value: str) -> Platform:
@@ -108,7 +113,7 @@ class TuningJob(BaseModel):
     platform: Annotated[str, AfterValidator(_known_platform)]
     #: The id to pass back to the platform: a full resource name on Vertex AI
     #: (``projects/…/tuningJobs/…``) and the Gemini API (``tunedModels/…``), else the job id.
-    job_id: str
+    job_id: Annotated[str, _clipper(None)]  # never clipped: an id cut short names another job
     state: TuningJobState
     native_state: Annotated[str, _clipper(MAX_NATIVE_STATE)]
     display_name: Text = None

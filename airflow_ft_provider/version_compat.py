@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from airflow_ft_provider import server_text
+
 if TYPE_CHECKING:
     from airflow_ft_provider.connection_fields import ConnectionForm
 
@@ -156,9 +158,11 @@ def _legacy_behaviour(form: ConnectionForm) -> dict[str, Any]:
 
 # -- secrets masker -------------------------------------------------------------------------------
 def mask_secrets(secrets: Sequence[str]) -> None:
-    """Register secrets with Airflow's masker (blocking: workers, callbacks)."""
+    """Register secrets with Airflow's masker (blocking: workers, callbacks) and with the server-text
+    boundary, which scrubs them from exceptions, XCom and trigger events too."""
     from airflow.providers.common.compat.sdk import mask_secret
 
+    server_text.register_secrets(secrets)
     for secret in secrets:
         mask_secret(secret)
 
@@ -171,6 +175,7 @@ async def amask_secrets(secrets: Sequence[str]) -> None:
     """
     from airflow.sdk import log as sdk_log
 
+    server_text.register_secrets(secrets)
     send_mask = getattr(sdk_log, "amask_secret", None)
     for secret in secrets:
         if send_mask is not None:

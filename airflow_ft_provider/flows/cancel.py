@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from airflow_ft_provider.errors import JobNotCancellableError
+from airflow_ft_provider.errors import JobNotCancellableError, MalformedResponseError
 from airflow_ft_provider.flows.steps import CancelJob, Flow, GetJob
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 
@@ -34,8 +34,9 @@ def cancel_flow(job_id: str, listed: TuningJob | None = None) -> Flow[CancelResu
     """Read the job (or take ``listed``, a record from a listing), cancel it only if still active.
 
     No platform takes an idempotency key, so idempotency comes from reading first. When the
-    platform refuses because the job already ended or is cancelling, a second read says which, and
-    that is what is reported: ``cancel_sent`` means the platform acknowledged this cancel, never less.
+    platform refuses because the job already ended or is cancelling, or answers with something that
+    is not its acknowledgement (``platforms.acks``), a second read says how the job is, and that is
+    what is reported: ``cancel_sent`` means the platform acknowledged this cancel, never less.
     """
     before: TuningJob = listed if listed is not None else (yield GetJob(job_id))
     if before.is_terminal:
@@ -44,7 +45,9 @@ def cancel_flow(job_id: str, listed: TuningJob | None = None) -> Flow[CancelResu
         return CancelResult(before, before, CancelAction.ALREADY_CANCELLING)
     try:
         answered: TuningJob | None = yield CancelJob(before.job_id)
-    except JobNotCancellableError:
+    except (JobNotCancellableError, MalformedResponseError):
+        # Refused for the job's state, or answered with what is no acknowledgement (a proxy's page,
+        # after the hook's retries): the job as it is now says what happened; still active, the error stands.
         current: TuningJob = yield GetJob(before.job_id)
         if current.is_terminal:
             return CancelResult(before, current, CancelAction.ALREADY_ENDED)

@@ -13,16 +13,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, final
 from urllib.parse import quote
 
 from airflow_ft_provider.errors import MalformedResponseError, TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.platforms import ids
+from airflow_ft_provider.platforms.acks import Ack, read_ack
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import log_unknown_state
 from airflow_ft_provider.platforms.http_errors import retry_hint_from_headers
 from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Operation, Page
+from airflow_ft_provider.server_text import clean
 
 if TYPE_CHECKING:
     from airflow_ft_provider.job_filter import JobFilter
@@ -43,6 +45,8 @@ class Dialect(ABC):
     states: ClassVar[Mapping[str, TuningJobState]]
     #: Longest id a user may pass.
     max_id_length: ClassVar[int] = ids.MAX_JOB_ID_LENGTH
+    #: The body a cancel succeeds with (``acks``): the one shape counted as an acknowledgement.
+    cancel_ack: ClassVar[Ack]
     #: The status codes each operation answers with when it works; anything else is refused.
     success_statuses: ClassVar[Mapping[Operation, frozenset[int]]] = {op: frozenset({200}) for op in Operation}
 
@@ -77,9 +81,11 @@ class Dialect(ABC):
         Platforms whose listing takes no filter list everything: the default."""
         return self
 
+    @final
     def parse_cancel(self, response: ApiResponse, request: ApiRequest) -> TuningJob | None:
-        """The job as the cancel answer shows it, when the platform returns one."""
-        return None
+        """The job as the cancel answer shows it (None: the acknowledgement carries none); an
+        answer that is not the declared :attr:`cancel_ack` is a malformed one, never a cancel sent."""
+        return read_ack(self, response)
 
     @abstractmethod
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
@@ -102,7 +108,7 @@ class Dialect(ABC):
         """Normalize a native state; anything unrecognised is UNKNOWN, never an error."""
         state = self.states.get(native) if isinstance(native, str) else None
         if state is None:
-            log_unknown_state(self.platform, repr(native)[:80])
+            log_unknown_state(self.platform, clean(repr(native), 80))
             return TuningJobState.UNKNOWN
         return state
 

@@ -28,6 +28,7 @@ from airflow_ft_provider.errors import (
     TuningJobError,
 )
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.acks import EMPTY_OBJECT_OR_NO_BODY
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.fields import parse_time, text
@@ -156,6 +157,9 @@ class BedrockDialect(Dialect):
         "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/abcd1234efgh"
     )
     states = STATES
+    #: StopModelCustomizationJob's output shape has no members (botocore's service model, rest-json):
+    #: ``{}``, or a body of zero bytes as the emulator sends and botocore reads as ``{}``.
+    cancel_ack = EMPTY_OBJECT_OR_NO_BODY
     max_id_length = MAX_ID_LENGTH
 
     def __init__(self, base_url: str | None, region: str = DEFAULT_REGION) -> None:
@@ -247,10 +251,6 @@ class BedrockDialect(Dialect):
         if not isinstance(items, list):
             raise self.malformed("List answer's 'modelCustomizationJobSummaries' is not an array", response)
         return Page([self.job_from_json(item, response) for item in items], text(body.get("nextToken")))
-
-    def parse_cancel(self, response: ApiResponse, request: ApiRequest) -> TuningJob | None:
-        """Stop answers 200 with an empty body (or ``{}``): accepted; the job is read afterwards."""
-        return None
 
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
         if not isinstance(item, dict):

@@ -19,6 +19,7 @@ from typing import Any, Self, TypeGuard
 from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.acks import Ack, AckKind
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import CHINA_STANDARD_TIME, parse_time, text
@@ -65,6 +66,8 @@ class DashScopeDialect(Dialect):
     id_pattern = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
     id_example = "ft-202410291653-1c7f"
     states = STATES
+    #: ``{"request_id": ..., "output": {"status": "success"}}``: no job to report.
+    cancel_ack = Ack(AckKind.FIELD, path=("output", "status"), value="success")
 
     def __init__(
         self,
@@ -103,11 +106,6 @@ class DashScopeDialect(Dialect):
 
     def parse_job(self, response: ApiResponse) -> TuningJob:
         return self.job_from_json(self._output(response), response)
-
-    def parse_cancel(self, response: ApiResponse, request: ApiRequest) -> TuningJob | None:
-        # The answer is only {"output": {"status": "success"}}: no job to report.
-        self._output(response)
-        return None
 
     def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
         output = self._output(response)

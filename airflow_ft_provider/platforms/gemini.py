@@ -15,6 +15,7 @@ from typing import Any, Self
 from airflow_ft_provider.connection_fields import ConnectionForm
 from airflow_ft_provider.errors import OperationNotSupportedError, TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.acks import EMPTY_OBJECT
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, text
@@ -48,6 +49,8 @@ class GeminiDialect(Dialect):
     id_pattern = re.compile(_ID)
     id_example = "tunedModels/my-model-abc123"
     states = STATES
+    #: Google's ``Empty``, should a Gemini API ever answer the cancel google-genai sends.
+    cancel_ack = EMPTY_OBJECT
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL, api_version: str = "v1beta") -> None:
         if not _API_VERSION.fullmatch(api_version):

@@ -9,7 +9,6 @@ typed error: an error answer must never turn into a parsing crash.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from airflow_ft_provider.errors import (
 )
 from airflow_ft_provider.platforms.fields import text
 from airflow_ft_provider.platforms.http_errors import retry_hint_from_headers
-from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Operation
+from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Operation, parse_json
 
 #: Error bodies are small; a larger one is not read (a hostile or broken proxy page).
 MAX_ERROR_BODY = 256 * 1024
@@ -71,8 +70,8 @@ def read_status(response: ApiResponse) -> GoogleStatus:
     if len(response.content) > MAX_ERROR_BODY:
         return GoogleStatus()
     try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        body = parse_json(response.content)
+    except (ValueError, RecursionError):
         return GoogleStatus()
     if isinstance(body, list) and len(body) == 1:
         body = body[0]

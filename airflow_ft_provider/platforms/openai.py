@@ -8,6 +8,7 @@ from typing import Any, Self
 from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.acks import JOB_RECORD
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
@@ -36,6 +37,8 @@ class OpenAIDialect(Dialect):
     id_pattern = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
     id_example = "ftjob-abc123"
     states = STATES
+    #: The job's record (Azure OpenAI's too).
+    cancel_ack = JOB_RECORD
     #: Under the ``/v1`` of the base URL (Azure OpenAI's v1 API puts ``/openai/v1`` before it).
     jobs_path: tuple[str, ...] = ("fine_tuning", "jobs")
 
@@ -68,9 +71,6 @@ class OpenAIDialect(Dialect):
 
     def parse_job(self, response: ApiResponse) -> TuningJob:
         return self.job_from_json(response.json_object(self.platform), response)
-
-    def parse_cancel(self, response: ApiResponse, request: ApiRequest) -> TuningJob | None:
-        return self.parse_job(response)
 
     def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
         body = response.json_object(self.platform)

@@ -13,6 +13,7 @@ from typing import Any, Self
 from airflow_ft_provider.connection_fields import ConnectionForm
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.acks import JOB_RECORD
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import parse_time, text
@@ -40,6 +41,8 @@ class TogetherDialect(Dialect):
     id_pattern = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
     id_example = "ft-01234567-89ab-cdef-0123-456789abcdef"
     states = STATES
+    #: The job's record (truncated: status usually ``cancel_requested``).
+    cancel_ack = JOB_RECORD
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL) -> None:
         super().__init__(base_url)
@@ -62,9 +65,6 @@ class TogetherDialect(Dialect):
 
     def parse_job(self, response: ApiResponse) -> TuningJob:
         return self.job_from_json(response.json_object(self.platform), response)
-
-    def parse_cancel(self, response: ApiResponse, request: ApiRequest) -> TuningJob | None:
-        return self.parse_job(response)
 
     def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
         data = response.json_object(self.platform).get("data")

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
 from airflow_ft_provider.errors import InvalidJobIdError, TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.platforms.acks import EMPTY_OBJECT
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
@@ -85,6 +86,8 @@ class VertexAIDialect(Dialect):
     id_pattern = _BARE_ID
     id_example = "projects/my-project/locations/us-central1/tuningJobs/1234567890123456789"
     states = STATES
+    #: ``google.protobuf.Empty``: the JSON object ``{}``.
+    cancel_ack = EMPTY_OBJECT
 
     def __init__(
         self,

@@ -14,6 +14,31 @@ if TYPE_CHECKING:
     from airflow_ft_provider.jobs import TuningJob
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names a key twice: which one a reader takes is a guess (Python's, the last)."""
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise DuplicateKeyError(f"key {key[:80]!r} appears twice in one object")
+        data[key] = value
+    return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(content: bytes) -> Any:
+    """The one JSON reader of every answer: ``ValueError`` (or ``RecursionError``) unless it is
+    JSON in UTF-8 (not Latin-1, not UTF-16 guessed from the bytes) without ``NaN`` and without a
+    duplicate key (``"status":"running","status":"cancelled"`` would otherwise read as cancelled
+    to us and as running to the platform)."""
+    return json.loads(content.decode("utf-8"), object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+
+
 class Operation(StrEnum):
     """What a request is for; dialects map the same HTTP status differently per operation."""
 
@@ -47,8 +72,8 @@ class ApiResponse:
     def json_object(self, platform: str) -> dict[str, Any]:
         """The body as a JSON object, or :class:`MalformedResponseError`."""
         try:
-            data = json.loads(self.content)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            data = parse_json(self.content)
+        except (ValueError, RecursionError) as exc:
             raise MalformedResponseError(
                 f"Response body is not JSON ({len(self.content)} bytes): {exc}",
                 platform=platform,

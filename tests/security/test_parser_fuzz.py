@@ -49,6 +49,8 @@ from airflow_ft_provider.platforms.together import STATES as TOGETHER_STATES  # 
 from airflow_ft_provider.platforms.together import TogetherDialect  # noqa: E402
 from airflow_ft_provider.platforms.vertex_ai import STATES as VERTEX_STATES  # noqa: E402
 from airflow_ft_provider.platforms.vertex_ai import VertexAIDialect  # noqa: E402
+from airflow_ft_provider.platforms.wire import parse_json  # noqa: E402
+from airflow_ft_provider.server_text import clean  # noqa: E402
 
 FUZZ = settings(
     max_examples=60,
@@ -392,20 +394,20 @@ def check_job(shape: Shape, dialect: Dialect, job: Any, item: Any) -> None:
     assert isinstance(job, TuningJob)
     assert job.platform is shape.platform
     assert isinstance(item, dict), "a job was parsed out of something that is not an object"
-    assert job.job_id == item[shape.id_key]
+    assert job.job_id == clean(item[shape.id_key])
     assert isinstance(job.job_id, str)
     assert job.job_id
     state, native = expected_state(shape, dialect, item)
     assert job.state is state, f"body said {native!r}, parsed {job.state}"
-    # Kept as sent, clipped to a size a log line and the XCom can carry.
-    assert job.native_state == (native if len(native) <= MAX_NATIVE_STATE else native[: MAX_NATIVE_STATE - 1] + "…")
+    # Kept as sent, as data (controls escaped), clipped to a size a log line and the XCom can carry.
+    assert job.native_state == clean(native, MAX_NATIVE_STATE)
     json.dumps(job.to_xcom())  # what goes to XCom is plain JSON
 
 
 def loads(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return parse_json(body)
+    except (ValueError, RecursionError):
         return MalformedResponseError
 
 
