@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_ft_provider.jobs import Platform
-from tests.hostile.servers import LOCATION, PROJECT, HostileServer
+from tests.hostile.servers import LOCATION, PROJECT, FrontServer, HostileServer
 
 #: The two platforms the suite speaks: one REST (OpenAI), one Google (Vertex AI, access_token).
 PLATFORMS = [Platform.OPENAI, Platform.VERTEX_AI]
@@ -90,6 +90,33 @@ def hostile(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Target]]:
         if raw_extra is not None:
             conn["extra"] = raw_extra
         target = Target(server, f"hostile_{platform.value}_{len(servers)}", key, {}, monkeypatch)
+        target.update(**conn)
+        return target
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def front(emu: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Target]]:
+    """``front(platform, **extras)``: any platform, through a :class:`FrontServer` before the emulator.
+
+    The connection holds one secret sent as is: an API key (Bedrock's too, as ``Authorization:
+    Bearer``; Azure OpenAI's as ``api-key``) or, on Vertex AI, an ``access_token`` extra.
+    """
+    from airflow_ft_provider.testing import airflow_connection
+
+    servers: list[FrontServer] = []
+
+    def make(platform: Platform, **extra: Any) -> Target:
+        server = FrontServer(platform, upstream=emu.url).start()
+        servers.append(server)
+        key = emu.api_key(platform)
+        conn = airflow_connection(emu, platform, key=key, **{**QUICK, **extra})
+        conn["host"] = emu.base_url(platform).replace(emu.url, server.url)
+        conn.pop("login", None)  # Bedrock: a password without a login is an API key
+        target = Target(server, f"front_{platform.value}_{len(servers)}", key, {}, monkeypatch)
         target.update(**conn)
         return target
 

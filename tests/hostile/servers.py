@@ -587,7 +587,7 @@ class HostileServer:
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.speaker = SPEAKERS[Platform(self.platform)]()
+        self.speaker: Any = self.make_speaker()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.stopping = threading.Event()
         self._rules: list[_Rule] = []
@@ -597,6 +597,9 @@ class HostileServer:
         #: Most connections open at once so far.
         self.peak_connections = 0
         self._tcp: socketserver.ThreadingTCPServer | None = None
+
+    def make_speaker(self) -> Any:
+        return SPEAKERS[Platform(self.platform)]()
 
     # -- scripting ------------------------------------------------------------------------
     def then(self, answer: Answer, *, on: str | None = None, count: int = 1) -> HostileServer:
@@ -795,3 +798,80 @@ class _Reader:
             operation=operation,
             job_id=job_id,
         )
+
+
+# -- any platform: a hostile front of the emulator ----------------------------------------------
+#: Paths of the platforms' job collections (their listings); a GET below one reads a job.
+_COLLECTIONS = ("/jobs", "/fine-tunes", "/tuningJobs", "/model-customization-jobs", "/tunedModels")
+_CANCELS = ("/cancel", ":cancel", "/stop")
+#: Hop-by-hop and framing headers: the front frames its own answers.
+_NOT_RELAYED = {"connection", "content-length", "transfer-encoding", "content-encoding", "keep-alive"}
+
+
+class FrontRouter:
+    """Which operation a request to the emulator's platforms is (the front needs no job store)."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def route(self, method: str, path: str) -> tuple[str, str | None] | None:
+        if method == "POST" and path.endswith(_CANCELS):
+            return "cancel", None
+        if method == "GET":
+            return ("list", None) if path.endswith(_COLLECTIONS) else ("get", None)
+        return None
+
+
+@dataclass
+class FrontServer(HostileServer):
+    """Any platform, hostile where scripted: answers normally by forwarding to the emulator at
+    ``upstream`` (the real platform behaviour: auth, states, cancels), on a raw socket of its own."""
+
+    upstream: str = ""
+
+    def make_speaker(self) -> Any:
+        return FrontRouter(Platform(self.platform))
+
+    def forward(self, request: Request) -> tuple[int, list[tuple[str, str]], bytes]:
+        import httpx
+
+        headers = [(k, v) for k, v in request.headers.items() if k not in _NOT_RELAYED and k != "accept-encoding"]
+        with httpx.Client(timeout=10) as client:
+            answer = client.request(
+                request.method, self.upstream + request.target, headers=headers, content=request.body
+            )
+        kept = [(k, v) for k, v in answer.headers.items() if k.lower() not in _NOT_RELAYED]
+        return answer.status_code, kept, answer.content
+
+    def answer_normally(self, ex: Exchange) -> None:
+        status, headers, body = self.forward(ex.request)
+        reply(status, body, headers, content_type=None)(ex)
+
+
+def forwarded_then(status: int, body: bytes, content_type: str = "text/html") -> Answer:
+    """Forward the request (its effect happens upstream), then answer ``status`` with ``body``."""
+
+    def answer(ex: Exchange) -> None:
+        assert isinstance(ex.server, FrontServer)
+        ex.server.forward(ex.request)
+        reply(status, body, content_type=content_type)(ex)
+
+    return answer
+
+
+def echo_headers(status: int) -> Answer:
+    """An error whose text repeats the request's headers (credentials included), in a body every
+    platform's error reader takes its message from: a debugging proxy or a careless server."""
+
+    def answer(ex: Exchange) -> None:
+        seen = "; ".join(f"{name}: {value}" for name, value in ex.request.headers.items())
+        message = f"Request rejected. You sent {seen}"
+        body = {
+            "error": {"message": message, "type": "echo", "code": "echo", "status": "INTERNAL"},
+            "code": "EchoError",
+            "message": message,
+            "request_id": "echo-1",
+        }
+        reply(status, body)(ex)
+
+    return answer

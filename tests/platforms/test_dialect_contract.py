@@ -27,6 +27,7 @@ from airflow_ft_provider.errors import (
     TuningJobError,
 )
 from airflow_ft_provider.jobs import TuningJobState
+from airflow_ft_provider.platforms.acks import JOB_RECORD, Ack
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.record import PlatformRecord
@@ -244,3 +245,76 @@ def _set_state(body: dict[str, Any], native: object) -> None:
     target = body.get("output") if isinstance(body.get("output"), dict) else body
     key = next(k for k in _STATE_KEYS if k in target)
     target[key] = native
+
+
+# -- the acknowledgement of a cancel -----------------------------------------------------------------
+CANCELLING = [p for p in PLATFORMS if record_of(p).can_cancel]
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+def _ack_body(core: EmulatorCore, platform: Platform, dialect: Dialect) -> bytes:
+    """What the platform's emulator answers to an accepted cancel."""
+    job_id = core.seed(platform, script=JobScript(running_s=None))
+    response = exchange(core, platform, dialect.cancel_request(job_id))
+    assert response.status_code == 200
+    return response.content
+
+
+@pytest.mark.parametrize("platform", PLATFORMS, ids=str)
+def test_every_dialect_declares_its_cancel_acknowledgement(platform):
+    assert isinstance(record_of(platform).dialect.cancel_ack, Ack)
+
+
+@pytest.mark.parametrize("platform", CANCELLING, ids=str)
+def test_the_documented_acknowledgement_is_accepted(core, platform):
+    dialect = dialect_for(core, platform)
+    job_id = core.seed(platform, script=JobScript(running_s=None))
+    request = dialect.cancel_request(job_id)
+    answered = dialect.parse_cancel(exchange(core, platform, request), request)
+    if dialect.cancel_ack is JOB_RECORD:
+        assert answered is not None and dialect.is_same_job(job_id, answered)
+    else:
+        assert answered is None
+
+
+#: 200 bodies a proxy, a captive portal or a broken server sends: none is an acknowledgement.
+NOT_ACKS = {
+    "html": b"<!DOCTYPE html><html><body>Sign in to the guest Wi-Fi</body></html>",
+    "nested-100k": _nested(100_000),
+    "5000-digits": b'{"n": ' + b"9" * 5000 + b"}",
+    "bare-5000-digits": b"9" * 5000,
+    "array": b"[]",
+    "null": b"null",
+    "wrong-object": b'{"ok": true}',
+    "whitespace": b" ",
+}
+
+
+@pytest.mark.parametrize("body", list(NOT_ACKS.values()), ids=list(NOT_ACKS))
+@pytest.mark.parametrize("platform", CANCELLING, ids=str)
+def test_a_200_that_is_not_the_acknowledgement_is_malformed(core, platform, body):
+    dialect = dialect_for(core, platform)
+    request = dialect.cancel_request(_an_id(core, platform))
+    with pytest.raises(MalformedResponseError) as info:
+        dialect.parse_cancel(ApiResponse(200, {}, body), request)
+    assert info.value.retryable
+
+
+@pytest.mark.parametrize("platform", CANCELLING, ids=str)
+def test_the_acknowledgement_in_latin_1_or_with_a_key_twice_is_malformed(core, platform):
+    """The acknowledgement itself, spoiled: in Latin-1 with a non-ASCII letter, or with a key
+    repeated (a reader taking the first or the last of two would see different answers). A ``{}``
+    acknowledgement with a member is no longer one anyway."""
+    dialect = dialect_for(core, platform)
+    request = dialect.cancel_request(_an_id(core, platform))
+    ack = json.loads(_ack_body(core, platform, dialect) or b"{}")
+    as_text = json.dumps({"note": "café", **ack}, ensure_ascii=False)
+    spoiled = [as_text.encode("latin-1"), as_text.replace('"note"', '"dup": 1, "dup"', 1).encode()]
+    if platform is Platform("dashscope"):  # the status that decides, twice
+        spoiled.append(b'{"output": {"status": "failed", "status": "success"}}')
+    for body in spoiled:
+        with pytest.raises(MalformedResponseError):
+            dialect.parse_cancel(ApiResponse(200, {}, body), request)
