@@ -8,6 +8,7 @@ job is re-read and reported as it is. A duplicate key in a record is refused, no
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -96,15 +97,8 @@ def test_the_acknowledgement_is_still_cancel_sent(front, emu, platform, mode):
 # -- duplicate keys -----------------------------------------------------------------------------------
 def record_with_a_state_twice(server: Any, job_id: str, first: str, last: str) -> bytes:
     """The job's record with its status key twice: ``first``, then ``last``."""
-    body = server.job_body(job_id)
-    text = reply_json({**body, "status": first})
-    return text.replace('"status": "' + first + '"', f'"status": "{first}", "status": "{last}"', 1).encode()
-
-
-def reply_json(body: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(body)
+    text = json.dumps({**server.job_body(job_id), "status": first})
+    return text.replace(f'"status": "{first}"', f'"status": "{first}", "status": "{last}"', 1).encode()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -170,3 +164,29 @@ def test_the_bulk_operator_reports_an_unacknowledged_cancel_as_failed(front, emu
     assert {o["action"] for o in outcomes} == {"failed"}
     assert all("acknowledgement" in o["error"] for o in outcomes)
     assert target.server.count("cancel") == 2
+
+
+def test_the_notifier_never_logs_an_unacknowledged_cancel_as_sent(front, emu, capfd):
+    warm_up()
+    platform = Platform.VERTEX_AI
+    target = front(platform)
+    job_id = emu.seed(platform, script=RUNNING)
+    target.server.always(reply(200, NOT_ACKS["nested-100k"][0]), on="cancel")
+    source = f"""
+from airflow.sdk import DAG, task
+from airflow_ft_provider.notifications.cancel_job import CancelTuningJobNotifier
+
+with DAG("truth_notifier", schedule=None, default_args={{"retries": 0}}) as dag:
+    @task(on_failure_callback=CancelTuningJobNotifier(conn_id={target.conn_id!r}))
+    def train(ti=None):
+        ti.xcom_push(key="tuning_job_id", value={job_id!r})
+        raise RuntimeError("the job started, then the task died")
+    train()
+"""
+    capfd.readouterr()
+    run_dag_timed("truth_notifier", source)
+    out, err = capfd.readouterr()
+    log = out + err
+    assert f"{job_id} was NOT cancelled" in log and "MalformedResponseError" in log
+    assert "cancel sent" not in log
+    assert target.server.count("cancel") == 1 and target.server.count("get") == 2
