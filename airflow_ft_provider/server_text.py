@@ -39,6 +39,9 @@ _ESCAPES = {
     code: _NAMED.get(chr(code)) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") for code in _CONTROL
 }
 
+#: An escape the clipping cut in two (``\\x1`` of ``\\x1b``): dropped rather than left misleading.
+_CUT_ESCAPE = re.compile(r"\\(?:x[0-9a-f]?|u[0-9a-f]{0,3})?\Z")
+
 _lock = threading.Lock()
 _secrets: dict[str, None] = {}  # insertion-ordered, for forgetting the oldest
 _pattern: re.Pattern[str] | None = None
@@ -76,5 +79,5 @@ def clean(text: object, limit: int | None = None) -> str:
     if pattern is not None:
         value = pattern.sub(MASK, value)
     if limit is not None and len(value) > limit:
-        value = value[: limit - 3] + "..."
+        value = _CUT_ESCAPE.sub("", value[: limit - 3]) + "..."
     return value
