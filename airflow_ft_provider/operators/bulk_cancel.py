@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
 from airflow_ft_provider.arguments import seconds
-from airflow_ft_provider.errors import OperationNotSupportedError, TuningJobError
+from airflow_ft_provider.errors import MAX_MESSAGE, OperationNotSupportedError, TuningJobError
 from airflow_ft_provider.job_filter import DEFAULT_MAX_JOBS, JobFilter, TooManyJobsError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.server_text import clean
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -287,7 +288,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
                 return JobOutcome(job, BulkAction.FAILED, error=str(exc), retryable=exc.retryable)
             except Exception as exc:  # a bug must not leave the other jobs running
                 self.log.exception("Cancelling %s failed unexpectedly", job.job_id)
-                return JobOutcome(job, BulkAction.FAILED, error=f"{type(exc).__name__}: {exc}")
+                return JobOutcome(job, BulkAction.FAILED, error=clean(f"{type(exc).__name__}: {exc}", MAX_MESSAGE))
 
         return list(pool.map(one, jobs))
 

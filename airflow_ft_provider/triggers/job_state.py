@@ -17,8 +17,10 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pydantic import BaseModel, ValidationError
 
 from airflow_ft_provider import version_compat
+from airflow_ft_provider.errors import MAX_MESSAGE
 from airflow_ft_provider.flows.wait import MAX_TRANSIENT_ERRORS
 from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
+from airflow_ft_provider.server_text import clean
 
 if TYPE_CHECKING:
     from airflow_ft_provider.flows.steps import AsyncJobs
@@ -157,7 +159,8 @@ class TuningJobStateTrigger(BaseTrigger):
             )
         except Exception as exc:  # configuration or unexpected errors end the wait with an error event
             log.exception("Waiting for %s job %s failed", self.platform, self.job_id)
-            event = JobStateEvent(status="error", job_id=self.job_id, message=f"{type(exc).__name__}: {exc}")
+            message = clean(f"{type(exc).__name__}: {exc}", MAX_MESSAGE)  # may quote a server, as any error
+            event = JobStateEvent(status="error", job_id=self.job_id, message=message)
         self._finished = True
         yield TriggerEvent(event.model_dump(mode="json"))
 
