@@ -44,7 +44,7 @@ class TuningJobError(Exception):
         self.status_code = status_code
         self.native_code = None if native_code is None else clean(native_code, MAX_FIELD)
         self.request_id = None if request_id is None else clean(request_id, MAX_FIELD)
-        self.job_id = None if job_id is None else clean(job_id, MAX_FIELD * 6)
+        self.job_id = None if job_id is None else clean(job_id)  # ids are bounded where they are checked
 
     def __str__(self) -> str:
         parts = [self.message]
