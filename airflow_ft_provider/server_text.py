@@ -38,6 +38,7 @@ _CONTROL = [
 _ESCAPES = {
     code: _NAMED.get(chr(code)) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") for code in _CONTROL
 }
+_ANY_CONTROL = re.compile("[" + "".join(re.escape(chr(code)) for code in _CONTROL) + "]")
 
 #: An escape the clipping cut in two (``\\x1`` of ``\\x1b``): dropped rather than left misleading.
 _CUT_ESCAPE = re.compile(r"\\(?:x[0-9a-f]?|u[0-9a-f]{0,3})?\Z")
@@ -69,7 +70,8 @@ def register_secrets(secrets: Iterable[str]) -> None:
 
 
 def escape(text: str) -> str:
-    return text.translate(_ESCAPES)
+    # The search first: most text has nothing to escape, and translate() is slow on every character.
+    return text.translate(_ESCAPES) if _ANY_CONTROL.search(text) else text
 
 
 def clean(text: object, limit: int | None = None) -> str:
