@@ -326,7 +326,7 @@ def run(quick: bool = False, waits: int | None = None) -> tuple[list[Row], list[
         Row(
             title,
             "Vertex AI: after the deadline (p50 / max); token requests; credential threads",
-            "",
+            f"token life {plan.token_life:g} s, stall from {plan.stall_at:g} s",
             f"{result['late_p50_s']:.2f} / {result['late_max_s']:.2f} s; {result['token_requests']} "
             f"({result['token_requests_held']} held); {result['credential_threads_max']} thread(s)",
             "",
