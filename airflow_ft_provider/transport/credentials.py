@@ -39,6 +39,8 @@ C = TypeVar("C")
 #: A credential is fetched again this long before it expires, or a fifth of its life if that is
 #: shorter: a request signed just before expiry must still arrive valid.
 REFRESH_MARGIN_SECONDS = 300.0
+#: A caller waits this long past the end of a fetch's own bound before giving up on it.
+FETCH_GRACE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ class RefreshingAuth(httpx.Auth, Generic[C]):
         self._rejected: C | None = None
         self._lock = threading.Lock()
         self._inflight: concurrent.futures.Future[Minted[C]] | None = None
+        #: When the fetch under way must be over (Unix time).
+        self._inflight_until = 0.0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -189,7 +193,8 @@ class RefreshingAuth(httpx.Auth, Generic[C]):
         minted = self._usable()
         if minted is None:
             try:
-                minted = self._start(http).result(timeout=_left(deadline))
+                fetch = self._start(http)
+                minted = fetch.result(timeout=self._wait_limit(deadline))
             except concurrent.futures.TimeoutError:
                 raise self._late(http) from None
             except Exception as exc:
@@ -207,7 +212,7 @@ class RefreshingAuth(httpx.Auth, Generic[C]):
         if minted is None:
             waiting = asyncio.wrap_future(self._start(http))
             try:
-                async with asyncio.timeout(_left(deadline)):
+                async with asyncio.timeout(self._wait_limit(deadline)):
                     minted = await asyncio.shield(waiting)
             except TimeoutError:
                 raise self._late(http) from None
@@ -258,11 +263,20 @@ class RefreshingAuth(httpx.Auth, Generic[C]):
                 done.set_result(current)
                 return done
             self._inflight = done
-        exchange_http = http.until(time.time() + http.settings.timeout)
+            self._inflight_until = time.time() + http.settings.timeout
+        exchange_http = http.until(self._inflight_until)
         threading.Thread(
             target=self._run_fetch, args=(exchange_http, done), name=f"ft-credential-{self.platform}", daemon=True
         ).start()
         return done
+
+    def _wait_limit(self, deadline: float | None) -> float:
+        """How long a caller waits for the fetch under way: until its deadline, and never much past
+        the fetch's own end (a library may block where no socket timeout reaches, e.g. resolving a
+        host name), so a caller without a deadline is bounded too."""
+        own = max(0.0, self._inflight_until + FETCH_GRACE_SECONDS - time.time())
+        left = _left(deadline)
+        return own if left is None else min(own, left)
 
     def _run_fetch(self, http: CredentialHttp, done: concurrent.futures.Future[Minted[C]]) -> None:
         try:
@@ -287,8 +301,9 @@ class RefreshingAuth(httpx.Auth, Generic[C]):
 
     def _late(self, http: CredentialHttp) -> RequestTimeoutError:
         return RequestTimeoutError(
-            f"{self.platform}: the credential was not fetched before the caller's deadline "
-            f"(the token endpoint is slow or silent; each exchange is bounded by timeout={http.settings.timeout:g} s).",
+            f"{self.platform}: the credential was not fetched before the caller's deadline or the end of the "
+            f"exchange (the token endpoint is slow or silent; each exchange is bounded by "
+            f"timeout={http.settings.timeout:g} s).",
             platform=self.platform,
         )
 

@@ -547,6 +547,27 @@ def test_a_credential_fetched_for_a_caller_that_gave_up_is_still_masked(masked: 
     assert masked == ["ya29.minted-0001"]
 
 
+def test_a_caller_without_a_deadline_waits_no_longer_than_the_exchange_may_take(masked: list[str]) -> None:
+    import threading
+
+    release = threading.Event()
+
+    class Stuck(FakeCredentials):
+        def refresh(self, request: object) -> None:
+            release.wait(10)  # blocked where no socket timeout reaches (a host name lookup)
+            super().refresh(request)
+
+    auth = GoogleCredentialsAuth.of(Stuck())  # type: ignore[arg-type]
+    transport = sync_transport(auth, replying(), ClientSettings(timeout=0.2, max_retries=0))
+    started = time.monotonic()
+    try:
+        with pytest.raises(RequestTimeoutError, match="credential was not fetched"):
+            get(transport)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 10  # bounded by timeout + FETCH_GRACE_SECONDS, not the stuck fetch
+
+
 def test_auth_repr_shows_no_token() -> None:
     credentials = FakeCredentials()
     auth = GoogleCredentialsAuth.of(credentials)  # type: ignore[arg-type]
