@@ -59,6 +59,9 @@ class AsyncTransport:
 
     async def _attempt(self, request: ApiRequest, deadline: float | None, urgent: bool) -> ApiResponse:
         what = exchange.describe(self.dialect, request)
+        if isinstance(self.auth, RefreshingAuth):
+            # The credential first: a call waiting for a token endpoint holds no place in the budget.
+            await self.auth.aensure(self._credential_http, deadline)
         for wait in exchange.pacing(self.budget, urgent, deadline, what, self.dialect.platform, request.job_id):
             await asyncio.sleep(wait)
         response, body, used = await self._send(request, deadline)

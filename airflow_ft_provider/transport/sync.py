@@ -50,6 +50,9 @@ class SyncTransport:
 
     def _attempt(self, request: ApiRequest, deadline: float | None, urgent: bool) -> ApiResponse:
         what = exchange.describe(self.dialect, request)
+        if isinstance(self.auth, RefreshingAuth):
+            # The credential first: a call waiting for a token endpoint holds no place in the budget.
+            self.auth.ensure(self._credential_http, deadline)
         for wait in exchange.pacing(self.budget, urgent, deadline, what, self.dialect.platform, request.job_id):
             time.sleep(wait)
         response, body, used = self._send(request, deadline)
