@@ -280,6 +280,17 @@ class RefreshingAuth(httpx.Auth, Generic[C]):
 
     def _run_fetch(self, http: CredentialHttp, done: concurrent.futures.Future[Minted[C]]) -> None:
         try:
+            self._fetch_into(http, done)
+        finally:
+            if not done.done():  # SystemExit or the like: never leave the credential's callers a fetch that never ends
+                done.set_exception(
+                    PlatformUnavailableError(
+                        f"Fetching the {self.platform} credential stopped.", platform=self.platform
+                    )
+                )
+
+    def _fetch_into(self, http: CredentialHttp, done: concurrent.futures.Future[Minted[C]]) -> None:
+        try:
             minted = self.fetch(http)
         except self.passed_through as exc:
             done.set_exception(exc)
