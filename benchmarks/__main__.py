@@ -30,7 +30,7 @@ from benchmarks.common import (
     rows_to_json,
 )
 
-BENCHMARKS = ("import", "bulk", "triggerer", "confirmation", "quota", "bulk_quota")
+BENCHMARKS = ("import", "bulk", "triggerer", "confirmation", "quota", "bulk_quota", "token_stall")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
 
-    from benchmarks import bulk_cancel, confirmation_latency, import_cost, quota, triggerer_scale
+    from benchmarks import bulk_cancel, confirmation_latency, import_cost, quota, token_stall, triggerer_scale
 
     runners: dict[str, tuple[str, Callable[[], tuple[list[Row], list[str]]]]] = {
         "import": ("Import cost", lambda: import_cost.run(args.quick, args.runs, args.google_python)),
@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
         ),
         "bulk_quota": ("Bulk cancel under quotas", lambda: bulk_cancel.run_quota(args.quick, args.jobs)),
+        "token_stall": ("Token stall", lambda: token_stall.run(args.quick)),
     }
     command = "benchmarks/run " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     before = machine()

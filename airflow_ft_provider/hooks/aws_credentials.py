@@ -174,7 +174,7 @@ def _assumed(
             kwargs.setdefault("region_name", region)
             if sts_endpoint:
                 kwargs["endpoint_url"] = sts_endpoint
-            config = Config(retries={"max_attempts": STS_ATTEMPTS})
+            config = Config(retries={"total_max_attempts": STS_ATTEMPTS})
             return via.attach(session.create_client(service, config=config, **kwargs))
 
         extra_args: dict[str, Any] = {"RoleSessionName": session_name}

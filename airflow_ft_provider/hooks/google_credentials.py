@@ -25,7 +25,13 @@ from airflow_ft_provider.hooks import connection
 from airflow_ft_provider.hooks.auth import HeaderAuth
 from airflow_ft_provider.hooks.connection import ConnectionConfigError
 from airflow_ft_provider.process_cache import process_cache
-from airflow_ft_provider.transport.credentials import CredentialAnswer, CredentialHttp, Minted, RefreshingAuth
+from airflow_ft_provider.transport.credentials import (
+    CredentialAnswer,
+    CredentialHttp,
+    Minted,
+    RefreshingAuth,
+    typed_cause,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -217,6 +223,8 @@ class GoogleCredentialsAuth(RefreshingAuth[str]):
     """
 
     platform = PLATFORM
+    #: ADC not found (deferred ADC is looked up on the first fetch) names its fix as it is.
+    passed_through = (TuningJobError, ConnectionConfigError)
 
     def __init__(self, load: Callable[[Any], Credentials]) -> None:
         """``load``: the credentials, given a ``google.auth.transport.Request`` to find them with."""
@@ -241,14 +249,15 @@ class GoogleCredentialsAuth(RefreshingAuth[str]):
                 self._credentials = self._load(request)
             credentials = self._credentials
             credentials.refresh(request)
-        except TransportError as exc:
-            if isinstance(exc.__cause__, TuningJobError):  # our bounds ended it: the typed error
-                raise exc.__cause__ from None
-            raise PlatformUnavailableError(
-                f"Could not reach Google's token endpoint ({type(exc).__name__}).", platform=PLATFORM
-            ) from None
-        except RefreshError as exc:
-            if exc.retryable:
+        except (TransportError, RefreshError) as exc:
+            typed = typed_cause(exc)
+            if typed is not None:  # our bounds ended it (under google-auth's wrappers): the typed error
+                raise typed from None
+            if isinstance(exc, TransportError):
+                raise PlatformUnavailableError(
+                    f"Could not reach Google's token endpoint ({type(exc).__name__}).", platform=PLATFORM
+                ) from None
+            if getattr(exc, "retryable", False):
                 raise PlatformUnavailableError(f"Google's token endpoint failed: {exc}", platform=PLATFORM) from None
             raise AuthenticationError(
                 f"Google refused the connection's credentials: {exc}. Check that the service "

@@ -22,14 +22,14 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 import httpx
 
 from airflow_ft_provider import version_compat
 from airflow_ft_provider.errors import PlatformUnavailableError, RequestTimeoutError, TuningJobError
 from airflow_ft_provider.transport import exchange
-from airflow_ft_provider.transport.body import BodyReader
+from airflow_ft_provider.transport.body import ACCEPT_ENCODING, BodyReader
 from airflow_ft_provider.transport.budget import RequestBudget
 from airflow_ft_provider.transport.deadline import attempt_deadline
 from airflow_ft_provider.transport.settings import ClientSettings
@@ -39,6 +39,8 @@ C = TypeVar("C")
 #: A credential is fetched again this long before it expires, or a fifth of its life if that is
 #: shorter: a request signed just before expiry must still arrive valid.
 REFRESH_MARGIN_SECONDS = 300.0
+#: A caller waits this long past the end of a fetch's own bound before giving up on it.
+FETCH_GRACE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,13 @@ class CredentialHttp:
             seconds = min(seconds, timeout)
         client = self._client or self._connect()
         content = body.encode() if isinstance(body, str) else body
+        # Only the codings the body reader decodes (the client's default also offers br and zstd).
+        sent = {k: v for k, v in (headers or {}).items() if k.lower() != "accept-encoding"}
+        sent["Accept-Encoding"] = ACCEPT_ENCODING
         with attempt_deadline(seconds):
             try:
                 request = client.build_request(
-                    method, url, headers=dict(headers or {}), content=content, timeout=httpx.Timeout(seconds)
+                    method, url, headers=sent, content=content, timeout=httpx.Timeout(seconds)
                 )
                 response = client.send(request, stream=True)
                 try:
@@ -111,7 +116,9 @@ class CredentialHttp:
             except httpx.HTTPError as exc:
                 raise exchange.network_error(exc, self.platform, what, where, seconds) from None
         self.budget.observe(response.status_code)
-        return CredentialAnswer(response.status_code, dict(response.headers), data)
+        # The body is decoded: its coding and length headers no longer describe it.
+        kept = {k: v for k, v in response.headers.items() if k not in ("content-encoding", "content-length")}
+        return CredentialAnswer(response.status_code, kept, data)
 
     def _connect(self) -> httpx.Client:
         """The client, made on first use (in the fetch's thread: building one loads the CA bundle)."""
@@ -151,12 +158,18 @@ class RefreshingAuth(httpx.Auth, Generic[C]):
     """
 
     platform: str
+    #: Failures of :meth:`fetch` reported as they are (their text is ours); any other exception
+    #: becomes a :class:`PlatformUnavailableError` naming only its type (a library's text may quote
+    #: an answer or a key).
+    passed_through: ClassVar[tuple[type[Exception], ...]] = (TuningJobError,)
 
     def __init__(self) -> None:
         self._minted: Minted[C] | None = None
         self._rejected: C | None = None
         self._lock = threading.Lock()
         self._inflight: concurrent.futures.Future[Minted[C]] | None = None
+        #: When the fetch under way must be over (Unix time).
+        self._inflight_until = 0.0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -177,29 +190,34 @@ class RefreshingAuth(httpx.Auth, Generic[C]):
     # -- what the transport calls -------------------------------------------------------------
     def ensure(self, http: CredentialHttp, deadline: float | None) -> C:
         """A fresh credential, fetched if needed; waits at most until ``deadline``."""
-        current = self._usable()
-        if current is not None:
-            return current.credential
-        try:
-            minted = self._start(http).result(timeout=_left(deadline))
-        except concurrent.futures.TimeoutError:
-            raise self._late(http) from None
+        minted = self._usable()
+        if minted is None:
+            try:
+                fetch = self._start(http)
+                minted = fetch.result(timeout=self._wait_limit(deadline))
+            except concurrent.futures.TimeoutError:
+                raise self._late(http) from None
+            except Exception as exc:
+                raise _own_copy(exc) from None
         if not minted.masked:
+            # Whoever first uses a credential masks it (the caller that started the fetch may
+            # have given up before it ended).
             minted.masked = True
             version_compat.mask_secrets(minted.secrets)
         return minted.credential
 
     async def aensure(self, http: CredentialHttp, deadline: float | None) -> C:
         """As :meth:`ensure`, awaiting the fetch's thread without blocking the loop."""
-        current = self._usable()
-        if current is not None:
-            return current.credential
-        waiting = asyncio.wrap_future(self._start(http))
-        try:
-            async with asyncio.timeout(_left(deadline)):
-                minted = await asyncio.shield(waiting)
-        except TimeoutError:
-            raise self._late(http) from None
+        minted = self._usable()
+        if minted is None:
+            waiting = asyncio.wrap_future(self._start(http))
+            try:
+                async with asyncio.timeout(self._wait_limit(deadline)):
+                    minted = await asyncio.shield(waiting)
+            except TimeoutError:
+                raise self._late(http) from None
+            except Exception as exc:
+                raise _own_copy(exc) from None
         if not minted.masked:
             minted.masked = True
             await version_compat.amask_secrets(minted.secrets)
@@ -245,19 +263,43 @@ class RefreshingAuth(httpx.Auth, Generic[C]):
                 done.set_result(current)
                 return done
             self._inflight = done
-        exchange_http = http.until(time.time() + http.settings.timeout)
+            self._inflight_until = time.time() + http.settings.timeout
+        exchange_http = http.until(self._inflight_until)
         threading.Thread(
             target=self._run_fetch, args=(exchange_http, done), name=f"ft-credential-{self.platform}", daemon=True
         ).start()
         return done
 
+    def _wait_limit(self, deadline: float | None) -> float:
+        """How long a caller waits for the fetch under way: until its deadline, and never much past
+        the fetch's own end (a library may block where no socket timeout reaches, e.g. resolving a
+        host name), so a caller without a deadline is bounded too."""
+        own = max(0.0, self._inflight_until + FETCH_GRACE_SECONDS - time.time())
+        left = _left(deadline)
+        return own if left is None else min(own, left)
+
     def _run_fetch(self, http: CredentialHttp, done: concurrent.futures.Future[Minted[C]]) -> None:
         try:
+            self._fetch_into(http, done)
+        finally:
+            if not done.done():  # SystemExit or the like: never leave the credential's callers a fetch that never ends
+                done.set_exception(
+                    PlatformUnavailableError(
+                        f"Fetching the {self.platform} credential stopped.", platform=self.platform
+                    )
+                )
+
+    def _fetch_into(self, http: CredentialHttp, done: concurrent.futures.Future[Minted[C]]) -> None:
+        try:
             minted = self.fetch(http)
-        except TuningJobError as exc:
+        except self.passed_through as exc:
             done.set_exception(exc)
             return
         except Exception as exc:  # a library's own failure: only its type (its text may quote an answer)
+            typed = typed_cause(exc)
+            if typed is not None:  # our bounds ended it, under the library's wrapper
+                done.set_exception(typed)
+                return
             done.set_exception(
                 PlatformUnavailableError(
                     f"Fetching the {self.platform} credential failed ({type(exc).__name__}).", platform=self.platform
@@ -270,11 +312,35 @@ class RefreshingAuth(httpx.Auth, Generic[C]):
 
     def _late(self, http: CredentialHttp) -> RequestTimeoutError:
         return RequestTimeoutError(
-            f"{self.platform}: the credential was not fetched before the caller's deadline "
-            f"(the token endpoint is slow or silent; each exchange is bounded by timeout={http.settings.timeout:g} s).",
+            f"{self.platform}: the credential was not fetched before the caller's deadline or the end of the "
+            f"exchange (the token endpoint is slow or silent; each exchange is bounded by "
+            f"timeout={http.settings.timeout:g} s).",
             platform=self.platform,
         )
 
 
 def _left(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.time())
+
+
+def typed_cause(exc: BaseException) -> TuningJobError | None:
+    """The transport's typed error that ``exc`` (a library's wrapper) was raised from, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TuningJobError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _own_copy(exc: Exception) -> Exception:
+    """A fetch's failure for one waiter: every waiter raises its own copy, so that the shared
+    exception does not collect each waiter's traceback (and a waiter's frames another's)."""
+    try:
+        mine = copy.copy(exc)
+    except Exception:  # pragma: no cover - an exception that cannot be copied: raised as is
+        return exc
+    mine.__traceback__ = None
+    return mine

@@ -50,19 +50,24 @@ class SyncTransport:
 
     def _attempt(self, request: ApiRequest, deadline: float | None, urgent: bool) -> ApiResponse:
         what = exchange.describe(self.dialect, request)
+        used = None
+        if isinstance(self.auth, RefreshingAuth):
+            # The credential first: a call waiting for a token endpoint holds no place in the budget.
+            used = self.auth.ensure(self._credential_http, deadline)
         for wait in exchange.pacing(self.budget, urgent, deadline, what, self.dialect.platform, request.job_id):
             time.sleep(wait)
-        response, body, used = self._send(request, deadline)
+        response, body, used = self._send(request, deadline, used)
         if isinstance(self.auth, RefreshingAuth) and self.auth.rejects(response.status_code, response.headers):
             # The refused answer was read within the size bound; one more try with a new credential.
             self.auth.invalidate(used)
             response, body, used = self._send(request, deadline)
         return exchange.judge(self.dialect, request, response, body)
 
-    def _send(self, request: ApiRequest, deadline: float | None) -> tuple[httpx.Response, bytes, object]:
+    def _send(
+        self, request: ApiRequest, deadline: float | None, used: object = None
+    ) -> tuple[httpx.Response, bytes, object]:
         """One request and its whole answer, within the attempt's time and the size bound."""
-        used = None
-        if isinstance(self.auth, RefreshingAuth):
+        if isinstance(self.auth, RefreshingAuth) and used is None:  # None: a new one (the retry after a refusal)
             used = self.auth.ensure(self._credential_http, deadline)
         left = None if deadline is None else deadline - time.time()
         what = exchange.describe(self.dialect, request)

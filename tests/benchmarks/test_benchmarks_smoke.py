@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks import bulk_cancel, common, confirmation_latency, import_cost, quota, triggerer_scale
+from benchmarks import bulk_cancel, common, confirmation_latency, import_cost, quota, token_stall, triggerer_scale
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -91,6 +91,20 @@ def test_confirmation_latency() -> None:
     data = rows[0].data
     assert len(data["provider"]["latencies"]) == len(data["delays"]) == len(data["fixed"]["latencies"])
     assert not data["errors"]
+
+
+def test_token_stall() -> None:
+    """Every Vertex AI wait ends with a timeout event (its token endpoint stalled), and the OpenAI
+    connection's reads went on while it stalled, in one thread per credential."""
+    rows, _ = token_stall.run(quick=True)
+    check(rows, "6 token stall", 3)
+    result = rows[0].data["result"]
+    waits = result["waits"]
+    assert result["vertex_events"] == {"timeout": waits}, result
+    assert result["token_requests_held"] >= 1, "the token endpoint was never asked during the stall"
+    assert result["openai_during"]["reads"] > 0, result
+    assert result["openai_failed"] == 0, result
+    assert result["credential_threads_max"] <= 1, result
 
 
 def test_steady_state_arithmetic() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from airflow_ft_provider import version_compat
-from airflow_ft_provider.errors import AuthenticationError, PlatformUnavailableError
+from airflow_ft_provider.errors import AuthenticationError, PlatformUnavailableError, RequestTimeoutError
 from airflow_ft_provider.hooks.auth import HeaderAuth as BearerAuth
 from airflow_ft_provider.hooks.base import ConnectionConfigError
 from airflow_ft_provider.hooks.gemini import GeminiTuningHook
@@ -25,6 +26,9 @@ from airflow_ft_provider.hooks.vertex_ai import VertexAITuningHook
 from airflow_ft_provider.platforms.gemini import GeminiDialect
 from airflow_ft_provider.platforms.vertex_ai import VertexAIDialect
 from airflow_ft_provider.process_cache import process_cache
+from airflow_ft_provider.transport import AsyncClientPool, AsyncTransport, ClientSettings, SyncTransport
+from airflow_ft_provider.transport.budget import RequestBudget
+from airflow_ft_provider.transport.credentials import RefreshingAuth
 
 
 @pytest.fixture(autouse=True)
@@ -68,8 +72,44 @@ def configure(connection: Connection) -> tuple[VertexAIDialect, Any, list[str]]:
 
 
 def authorization(auth: httpx.Auth) -> str:
-    request = httpx.Request("GET", "https://example.com")
-    return next(auth.sync_auth_flow(request)).headers["Authorization"]
+    """The Authorization header of one request sent with ``auth`` (through the transport when the
+    auth mints its credential: the transport drives the refresh)."""
+    if not isinstance(auth, RefreshingAuth):
+        request = httpx.Request("GET", "https://example.com")
+        return next(auth.sync_auth_flow(request)).headers["Authorization"]
+    seen: list[str] = []
+    get(sync_transport(auth, replying(log=seen)))
+    return seen[-1]
+
+
+#: No retries, so a failure is reported by its first attempt.
+TEST_SETTINGS = ClientSettings(timeout=5, max_retries=0)
+
+
+def sync_transport(
+    auth: httpx.Auth, mock: httpx.MockTransport, settings: ClientSettings = TEST_SETTINGS
+) -> SyncTransport:
+    """The worker's transport for ``auth`` on a mock platform (a Vertex AI dialect)."""
+    dialect = configure(conn(project="p-1", access_token="t"))[0]
+    return SyncTransport(dialect, auth, settings, httpx.Client(transport=mock), RequestBudget(60_000))
+
+
+def async_transport(
+    auth: httpx.Auth, mock: httpx.MockTransport, settings: ClientSettings = TEST_SETTINGS
+) -> AsyncTransport:
+    """The triggerer's transport for ``auth`` on a mock platform."""
+    dialect = configure(conn(project="p-1", access_token="t"))[0]
+    pool = AsyncClientPool([httpx.AsyncClient(transport=mock)], 10, settings)
+    return AsyncTransport(dialect, auth, settings, pool, RequestBudget(60_000))
+
+
+def get(transport: SyncTransport) -> int:
+    """The status of one job read (errors raised as the transport types them)."""
+    return transport.call(transport.dialect.get_request("123"), lambda answer: answer.status_code)
+
+
+async def aget(transport: AsyncTransport) -> int:
+    return await transport.call(transport.dialect.get_request("123"), lambda answer: answer.status_code)
 
 
 # -- static access token ----------------------------------------------------------------
@@ -269,10 +309,15 @@ def test_google_auth_missing_names_the_extra(key_info: dict[str, str], monkeypat
 
 
 # -- Application Default Credentials ------------------------------------------------------
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 class FakeCredentials:
     """Just enough of google.auth.credentials.Credentials: a token that refreshes on demand."""
 
-    def __init__(self, fail: Exception | None = None) -> None:
+    def __init__(self, fail: Exception | None = None, lifetime: timedelta = timedelta(hours=1)) -> None:
+        self.lifetime = lifetime
         self.token: str | None = None
         self.expiry: datetime | None = None
         self.refreshes = 0
@@ -280,14 +325,14 @@ class FakeCredentials:
 
     @property
     def valid(self) -> bool:
-        return self.token is not None and (self.expiry is None or self.expiry > datetime.now())
+        return self.token is not None and (self.expiry is None or self.expiry > utcnow())
 
     def refresh(self, request: object) -> None:
         if self.fail is not None:
             raise self.fail
         self.refreshes += 1
         self.token = f"ya29.minted-{self.refreshes:04d}"
-        self.expiry = datetime.now() + timedelta(hours=1)
+        self.expiry = utcnow() + self.lifetime  # google-auth's expiry: naive UTC
 
 
 def test_adc_with_a_project_is_loaded_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -361,9 +406,9 @@ def test_sync_token_is_minted_once_cached_and_masked(masked: list[str]) -> None:
     credentials = FakeCredentials()
     auth = GoogleCredentialsAuth.of(credentials)  # type: ignore[arg-type]
     seen: list[str] = []
-    with httpx.Client(transport=replying(log=seen), auth=auth) as client:
-        for _ in range(3):
-            assert client.get("https://x/").status_code == 200
+    transport = sync_transport(auth, replying(log=seen))
+    for _ in range(3):
+        assert get(transport) == 200
     assert seen == ["Bearer ya29.minted-0001"] * 3
     assert credentials.refreshes == 1
     assert masked == ["ya29.minted-0001"]
@@ -373,19 +418,22 @@ def test_sync_401_refreshes_once_and_retries(masked: list[str]) -> None:
     credentials = FakeCredentials()
     auth = GoogleCredentialsAuth.of(credentials)  # type: ignore[arg-type]
     seen: list[str] = []
-    with httpx.Client(transport=replying(401, 401, log=seen), auth=auth) as client:
-        assert client.get("https://x/").status_code == 401  # the retry was refused too: reported as is
-        assert client.get("https://x/").status_code == 200
+    transport = sync_transport(auth, replying(401, 401, log=seen))
+    with pytest.raises(AuthenticationError) as info:  # the retry was refused too: reported as is
+        get(transport)
+    assert info.value.status_code == 401
+    assert get(transport) == 200
     assert seen == ["Bearer ya29.minted-0001", "Bearer ya29.minted-0002", "Bearer ya29.minted-0002"]
+    assert credentials.refreshes == 2
     assert masked == ["ya29.minted-0001", "ya29.minted-0002"]
 
 
 async def test_concurrent_async_requests_refresh_once(masked: list[str]) -> None:
     credentials = FakeCredentials()
     auth = GoogleCredentialsAuth.of(credentials)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=replying(), auth=auth) as client:
-        answers = await asyncio.gather(*(client.get("https://x/") for _ in range(50)))
-    assert {a.status_code for a in answers} == {200}
+    transport = async_transport(auth, replying())
+    answers = await asyncio.gather(*(aget(transport) for _ in range(50)))
+    assert set(answers) == {200}
     assert credentials.refreshes == 1
     assert masked == ["ya29.minted-0001"]
 
@@ -394,17 +442,25 @@ async def test_async_401_refreshes_once_and_retries(masked: list[str]) -> None:
     credentials = FakeCredentials()
     auth = GoogleCredentialsAuth.of(credentials)  # type: ignore[arg-type]
     seen: list[str] = []
-    async with httpx.AsyncClient(transport=replying(401, log=seen), auth=auth) as client:
-        assert (await client.get("https://x/")).status_code == 200
+    assert await aget(async_transport(auth, replying(401, log=seen))) == 200
     assert seen == ["Bearer ya29.minted-0001", "Bearer ya29.minted-0002"]
     assert credentials.refreshes == 2
+    assert masked == ["ya29.minted-0001", "ya29.minted-0002"]
 
 
 def test_expired_token_is_refreshed(masked: list[str]) -> None:
-    credentials = FakeCredentials()
+    credentials = FakeCredentials(lifetime=timedelta(seconds=-1))  # expired as soon as minted
     auth = GoogleCredentialsAuth.of(credentials)  # type: ignore[arg-type]
     assert authorization(auth) == "Bearer ya29.minted-0001"
-    credentials.expiry = datetime.now() - timedelta(seconds=1)
+    assert authorization(auth) == "Bearer ya29.minted-0002"
+    assert credentials.refreshes == 2
+
+
+def test_a_token_near_its_expiry_is_refreshed_before_it_is_sent(masked: list[str]) -> None:
+    credentials = FakeCredentials(lifetime=timedelta(seconds=60))
+    auth = GoogleCredentialsAuth.of(credentials)  # type: ignore[arg-type]
+    assert authorization(auth) == "Bearer ya29.minted-0001"
+    auth._minted.fetched_at -= 3600  # type: ignore[union-attr]  # an hour-long token with a minute left
     assert authorization(auth) == "Bearer ya29.minted-0002"
 
 
@@ -431,17 +487,85 @@ def refresh_failure(kind: str) -> Exception:
 )
 def test_refresh_failures_are_typed(kind: str, expected: type[Exception], masked: list[str]) -> None:
     auth = GoogleCredentialsAuth.of(FakeCredentials(fail=refresh_failure(kind)))  # type: ignore[arg-type]
+    seen: list[str] = []
     with pytest.raises(expected) as info:
-        authorization(auth)
+        get(sync_transport(auth, replying(log=seen)))
     assert info.value.platform == "vertex_ai"  # type: ignore[attr-defined]
-    assert masked == []
+    assert "string indices" not in str(info.value)  # a library's own text is not shown
+    assert (masked, seen) == ([], [])  # nothing was sent without a credential
+
+
+def test_a_failure_under_google_auths_wrapper_is_the_transports_typed_error(masked: list[str]) -> None:
+    from google.auth.exceptions import RefreshError
+
+    def wrapped() -> Exception:
+        try:
+            raise RequestTimeoutError("token endpoint: no complete answer", platform="vertex_ai")
+        except RequestTimeoutError as cause:
+            try:
+                raise RefreshError("Unable to acquire impersonated credentials") from cause
+            except RefreshError as exc:
+                return exc
+
+    auth = GoogleCredentialsAuth.of(FakeCredentials(fail=wrapped()))  # type: ignore[arg-type]
+    with pytest.raises(RequestTimeoutError, match="no complete answer"):
+        get(sync_transport(auth, replying()))
 
 
 async def test_async_refresh_failure_is_typed(masked: list[str]) -> None:
     auth = GoogleCredentialsAuth.of(FakeCredentials(fail=refresh_failure("refused")))  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=replying(), auth=auth) as client:
-        with pytest.raises(AuthenticationError, match="Invalid JWT Signature"):
-            await client.get("https://x/")
+    seen: list[str] = []
+    with pytest.raises(AuthenticationError, match="Invalid JWT Signature"):
+        await aget(async_transport(auth, replying(log=seen)))
+    assert seen == []
+
+
+async def test_each_waiter_gets_its_own_copy_of_a_failure(masked: list[str]) -> None:
+    auth = GoogleCredentialsAuth.of(FakeCredentials(fail=refresh_failure("refused")))  # type: ignore[arg-type]
+    transport = async_transport(auth, replying())
+    failures = await asyncio.gather(*(aget(transport) for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(f, AuthenticationError) for f in failures)
+    assert len({id(f) for f in failures}) == 5
+
+
+def test_a_credential_fetched_for_a_caller_that_gave_up_is_still_masked(masked: list[str]) -> None:
+    import threading
+
+    release = threading.Event()
+
+    class Slow(FakeCredentials):
+        def refresh(self, request: object) -> None:
+            release.wait(5)
+            super().refresh(request)
+
+    auth = GoogleCredentialsAuth.of(Slow())  # type: ignore[arg-type]
+    transport = sync_transport(auth, replying())
+    with pytest.raises(RequestTimeoutError, match="credential was not fetched"):
+        transport.call(transport.dialect.get_request("1"), lambda a: a.status_code, deadline=time.time() + 0.2)
+    release.set()
+    assert authorization(auth) == "Bearer ya29.minted-0001"
+    assert masked == ["ya29.minted-0001"]
+
+
+def test_a_caller_without_a_deadline_waits_no_longer_than_the_exchange_may_take(masked: list[str]) -> None:
+    import threading
+
+    release = threading.Event()
+
+    class Stuck(FakeCredentials):
+        def refresh(self, request: object) -> None:
+            release.wait(10)  # blocked where no socket timeout reaches (a host name lookup)
+            super().refresh(request)
+
+    auth = GoogleCredentialsAuth.of(Stuck())  # type: ignore[arg-type]
+    transport = sync_transport(auth, replying(), ClientSettings(timeout=0.2, max_retries=0))
+    started = time.monotonic()
+    try:
+        with pytest.raises(RequestTimeoutError, match="credential was not fetched"):
+            get(transport)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 10  # bounded by timeout + FETCH_GRACE_SECONDS, not the stuck fetch
 
 
 def test_auth_repr_shows_no_token() -> None:

@@ -875,3 +875,34 @@ def echo_headers(status: int) -> Answer:
         reply(status, body)(ex)
 
     return answer
+
+
+# -- credential endpoints (Google's token endpoint, AWS STS) -------------------------------------
+def google_token(expires_in: int = 3600, token: str | None = None) -> Answer:
+    """Google's token endpoint granting an access token (a fresh one per request unless ``token``)."""
+
+    def answer(ex: Exchange) -> None:
+        granted = token or f"ya29.hostile-{ex.server.counter(1):06d}"
+        reply(200, {"access_token": granted, "expires_in": expires_in, "token_type": "Bearer"})(ex)
+
+    return answer
+
+
+def sts_assumed_role(expires_in: int = 3600) -> Answer:
+    """AWS STS answering AssumeRole with temporary credentials that expire in ``expires_in`` s."""
+
+    def answer(ex: Exchange) -> None:
+        n = ex.server.counter(1)
+        expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + expires_in))
+        xml = (
+            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
+            f"<Credentials><AccessKeyId>ASIAHOSTILE{n:09d}</AccessKeyId>"
+            f"<SecretAccessKey>hostile-secret-{n}</SecretAccessKey><SessionToken>hostile-token-{n}</SessionToken>"
+            f"<Expiration>{expiration}</Expiration></Credentials>"
+            "<AssumedRoleUser><AssumedRoleId>AROAHOSTILE:s</AssumedRoleId>"
+            "<Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn></AssumedRoleUser></AssumeRoleResult>"
+            "<ResponseMetadata><RequestId>hostile</RequestId></ResponseMetadata></AssumeRoleResponse>"
+        )
+        reply(200, xml.encode(), content_type="text/xml")(ex)
+
+    return answer
