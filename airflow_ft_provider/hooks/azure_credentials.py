@@ -339,9 +339,13 @@ class AzureCredentialAuth(RefreshingAuth[str]):
         self._transport.http = http
         self._transport.statuses.clear()
         try:
-            if self._credential is None:
-                self._credential = self._make(self._transport)
-            info = self._credential.get_token_info(SCOPE)
+            info = self._library_token()
+            held = self._minted
+            if held is not None and info.token == held.credential:
+                # The library's cache (MSAL's) gave back the token this auth holds, which Azure OpenAI
+                # refused or which is within the refresh margin: a new credential has an empty cache.
+                self._credential = None
+                info = self._library_token()
         except Exception as exc:
             typed = _typed_cause(exc)
             if typed is not None:  # our bounds ended it (deadline, size, network): the typed error
@@ -367,6 +371,11 @@ class AzureCredentialAuth(RefreshingAuth[str]):
         if not token:
             raise AuthenticationError("Microsoft Entra ID returned no access token.", platform=PLATFORM)
         return Minted(str(token), float(info.expires_on), [str(token)])
+
+    def _library_token(self) -> Any:
+        if self._credential is None:
+            self._credential = self._make(self._transport)
+        return self._credential.get_token_info(SCOPE)
 
     def _scrub(self, text: str) -> str:
         text = " ".join(text.split())
