@@ -84,7 +84,8 @@ class AzureOpenAISpec(OpenAISpec):
         return self.claims_path(path)
 
     def extra_routes(self, api: JobApi) -> list[BaseRoute]:
-        """Microsoft Entra ID: discovery, the token endpoint, and IMDS for managed identity."""
+        """OpenAI's (pause, resume, events), and Microsoft Entra ID: discovery, the token endpoint,
+        and IMDS for managed identity."""
         entra = api.core.entra
 
         def origin(request: Request) -> str:
@@ -116,6 +117,7 @@ class AzureOpenAISpec(OpenAISpec):
                 return json_response({"error": exc.error, "error_description": exc.description}, exc.status)
 
         return [
+            *super().extra_routes(api),
             Route("/common/discovery/instance", instance, methods=["GET"]),
             Route("/metadata/identity/oauth2/token", imds, methods=["GET"]),
             Route("/{tenant}/v2.0/.well-known/openid-configuration", openid, methods=["GET"]),
