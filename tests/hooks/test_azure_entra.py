@@ -288,6 +288,27 @@ def test_a_stalled_token_endpoint_ends_at_the_deadline_with_a_typed_error(emu, s
     assert job_answers(emu) == []
 
 
+def test_azure_core_retries_a_5xx_from_the_token_endpoint(emu, set_connection):
+    sp = emu.entra.service_principal()
+    set_connection(CONN_ID, entra_connection(emu, sp, max_retries=0))
+    emu.inject(PLATFORM, Fault.status(503, path=TOKEN_PATH))
+    job_id = emu.seed(PLATFORM, script=JobScript(running_s=None))
+    assert AzureOpenAITuningHook(conn_id=CONN_ID).get_job(job_id).state is TuningJobState.RUNNING
+    assert [r.status for r in token_requests(emu)] == [503, 200]
+
+
+def test_a_retry_pause_past_the_deadline_is_not_slept(emu, set_connection):
+    """azure-core would sleep the 429's Retry-After (30 s); the exchange's deadline (timeout=2) ends it."""
+    sp = emu.entra.service_principal()
+    set_connection(CONN_ID, entra_connection(emu, sp, timeout=2, max_retries=0))
+    emu.inject(PLATFORM, Fault.status(429, path=TOKEN_PATH, retry_after=30, count=None))
+    started = time.monotonic()
+    with pytest.raises(RequestTimeoutError, match="after the credential exchange's deadline"):
+        AzureOpenAITuningHook(conn_id=CONN_ID).get_job("ftjob-1")
+    assert time.monotonic() - started < 5
+    assert [r.status for r in token_requests(emu)] == [429]
+
+
 async def test_a_stalled_token_endpoint_ends_the_async_call_at_its_deadline(emu, set_connection):
     sp = emu.entra.service_principal()
     set_connection(CONN_ID, entra_connection(emu, sp, timeout=1, max_retries=0))
