@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -173,7 +174,16 @@ def entra_credentials(conn: Connection, auth_type: str, extras: Extras) -> Found
 
 #: azure-core pipeline settings for every credential: its retries stay (a 429 or 5xx from Entra ID,
 #: IMDS's 410 while it updates), each within the exchange's deadline (the transport's ``sleep``).
-_PIPELINE: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
+#: azure-core logs every request and answer at INFO (headers redacted): a task log would hold three
+#: entries per token. They go to this logger instead, quiet unless its level is lowered.
+HTTP_LOG = logging.getLogger("airflow_ft_provider.azure_identity_http")
+HTTP_LOG.setLevel(logging.WARNING)
+_PIPELINE: dict[str, Any] = {
+    "retry_total": 3,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 8,
+    "logger": HTTP_LOG,
+}
 
 
 def _require_azure_identity(auth_type: str) -> None:
