@@ -255,6 +255,19 @@ def test_managed_identity_through_imds(emu, set_connection, monkeypatch):
     assert "client_id=user-assigned-1" in imds.query
 
 
+def test_the_test_button_mints_a_token_and_lists(emu, set_connection):
+    sp = emu.entra.service_principal()
+    set_connection(CONN_ID, entra_connection(emu, sp))
+    ok, message = AzureOpenAITuningHook(conn_id=CONN_ID).test_connection()
+    assert ok, message
+    conn = entra_connection(emu, sp)
+    conn["password"] = "wrong~secret-7"
+    set_connection(CONN_ID, conn)
+    process_cache.reset()
+    ok, message = AzureOpenAITuningHook(conn_id=CONN_ID).test_connection()
+    assert not ok and "Invalid client secret" in message and "wrong~secret-7" not in message
+
+
 def test_static_key_and_token_connections_are_unchanged(emu, set_connection):
     job_id = emu.seed(PLATFORM, script=JobScript(running_s=None))
     for extra in ({}, {"auth_type": "entra_token"}):
