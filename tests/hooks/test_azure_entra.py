@@ -25,6 +25,7 @@ from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Fault, JobScript
 from airflow_ft_provider.testing.dags import ensure_db, run_dag_source
 from airflow_ft_provider.testing.entra import ServicePrincipal
+from airflow_ft_provider.transport.credentials import CredentialHttp
 from airflow_ft_provider.triggers.job_state import JobStateEvent, TuningJobStateTrigger
 from tests.conftest import connection_dict
 
@@ -51,6 +52,20 @@ def entra_connection(emu: Any, sp: ServicePrincipal | None = None, **extra: Any)
         else:
             conn["extra"]["client_certificate"] = sp.certificate_pem
     return conn
+
+
+@pytest.fixture
+def through_transport(monkeypatch) -> list[str]:
+    """The URLs every credential exchange sent through the transport's CredentialHttp."""
+    sent: list[str] = []
+    real = CredentialHttp.request
+
+    def request(self: CredentialHttp, method: str, url: str, **kwargs: Any) -> Any:
+        sent.append(url.split("?", 1)[0])
+        return real(self, method, url, **kwargs)
+
+    monkeypatch.setattr(CredentialHttp, "request", request)
+    return sent
 
 
 def token_requests(emu: Any) -> list[Any]:
@@ -202,12 +217,13 @@ def test_tokens_are_shared_by_the_connections_tasks_and_masked(emu, set_connecti
 
 
 # -- every credential type -----------------------------------------------------------------------------
-def test_a_certificate_signs_the_assertion(emu, set_connection):
+def test_a_certificate_signs_the_assertion(emu, set_connection, through_transport):
     sp = emu.entra.service_principal(certificate=True)
     set_connection(CONN_ID, entra_connection(emu, sp))
     job_id = emu.seed(PLATFORM, script=JobScript(running_s=None))
     assert AzureOpenAITuningHook(conn_id=CONN_ID).get_job(job_id).state is TuningJobState.RUNNING
     assert emu.entra.issued == {"certificate": 1}
+    assert through_transport[-1] == f"{emu.url}/{sp.tenant_id}{TOKEN_PATH}"  # https mapped back to http
 
 
 def test_a_certificate_file(emu, set_connection, tmp_path):
@@ -223,7 +239,7 @@ def test_a_certificate_file(emu, set_connection, tmp_path):
     assert emu.entra.issued == {"certificate": 1}
 
 
-def test_workload_identity_from_the_token_file(emu, set_connection, tmp_path, monkeypatch):
+def test_workload_identity_from_the_token_file(emu, set_connection, tmp_path, monkeypatch, through_transport):
     sp = emu.entra.service_principal(federated=True)
     token_file = tmp_path / "azure-identity-token"
     token_file.write_text(next(iter(sp.federated_tokens)))
@@ -238,10 +254,13 @@ def test_workload_identity_from_the_token_file(emu, set_connection, tmp_path, mo
         assert hook.get_job(job_id).state is TuningJobState.RUNNING
         time.sleep(2.0)  # the token is past its refresh margin: the file is read and exchanged again
     assert emu.entra.issued.get("federated", 0) >= 3 and set(emu.entra.issued) == {"federated"}
+    # (MSAL may keep the tenant discovery of an earlier test: only the token requests are sure)
+    assert through_transport.count(f"{emu.url}/{sp.tenant_id}{TOKEN_PATH}") == emu.entra.issued["federated"]
+    assert all(url.startswith(emu.url + "/") for url in through_transport)
     assert [r for r in job_answers(emu) if r.status == 401] == []
 
 
-def test_managed_identity_through_imds(emu, set_connection, monkeypatch):
+def test_managed_identity_through_imds(emu, set_connection, monkeypatch, through_transport):
     # IMDS's address, as azure-identity and MSAL let AKS pod identity move it.
     monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", emu.url)
     for name in ("IDENTITY_ENDPOINT", "MSI_ENDPOINT", "AZURE_FEDERATED_TOKEN_FILE"):
@@ -254,6 +273,7 @@ def test_managed_identity_through_imds(emu, set_connection, monkeypatch):
     assert emu.entra.issued == {"managed_identity": 1}
     (imds,) = [r for r in emu.requests(PLATFORM) if r.path == "/metadata/identity/oauth2/token"]
     assert "client_id=user-assigned-1" in imds.query
+    assert through_transport == [f"{emu.url}/metadata/identity/oauth2/token"]
 
 
 def test_the_test_button_mints_a_token_and_lists(emu, set_connection):
