@@ -388,7 +388,9 @@ class AzureCredentialAuth(RefreshingAuth[str]):
         return self._credential.get_token_info(SCOPE)
 
     def _scrub(self, text: str) -> str:
+        """Entra ID's text as data: one line, control characters escaped, secrets out, clipped."""
         text = " ".join(text.split())
+        text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text[:_SHOWN]
