@@ -64,7 +64,7 @@ locked_venv() {
 # extra and the test tools, on $PYTHON (a path or a command: PYTHON="$(python_for 3.13)").
 venv_for() {
   local version="$1"
-  locked_venv "$VENVS/airflow-$1${2:+-$2}" "$version" "$PYTHON" "" "apache-airflow==$version" -e "$ROOT[google,amazon]" \
+  locked_venv "$VENVS/airflow-$1${2:+-$2}" "$version" "$PYTHON" "" "apache-airflow==$version" -e "$ROOT[google,amazon,azure]" \
     --group "$ROOT/pyproject.toml:test" --group "$ROOT/pyproject.toml:lint" \
     --group "$ROOT/pyproject.toml:e2e" --group "$ROOT/pyproject.toml:ui"
 }
@@ -90,7 +90,7 @@ light_venv() {
   local name="$1" group groups=()
   shift
   for group in "$@"; do groups+=(--group "$ROOT/pyproject.toml:$group"); done
-  locked_venv "$VENVS/$name" "$AIRFLOW_LATEST" "$PYTHON" "" "apache-airflow==$AIRFLOW_LATEST" -e "$ROOT[google,amazon]" \
+  locked_venv "$VENVS/$name" "$AIRFLOW_LATEST" "$PYTHON" "" "apache-airflow==$AIRFLOW_LATEST" -e "$ROOT[google,amazon,azure]" \
     ${groups[@]+"${groups[@]}"}
 }
 

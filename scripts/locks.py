@@ -37,7 +37,7 @@ LOCKS = ROOT / "locks"
 SETS: dict[str, list[str]] = {"": [], "bench-google": ["apache-airflow-providers-google"]}
 
 #: Extras of the provider every lock covers (pyproject's optional dependencies).
-EXTRAS = ("google", "amazon")
+EXTRAS = ("google", "amazon", "azure")
 
 DATE_LINE = "# exclude-newer: "
 DIGEST_LINE = "# inputs-sha256: "
@@ -99,7 +99,7 @@ def compile_lock(uv: str, date: str, out: Path, airflow: str, python: str, lock_
         f"{f' ({lock_set})' if lock_set else ''}.\n"
         "# Made by scripts/lock (uv pip compile of pyproject.toml: every extra and dependency group);\n"
         "# only releases published before the date below. Install as with Airflow's constraints:\n"
-        f'#   pip install "apache-airflow=={airflow}" "airflow-ft-provider[google,amazon]" -c {target.name}\n'
+        f'#   pip install "apache-airflow=={airflow}" "airflow-ft-provider[{",".join(EXTRAS)}]" -c {target.name}\n'
         f"{DATE_LINE}{date}\n"
         f"{DIGEST_LINE}{inputs_digest(airflow, python, lock_set)}\n" + body
     )

@@ -33,6 +33,10 @@ AUTH_TYPES: dict[str, ApiKeyAuth] = {
     "api_key": ApiKeyAuth("Azure OpenAI API key", header="api-key", scheme=None),
     "entra_token": ApiKeyAuth("Microsoft Entra ID token"),
 }
+#: auth_type values whose Entra ID token azure-identity mints and refreshes (the ``[azure]`` extra):
+#: a service principal (client secret in Password, or a certificate), a managed identity, a
+#: workload identity (federated token file).
+MINTED_AUTH_TYPES = ("service_principal", "managed_identity", "workload_identity")
 
 STATES = {
     **OPENAI_STATES,
@@ -108,11 +112,51 @@ RECORD = PlatformRecord(
         fields=(
             ConnField(
                 "auth_type",
-                "Credential in Password",
-                "api_key: the resource's key (sent as the api-key header); entra_token: a Microsoft Entra "
-                "ID access token for https://cognitiveservices.azure.com/.default (sent as Bearer).",
+                "Credential",
+                "api_key: the resource's key in Password (sent as the api-key header). entra_token: a "
+                "Microsoft Entra ID access token in Password, used as given (it expires within 60-90 min). "
+                "service_principal: tenant_id and client_id below, the client secret in Password or a "
+                "certificate below. managed_identity: the machine's identity (client_id for a user-assigned "
+                "one). workload_identity: a federated token file (AKS). The last three refresh the token "
+                "themselves and need the [azure] extra.",
                 default="api_key",
-                choices=tuple(AUTH_TYPES),
+                choices=(*AUTH_TYPES, *MINTED_AUTH_TYPES),
+            ),
+            ConnField("tenant_id", "Tenant ID", "Directory (tenant) id: service_principal, workload_identity."),
+            ConnField(
+                "client_id",
+                "Client ID",
+                "Application (client) id: service_principal, workload_identity; a user-assigned managed "
+                "identity's client id (empty: the system-assigned identity).",
+            ),
+            ConnField(
+                "client_certificate",
+                "Client certificate (PEM)",
+                "service_principal without a secret: the certificate and its private key, PEM.",
+                secret=True,
+            ),
+            ConnField(
+                "client_certificate_path",
+                "Client certificate file",
+                "Or the path of that PEM file on every worker and triggerer.",
+            ),
+            ConnField(
+                "client_certificate_password",
+                "Certificate password",
+                "If the certificate's private key is encrypted.",
+                secret=True,
+            ),
+            ConnField(
+                "token_file_path",
+                "Federated token file",
+                "workload_identity: the token file (default: $AZURE_FEDERATED_TOKEN_FILE; tenant_id and "
+                "client_id default to $AZURE_TENANT_ID and $AZURE_CLIENT_ID).",
+            ),
+            ConnField(
+                "authority_host",
+                "Entra ID authority",
+                "Default https://login.microsoftonline.com; e.g. https://login.microsoftonline.us for Azure "
+                "Government.",
             ),
             ConnField(
                 "api_version",
@@ -122,7 +166,7 @@ RECORD = PlatformRecord(
             ),
             *COMMON_FIELDS,
         ),
-        key_field_label="API key or Entra ID token",
+        key_field_label="API key, Entra ID token or client secret",
         host_placeholder=ENDPOINT_EXAMPLE,
         relabeling={"host": "Endpoint (required)"},
     ),

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.auth import GoogleAuth
+from airflow_ft_provider.testing.entra import EntraAuth
 from airflow_ft_provider.testing.faults import Fault, FaultBook
 from airflow_ft_provider.testing.metering import Hint, Metering, Per, Quota
 from airflow_ft_provider.testing.platforms import SPECS, seed_field_names
@@ -83,6 +84,8 @@ class EmulatorCore:
         self.limiter = Metering(clock)
         self.log = RequestLog(clock)
         self.google_auth = GoogleAuth()
+        #: Microsoft Entra ID (Azure OpenAI's tokens): service principals, managed identity.
+        self.entra = EntraAuth()
         self.latency: dict[Platform | None, float] = {}
         #: Where clients reach us; set by the server once it has a port.
         self.url = "http://127.0.0.1"
@@ -377,6 +380,7 @@ class EmulatorCore:
     def revoke_tokens(self) -> None:
         """Invalidate every access token issued so far, to test a client's re-authentication."""
         self.google_auth.reset_tokens()
+        self.entra.revoke_tokens()
 
     def reset(self) -> None:
         """Forget jobs, faults, limits, latency and the log.
@@ -389,6 +393,8 @@ class EmulatorCore:
         self.limiter.clear()
         self.latency.clear()
         self.log.clear()
+        self.entra.token_lifetime_s = self.entra.default_lifetime_s
+        self.entra.issued.clear()
         with self._numbers_lock:
             self._numbers.clear()
             self._next_number = itertools.count(int(DEFAULT_PROJECT_NUMBER))

@@ -41,6 +41,9 @@ def classify(path: str) -> Platform | None:
     for prefix, platform in _PREFIXES:
         if path.startswith(prefix):
             return platform
+    for spec in SPECS.values():  # endpoints at paths no prefix can name (Entra ID's /{tenant}/...)
+        if spec.claims_path(path):
+            return spec.platform
     return None
 
 

@@ -172,6 +172,10 @@ class PlatformSpec(ABC):
         password = key if key is not None else emu.api_key(self.platform)
         return {"conn_type": self.conn_type, "host": emu.base_url(self.platform), "password": password, "extra": extra}
 
+    def claims_path(self, path: str) -> bool:
+        """Whether this platform serves ``path`` although none of its prefixes names it."""
+        return False
+
     # -- derived ------------------------------------------------------------------------------
     def is_auxiliary(self, path: str) -> bool:
         return path in self.auxiliary_paths

@@ -4,7 +4,9 @@
 the legacy data plane, which refuses a request without a dated ``api-version`` as Azure does.
 Jobs, paging, pause/resume and events are OpenAI's (this spec is OpenAI's with Azure's
 addressing, auth and error body). The credential is the platform's one emulator key, taken as
-the resource key (``api-key``) or as an Entra ID token (``Authorization: Bearer``).
+the resource key (``api-key``) or as an Entra ID token (``Authorization: Bearer``), or a token the
+emulated Entra ID issued (:mod:`airflow_ft_provider.testing.entra`, at Entra ID's own paths), refused
+with 401 once it has expired.
 """
 
 from __future__ import annotations
@@ -12,17 +14,21 @@ from __future__ import annotations
 import re
 import secrets
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from airflow_ft_provider.platforms.registry import Platform
+from airflow_ft_provider.testing.entra import ENTRA_PATHS, EntraError
 from airflow_ft_provider.testing.platforms._base import bearer_token, json_response, random_id, retry_headers
 from airflow_ft_provider.testing.platforms.openai import OpenAISpec
 from airflow_ft_provider.testing.store import JobView
 
 if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
+    from airflow_ft_provider.testing.platforms._routes import JobApi
 
 LEGACY = "/openai/fine_tuning/jobs"
 V1 = "/openai/v1/fine_tuning/jobs"
@@ -70,6 +76,54 @@ class AzureOpenAISpec(OpenAISpec):
     def credential(self, request: Request) -> str | None:
         return request.headers.get("api-key") or bearer_token(request)
 
+    def claims_path(self, path: str) -> bool:
+        """Entra ID's endpoints (the authority is the emulator's root, as ``authority_host``)."""
+        return ENTRA_PATHS.match(path) is not None
+
+    def is_auxiliary(self, path: str) -> bool:
+        return self.claims_path(path)
+
+    def extra_routes(self, api: JobApi) -> list[BaseRoute]:
+        """OpenAI's (pause, resume, events), and Microsoft Entra ID: discovery, the token endpoint,
+        and IMDS for managed identity."""
+        entra = api.core.entra
+
+        def origin(request: Request) -> str:
+            # Entra ID's authorities are https only (MSAL refuses others): the documents name https,
+            # which the provider maps back to this loopback http server.
+            return "https://" + request.headers.get("host", "127.0.0.1")
+
+        def oauth_error(exc: EntraError) -> Response:
+            return json_response(exc.body(), exc.status)
+
+        async def instance(request: Request) -> Response:
+            authorize = request.query_params.get("authorization_endpoint", "")
+            return json_response(entra.instance_discovery(origin(request), authorize))
+
+        async def openid(request: Request) -> Response:
+            return json_response(entra.openid_configuration(origin(request), request.path_params["tenant"]))
+
+        async def token(request: Request) -> Response:
+            form = dict(parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True))
+            try:
+                return json_response(entra.grant(request.url.path, form))
+            except EntraError as exc:
+                return oauth_error(exc)
+
+        async def imds(request: Request) -> Response:
+            try:
+                return json_response(entra.imds(dict(request.query_params), request.headers.get("metadata")))
+            except EntraError as exc:
+                return json_response({"error": exc.error, "error_description": exc.description}, exc.status)
+
+        return [
+            *super().extra_routes(api),
+            Route("/common/discovery/instance", instance, methods=["GET"]),
+            Route("/metadata/identity/oauth2/token", imds, methods=["GET"]),
+            Route("/{tenant}/v2.0/.well-known/openid-configuration", openid, methods=["GET"]),
+            Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
+        ]
+
     def authorize(self, core: EmulatorCore, request: Request, action: str) -> Response | None:
         if request.url.path.startswith(LEGACY):
             version = request.query_params.get("api-version")
@@ -79,9 +133,17 @@ class AzureOpenAISpec(OpenAISpec):
                 )
             if not _API_VERSION.fullmatch(version):
                 return self.error(400, f"API version {version[:40]!r} is not supported.", code="BadRequest")
-        if self.credential(request) != core.api_key(self.platform):
-            return self.error(401)
-        return None
+        given = self.credential(request)
+        if given == core.api_key(self.platform):
+            return None
+        token = bearer_token(request)
+        if token is not None and core.entra.check(token):
+            return None
+        if token is not None and token.count(".") == 2:  # a JWT: Entra ID's, expired or foreign
+            return self.error(
+                401, "Unauthorized. Access token is missing, invalid, audience is incorrect, or have expired."
+            )
+        return self.error(401)
 
     def quota_project(self, core: EmulatorCore, request: Request) -> str | None:
         return None
