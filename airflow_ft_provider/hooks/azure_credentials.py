@@ -25,16 +25,16 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from airflow_ft_provider import server_text
 from airflow_ft_provider.errors import (
     AuthenticationError,
     PlatformUnavailableError,
     RequestTimeoutError,
-    TuningJobError,
 )
 from airflow_ft_provider.hooks.connection import ConnectionConfigError, config_error
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.process_cache import process_cache
-from airflow_ft_provider.transport.credentials import CredentialHttp, Minted, RefreshingAuth
+from airflow_ft_provider.transport.credentials import CredentialHttp, Minted, RefreshingAuth, typed_cause
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -168,7 +168,7 @@ def entra_credentials(conn: Connection, auth_type: str, extras: Extras) -> Found
         raise ValueError(auth_type)
     material += f"|{authority}"
     key = ("azure_identity", conn.conn_id, hashlib.sha256(material.encode()).hexdigest())
-    auth = process_cache.get(key, lambda: AzureCredentialAuth(make, plain_origin, secrets))
+    auth = process_cache.get(key, lambda: AzureCredentialAuth(make, plain_origin))
     return FoundCredentials(auth, secrets, source)
 
 
@@ -333,12 +333,11 @@ class AzureCredentialAuth(RefreshingAuth[str]):
 
     platform = PLATFORM
 
-    def __init__(self, make: Callable[[Any], Any], plain_origin: str | None, secrets: list[str]) -> None:
+    def __init__(self, make: Callable[[Any], Any], plain_origin: str | None) -> None:
         super().__init__()
         self._make = make
         self._transport = azure_transport(plain_origin)
         self._credential: Any = None
-        self._secrets = [s for s in secrets if s]
 
     def apply(self, request: httpx.Request, credential: str) -> None:
         request.headers["Authorization"] = f"Bearer {credential}"
@@ -357,7 +356,7 @@ class AzureCredentialAuth(RefreshingAuth[str]):
                 self._credential = None
                 info = self._library_token()
         except Exception as exc:
-            typed = _typed_cause(exc)
+            typed = typed_cause(exc)
             if typed is not None:  # our bounds ended it (deadline, size, network): the typed error
                 raise typed from None
             statuses = list(self._transport.statuses)
@@ -366,7 +365,7 @@ class AzureCredentialAuth(RefreshingAuth[str]):
                     f"Microsoft Entra ID's token endpoint failed (HTTP {statuses[-1]}).", platform=PLATFORM
                 ) from None
             what = (
-                self._scrub(getattr(exc, "message", None) or str(exc))
+                server_text.clean(getattr(exc, "message", None) or str(exc), _SHOWN)
                 if isinstance(exc, ClientAuthenticationError)
                 else type(exc).__name__
             )
@@ -386,29 +385,6 @@ class AzureCredentialAuth(RefreshingAuth[str]):
         if self._credential is None:
             self._credential = self._make(self._transport)
         return self._credential.get_token_info(SCOPE)
-
-    def _scrub(self, text: str) -> str:
-        """Entra ID's text as data: one line, control characters escaped, secrets out, clipped."""
-        text = " ".join(text.split())
-        text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text[:_SHOWN]
-
-
-def _typed_cause(exc: BaseException) -> TuningJobError | None:
-    """The transport's typed error a library wrapped (azure-core and azure-identity both wrap)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, TuningJobError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-        inner = getattr(current, "inner_exception", None)
-        if isinstance(inner, TuningJobError):
-            return inner
-    return None
 
 
 @functools.cache

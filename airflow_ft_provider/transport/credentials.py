@@ -324,13 +324,17 @@ def _left(deadline: float | None) -> float | None:
 
 
 def typed_cause(exc: BaseException) -> TuningJobError | None:
-    """The transport's typed error that ``exc`` (a library's wrapper) was raised from, if any."""
+    """The transport's typed error that ``exc`` (a library's wrapper) was raised from, if any:
+    followed through ``__cause__``/``__context__`` and azure-core's ``inner_exception``."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, TuningJobError):
             return current
         seen.add(id(current))
+        inner = getattr(current, "inner_exception", None)
+        if isinstance(inner, TuningJobError):
+            return inner
         current = current.__cause__ or current.__context__
     return None
 
