@@ -48,6 +48,9 @@ def assert_scrubbed(text: str, key: str) -> None:
 
 
 # -- echoed credentials -------------------------------------------------------------------------------
+# The hook's errors on every platform: the Airflow version cannot change them (trigger events, XCom
+# and logs below run on each Airflow).
+@pytest.mark.newest_only
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("status", [401, 500])
 @pytest.mark.parametrize("operation", ["get_job", "cancel_job"])
