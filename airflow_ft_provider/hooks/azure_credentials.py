@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import ipaddress
 import logging
 import os
 import time
@@ -31,6 +30,7 @@ from airflow_ft_provider.errors import (
     PlatformUnavailableError,
     RequestTimeoutError,
 )
+from airflow_ft_provider.hooks import connection
 from airflow_ft_provider.hooks.connection import ConnectionConfigError, config_error
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.process_cache import process_cache
@@ -237,23 +237,14 @@ def _certificate(conn: Connection, extras: Extras) -> tuple[str, str] | None:
         return "client_certificate", pem.replace("\\n", "\n")
     if path is None:
         return None
-    path = os.path.expanduser(path)
-    if not os.path.isfile(path):
-        raise config_error(
-            conn,
-            f"client_certificate_path {path!r} is not a file on this machine. Copy the PEM (certificate and "
-            "private key) there on every worker and triggerer, or paste it into client_certificate.",
-        )
-    try:
-        with open(path, encoding="utf-8") as file:
-            return "client_certificate_path", file.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not PEM text"
-        raise config_error(
-            conn,
-            f"cannot read client_certificate_path {path!r} ({reason}). Make it readable by the Airflow user, "
-            "or paste the PEM into client_certificate.",
-        ) from None
+    text = connection.read_credential_file(
+        conn,
+        path,
+        "client_certificate_path",
+        "the PEM (certificate and private key)",
+        "paste the PEM into client_certificate",
+    )
+    return "client_certificate_path", text
 
 
 def _pem_secrets(pem: str) -> list[str]:
@@ -303,7 +294,7 @@ def _authority(conn: Connection, extras: Extras) -> tuple[str | None, str | None
         )
     origin = f"{parts.scheme}://{parts.netloc}"
     if parts.scheme == "http":
-        if not _is_loopback(parts.hostname):
+        if not connection.is_loopback(parts.hostname):
             raise config_error(
                 conn,
                 f"authority_host {raw[:80]!r} is plain http://, which would send the credential unencrypted. "
@@ -311,15 +302,6 @@ def _authority(conn: Connection, extras: Extras) -> tuple[str | None, str | None
             )
         return "https://" + parts.netloc, origin
     return origin, None
-
-
-def _is_loopback(hostname: str) -> bool:
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
 
 
 # -- the auth ---------------------------------------------------------------------------

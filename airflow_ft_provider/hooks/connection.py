@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -108,7 +109,7 @@ def base_url(conn: Connection, default: str | None) -> str | None:
             parts = parts._replace(netloc=f"{parts.netloc}:{conn.port}")
     with named(conn):
         insecure_ok = found.flag("allow_insecure_http", False)
-    if parts.scheme == "http" and not _is_loopback(parts.hostname or "") and not insecure_ok:
+    if parts.scheme == "http" and not is_loopback(parts.hostname or "") and not insecure_ok:
         raise config_error(
             conn,
             f"plain http:// to {parts.hostname!r} would send the API key unencrypted. Use https://, or set "
@@ -121,7 +122,8 @@ def _without_userinfo(raw: str) -> str:
     return re.sub(r"//[^/@]*@", "//***@", raw)
 
 
-def _is_loopback(hostname: str) -> bool:
+def is_loopback(hostname: str) -> bool:
+    """Whether ``hostname`` is this machine (where plain http:// is allowed: emulators, local proxies)."""
     if hostname == "localhost":
         return True
     try:
@@ -150,3 +152,25 @@ def require_secret(conn: Connection, value: str | None, what: str, where: str = 
             "be sent. Paste the key alone, without other text.",
         )
     return secret
+
+
+def read_credential_file(conn: Connection, path: str, extra: str, what: str, instead: str) -> str:
+    """The text of the credential file an extra names (``key_path``, ``client_certificate_path``).
+
+    ``what``: what to copy there; ``instead``: the alternative, e.g. "paste its JSON into keyfile_dict".
+    """
+    path = os.path.expanduser(path.strip())
+    if not os.path.isfile(path):
+        raise config_error(
+            conn,
+            f"{extra} {path!r} is not a file on this machine. Copy {what} there (on every worker and "
+            f"triggerer), or {instead}.",
+        )
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise config_error(
+            conn, f"cannot read {extra} {path!r} ({reason}). Make it readable by the Airflow user, or {instead}."
+        ) from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -99,21 +98,10 @@ def _key_text(conn: Connection) -> tuple[str, str] | None:
     path = _extra(conn, "key_path")
     if path is None:
         return None
-    path = os.path.expanduser(str(path).strip())
-    if not os.path.isfile(path):
-        raise ConnectionConfigError(
-            f"Connection {conn.conn_id!r}: key_path {path!r} is not a file on this machine. Copy the "
-            "service-account key there (on every worker and triggerer), or paste its JSON into keyfile_dict."
-        )
-    try:
-        with open(path, encoding="utf-8") as file:
-            return "key_path", file.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConnectionConfigError(
-            f"Connection {conn.conn_id!r}: cannot read key_path {path!r} ({reason}). Make it readable by "
-            "the Airflow user, or paste the key JSON into keyfile_dict."
-        ) from None
+    text = connection.read_credential_file(
+        conn, str(path), "key_path", "the service-account key", "paste its JSON into keyfile_dict"
+    )
+    return "key_path", text
 
 
 def _parse_key(conn: Connection, raw: str, source: str) -> dict[str, Any]:
