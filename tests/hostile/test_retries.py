@@ -117,9 +117,10 @@ def test_the_retry_budget_ends_a_rate_limited_call(hostile, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_sleep_that_would_pass_the_budget_is_not_started(hostile, mode):
-    # The hint (5 s) is under the cap, but sleeping it would end after the 1 s budget: give up now.
-    target = hostile(Platform.VERTEX_AI, max_retries=20, max_retry_after=10, max_retry_seconds=1)
-    target.server.always(error_answer(429, retry_delay="5s"))
+    # The hint (30 s) is under the cap, but sleeping it would end after the 10 s budget: give up
+    # now. The budget is long enough for the first request to go out on any loaded machine.
+    target = hostile(Platform.VERTEX_AI, max_retries=20, max_retry_after=60, max_retry_seconds=10)
+    target.server.always(error_answer(429, retry_delay="30s"))
     job_id = target.server.add_job()
     hook = target.hook()
     outcome = run(lambda: call(hook, "get_job", job_id, mode=mode), 0)
@@ -143,11 +144,13 @@ def test_the_callers_deadline_ends_a_rate_limited_call(hostile, platform, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_sleep_that_would_pass_the_deadline_is_not_started(hostile, mode):
-    target = hostile(Platform.OPENAI, max_retries=20, max_retry_after=10)
-    target.server.always(error_answer(429, [("Retry-After", "5")]))
+    # Sleeping the 30 s hint would pass the 10 s deadline: give up now. The deadline is long enough
+    # for the first request to go out on any loaded machine (1 s was not, once, in CI).
+    target = hostile(Platform.OPENAI, max_retries=20, max_retry_after=60)
+    target.server.always(error_answer(429, [("Retry-After", "30")]))
     job_id = target.server.add_job()
     hook = target.hook()
-    deadline = time.time() + 1.0
+    deadline = time.time() + 10.0
     outcome = run(lambda: call(hook, "cancel_job", job_id, mode=mode, deadline=deadline), 0)
     expect_error(outcome, "RateLimitedError", within=0)
     expect_requests(target.server, 1)
