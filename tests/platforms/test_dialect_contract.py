@@ -8,12 +8,10 @@ each platform's own test file keeps only what is particular to it.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from airflow_ft_provider.errors import (
@@ -28,16 +26,13 @@ from airflow_ft_provider.errors import (
 )
 from airflow_ft_provider.jobs import TuningJobState
 from airflow_ft_provider.platforms.acks import JOB_RECORD, Ack
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
+from airflow_ft_provider.platforms.base import ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.record import PlatformRecord
 from airflow_ft_provider.platforms.registry import RECORDS, Platform
-from airflow_ft_provider.testing.app import EmulatorApp
 from airflow_ft_provider.testing.core import EmulatorCore
 from airflow_ft_provider.testing.store import JobScript
-
-HOST = "http://emulator"
-PLATFORMS = [Platform(name) for name in RECORDS]
+from tests.platforms.emulated import PLATFORMS, dialect_for, exchange, new_core
 
 #: Ids no platform may send anywhere: path escapes, encodings, queries, control characters, sizes.
 HOSTILE_IDS: list[object] = [
@@ -67,44 +62,7 @@ def record_of(platform: Platform) -> PlatformRecord:
 
 @pytest.fixture(scope="module")
 def core() -> EmulatorCore:
-    core = EmulatorCore()
-    core.url = HOST
-    return core
-
-
-def dialect_for(core: EmulatorCore, platform: Platform) -> Dialect:
-    record = record_of(platform)
-    extras = Extras({"project": "emulator-project", "location": "us-central1"})
-    if platform is Platform("vertex_ai"):
-        return record.dialect.from_extras(core.base_url(platform), extras, default_project=None)  # type: ignore[call-arg]
-    return record.dialect.from_extras(core.base_url(platform), extras)
-
-
-def exchange(core: EmulatorCore, platform: Platform, request: ApiRequest) -> ApiResponse:
-    """Send ``request`` to the emulator app in memory, with the platform's valid credential."""
-    headers = dict(request.headers)
-    key = core.api_key(platform)
-    spec = core.spec(platform)
-    headers.update(spec_auth_headers(platform, key))
-
-    async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=EmulatorApp(core))
-        async with httpx.AsyncClient(transport=transport) as client:
-            return await client.request(
-                request.method, request.url, params=dict(request.params), json=request.json, headers=headers
-            )
-
-    response = asyncio.run(send())
-    assert spec is not None
-    return ApiResponse(response.status_code, response.headers, response.content)
-
-
-def spec_auth_headers(platform: Platform, key: str) -> dict[str, str]:
-    record = record_of(platform)
-    if record.api_key is not None:
-        scheme = record.api_key.scheme
-        return {record.api_key.header: f"{scheme} {key}" if scheme else key}
-    return {"Authorization": f"Bearer {key}"}  # Vertex AI: the emulator's static access token
+    return new_core()
 
 
 # -- the record ------------------------------------------------------------------------------------
