@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from typing import Any
 
 import pytest
 
@@ -25,14 +24,14 @@ from airflow_ft_provider.errors import (
     TuningJobError,
 )
 from airflow_ft_provider.jobs import TuningJobState
-from airflow_ft_provider.platforms.acks import JOB_RECORD, Ack
+from airflow_ft_provider.platforms.acks import JOB_RECORD, Ack, AckKind
 from airflow_ft_provider.platforms.base import ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.record import PlatformRecord
 from airflow_ft_provider.platforms.registry import RECORDS, Platform
 from airflow_ft_provider.testing.core import EmulatorCore
 from airflow_ft_provider.testing.store import JobScript
-from tests.platforms.emulated import PLATFORMS, dialect_for, exchange, new_core
+from tests.platforms.emulated import PLATFORMS, dialect_for, exchange, locate_job, new_core, replaced
 
 #: Ids no platform may send anywhere: path escapes, encodings, queries, control characters, sizes.
 HOSTILE_IDS: list[object] = [
@@ -178,8 +177,9 @@ def test_an_unreadable_answer_is_malformed_not_a_crash(core, platform, content):
 def test_an_unknown_state_is_unknown_and_kept(core, platform, native):
     dialect = dialect_for(core, platform)
     job_id = core.seed(platform, script=JobScript(running_s=None))
-    body = _job_body(core, platform, dialect, job_id)
-    _set_state(body, native)
+    body = json.loads(exchange(core, platform, dialect.get_request(job_id)).content)
+    at = locate_job(body, dialect.parse_job(ApiResponse(200, {}, json.dumps(body).encode())))
+    body = replaced(body, at.path, {**at.get(body), at.state_key: native})
     job = dialect.parse_job(ApiResponse(200, {}, json.dumps(body).encode()))
     assert job.state is TuningJobState.UNKNOWN
     assert job.native_state == str(native)
@@ -187,22 +187,6 @@ def test_an_unknown_state_is_unknown_and_kept(core, platform, native):
 
 def _an_id(core: EmulatorCore, platform: Platform) -> str:
     return core.seed(platform, script=JobScript(running_s=None))
-
-
-def _job_body(core: EmulatorCore, platform: Platform, dialect: Dialect, job_id: str) -> dict[str, Any]:
-    body = json.loads(exchange(core, platform, dialect.get_request(job_id)).content)
-    assert isinstance(body, dict)
-    return body
-
-
-_STATE_KEYS = ("state", "status")
-
-
-def _set_state(body: dict[str, Any], native: object) -> None:
-    """Put ``native`` where the platform keeps its state (top level, or DashScope's ``output``)."""
-    target = body.get("output") if isinstance(body.get("output"), dict) else body
-    key = next(k for k in _STATE_KEYS if k in target)
-    target[key] = native
 
 
 # -- the acknowledgement of a cancel -----------------------------------------------------------------
@@ -271,8 +255,10 @@ def test_the_acknowledgement_in_latin_1_or_with_a_key_twice_is_malformed(core, p
     ack = json.loads(_ack_body(core, platform, dialect) or b"{}")
     as_text = json.dumps({"note": "café", **ack}, ensure_ascii=False)
     spoiled = [as_text.encode("latin-1"), as_text.replace('"note"', '"dup": 1, "dup"', 1).encode()]
-    if platform is Platform("dashscope"):  # the status that decides, twice
-        spoiled.append(b'{"output": {"status": "failed", "status": "success"}}')
+    if dialect.cancel_ack.kind is AckKind.FIELD:  # the member that decides, twice, the last one right
+        *parents, last = dialect.cancel_ack.path
+        twice = f'"{last}": "not-{dialect.cancel_ack.value}", "{last}": {json.dumps(dialect.cancel_ack.value)}'
+        spoiled.append(("".join(f'{{"{key}": ' for key in parents) + "{" + twice + "}" + "}" * len(parents)).encode())
     for body in spoiled:
         with pytest.raises(MalformedResponseError):
             dialect.parse_cancel(ApiResponse(200, {}, body), request)
