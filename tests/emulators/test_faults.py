@@ -9,39 +9,27 @@ import httpx
 import pytest
 
 from airflow_ft_provider.jobs import Platform
-from airflow_ft_provider.testing import Fault, JobScript
+from airflow_ft_provider.platforms.registry import RECORDS
+from airflow_ft_provider.testing import Emulator, Fault, JobScript
+from tests.platforms.emulated import dialect_for
+from tests.security.support import MISSING_IDS
 
-#: A GET path per platform, relative to its base URL, for a seeded job.
-GET = {
-    Platform.VERTEX_AI: "/v1/{id}",
-    Platform.GEMINI: "/v1beta/{id}",
-    Platform.DASHSCOPE: "/fine-tunes/{id}",
-    Platform.TOGETHER: "/fine-tunes/{id}",
-    Platform.OPENAI: "/fine_tuning/jobs/{id}",
-    Platform.BEDROCK: "/model-customization-jobs/{id}",
-    Platform("azure_openai"): "/openai/v1/fine_tuning/jobs/{id}",
-}
-MISSING = {
-    Platform.VERTEX_AI: "projects/p/locations/l/tuningJobs/1",
-    Platform.GEMINI: "tunedModels/x",
-    Platform.DASHSCOPE: "ft-x",
-    Platform.TOGETHER: "ft-x",
-    Platform.OPENAI: "ftjob-x",
-    Platform.BEDROCK: "no-such-job",
-    Platform("azure_openai"): "ftjob-x",
-}
-CANCEL = {
-    Platform.VERTEX_AI: "/v1/{id}:cancel",
-    Platform.DASHSCOPE: "/fine-tunes/{id}/cancel",
-    Platform.TOGETHER: "/fine-tunes/{id}/cancel",
-    Platform.OPENAI: "/fine_tuning/jobs/{id}/cancel",
-    Platform.BEDROCK: "/model-customization-jobs/{id}/stop",
-    Platform("azure_openai"): "/openai/v1/fine_tuning/jobs/{id}/cancel",
-}
+#: The platforms whose cancel the emulator answers (the Gemini API has none).
+CANCELLABLE = [Platform(name) for name, record in RECORDS.items() if record.can_cancel]
 
 
-def path(table: dict[Platform, str], job_id: str, platform: Platform) -> str:
-    return table[platform].format(id=job_id)
+def relative(emu: Emulator, platform: Platform, url: str) -> str:
+    """``url`` under the platform's base URL, as the ``api`` clients take it."""
+    return url.removeprefix(emu.base_url(platform))
+
+
+def get_path(emu: Emulator, platform: Platform, job_id: str) -> str:
+    """Where the platform's dialect reads ``job_id``."""
+    return relative(emu, platform, dialect_for(emu, platform).get_request(job_id).url)
+
+
+def cancel_path(emu: Emulator, platform: Platform, job_id: str) -> str:
+    return relative(emu, platform, dialect_for(emu, platform).cancel_request(job_id).url)
 
 
 def error_shape(platform: Platform, body: dict) -> None:
@@ -63,7 +51,7 @@ def error_shape(platform: Platform, body: dict) -> None:
 def test_status_faults_use_each_platforms_body(emu, api, platform, status):
     job_id = emu.seed(platform)
     emu.inject(platform, Fault.status(status, count=2))
-    responses = [api[platform].get(path(GET, job_id, platform)) for _ in range(3)]
+    responses = [api[platform].get(get_path(emu, platform, job_id)) for _ in range(3)]
     assert [r.status_code for r in responses] == [status, status, 200]
     error_shape(platform, responses[0].json())
     assert [r.fault for r in emu.requests(platform)] == ["status", "status", None]
@@ -72,7 +60,7 @@ def test_status_faults_use_each_platforms_body(emu, api, platform, status):
 @pytest.mark.parametrize("platform", list(Platform))
 def test_retry_hint_per_platform(emu, api, platform):
     emu.inject(platform, Fault.status(429, retry_after=2.0))
-    response = api[platform].get(path(GET, MISSING[platform], platform))
+    response = api[platform].get(get_path(emu, platform, MISSING_IDS[platform]))
     hints = {
         "header": (response.headers.get("retry-after"), response.headers.get("retry-after-ms")),
         "body": [d.get("retryDelay") for d in response.json().get("error", {}).get("details", [])]
@@ -113,18 +101,18 @@ def test_drop_closes_without_a_response(emu, api, platform):
     job_id = emu.seed(platform)
     emu.inject(platform, Fault.drop())
     with pytest.raises(httpx.RemoteProtocolError):
-        api[platform].get(path(GET, job_id, platform))
-    assert api[platform].get(path(GET, job_id, platform)).status_code == 200  # next request is fine
+        api[platform].get(get_path(emu, platform, job_id))
+    assert api[platform].get(get_path(emu, platform, job_id)).status_code == 200  # next request is fine
     dropped = emu.requests(platform)[0]
     assert (dropped.status, dropped.fault) == (None, "drop")
 
 
-@pytest.mark.parametrize("platform", list(CANCEL))
+@pytest.mark.parametrize("platform", CANCELLABLE)
 def test_drop_after_processing_loses_only_the_reply(emu, api, platform):
     job_id = emu.seed(platform, script=JobScript(cancel_s=60))
     emu.inject(platform, Fault.drop(after=True, method="POST"))
     with pytest.raises(httpx.RemoteProtocolError):
-        api[platform].post(path(CANCEL, job_id, platform))
+        api[platform].post(cancel_path(emu, platform, job_id))
     assert emu.job_phase(platform, job_id) == "cancelling"  # the cancel happened all the same
 
 
@@ -154,7 +142,7 @@ def test_a_request_from_before_a_reset_is_not_logged_after_it(emu, api):
 def test_malformed_is_200_with_broken_json(emu, api, platform):
     job_id = emu.seed(platform)
     emu.inject(platform, Fault.malformed())
-    response = api[platform].get(path(GET, job_id, platform))
+    response = api[platform].get(get_path(emu, platform, job_id))
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     with pytest.raises(json.JSONDecodeError):
@@ -191,12 +179,12 @@ def test_concurrent_requests_overlap_their_latency(emu):
 @pytest.mark.parametrize("platform", list(Platform))
 def test_rate_limit_answers_the_platforms_429(emu, api, platform):
     emu.set_rate_limit(platform, per_second=0.5, burst=2)
-    responses = [api[platform].get(path(GET, MISSING[platform], platform)) for _ in range(4)]
+    responses = [api[platform].get(get_path(emu, platform, MISSING_IDS[platform])) for _ in range(4)]
     assert [r.status_code for r in responses] == [404, 404, 429, 429]
     error_shape(platform, responses[-1].json())
     assert emu.requests(platform)[-1].fault == "rate_limit"
     emu.set_rate_limit(platform, None)
-    assert {api[platform].get(path(GET, MISSING[platform], platform)).status_code for _ in range(5)} == {404}
+    assert {api[platform].get(get_path(emu, platform, MISSING_IDS[platform])).status_code for _ in range(5)} == {404}
 
 
 def test_rate_limit_refills(emu, api):

@@ -6,6 +6,7 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -20,11 +21,14 @@ from airflow_ft_provider.flows import CancelAction, arun_flow, cancel_flow, run_
 from airflow_ft_provider.hooks.base import TuningJobHook
 from airflow_ft_provider.hooks.registry import get_hook, hook_class_for_platform
 from airflow_ft_provider.jobs import Platform, TuningJobState
+from airflow_ft_provider.platforms.registry import RECORDS
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
 from tests.conftest import PLATFORMS, conn_id_for, connection_dict
+from tests.platforms.emulated import dialect_for
+from tests.security.support import MISSING_IDS
 
-CANCELLABLE = [p for p in PLATFORMS if p is not Platform.GEMINI]
+CANCELLABLE = [p for p in PLATFORMS if RECORDS[p].can_cancel]
 MODES = ["sync", "async"]
 NEVER_ENDS = JobScript(running_s=None, cancel_s=0.3)
 
@@ -75,22 +79,14 @@ class TestEveryPlatform:
         seeded = set(emu.seed_many(platform, 23, script=NEVER_ENDS))
         jobs = call(hook_for(platform), mode, "list_jobs", 10)
         assert {j.job_id for j in jobs} == {j.job_id for j in (hook_for(platform).get_job(i) for i in seeded)}
-        list_paths = ("tuningJobs", "tunedModels", "fine-tunes", "fine_tuning/jobs", "model-customization-jobs")
-        list_calls = [r for r in api_requests(emu, platform) if r.method == "GET" and r.path.endswith(list_paths)]
-        if platform is not Platform.TOGETHER:  # Together's list has no pagination
+        collection = urlsplit(dialect_for(emu, platform).list_request(None, 10).url).path.rsplit("/", 1)[-1]
+        list_calls = [r for r in api_requests(emu, platform) if r.method == "GET" and r.path.endswith(collection)]
+        if RECORDS[platform].largest_page is not None:  # else the platform lists every job in one answer
             assert len(list_calls) >= 3
 
     def test_missing_job(self, emu, connections, platform, mode):
         emu.seed(platform, script=NEVER_ENDS)
-        missing = {
-            Platform.VERTEX_AI: "987654321",
-            Platform.GEMINI: "tunedModels/no-such-model",
-            Platform.DASHSCOPE: "ft-202401010000-dead",
-            Platform.TOGETHER: "ft-00000000-0000-0000-0000-000000000000",
-            Platform.OPENAI: "ftjob-missing",
-            Platform.BEDROCK: "no-such-job",
-            Platform("azure_openai"): "ftjob-missing",
-        }[platform]
+        missing = MISSING_IDS[platform]
         with pytest.raises(JobNotFoundError) as info:
             call(hook_for(platform), mode, "get_job", missing)
         assert info.value.platform == platform

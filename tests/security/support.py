@@ -5,16 +5,13 @@ from __future__ import annotations
 import uuid
 
 from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import RECORDS
 
-#: Ids in each platform's own format that name no job (a 404 from the emulator).
+#: Ids in each platform's own format that name no job (a 404 from the emulator): the last segment of
+#: its dialect's example, the short form that the connection's own scope completes (a Vertex AI
+#: example's project is not the connection's, and a job there is refused as forbidden, not missing).
 MISSING_IDS: dict[Platform, str] = {
-    Platform.VERTEX_AI: "tuningJobs/999999999",
-    Platform.GEMINI: "tunedModels/does-not-exist",
-    Platform.DASHSCOPE: "ft-202401010000-gone",
-    Platform.TOGETHER: "ft-00000000-0000-0000-0000-000000000000",
-    Platform.OPENAI: "ftjob-doesnotexist",
-    Platform.BEDROCK: "job-does-not-exist",
-    Platform("azure_openai"): "ftjob-doesnotexist",
+    Platform(name): record.dialect.id_example.rsplit("/", 1)[-1] for name, record in RECORDS.items()
 }
 
 
