@@ -16,6 +16,7 @@ from airflow_ft_provider.errors import InvalidJobIdError, JobNotFoundError
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.platforms.ids import MAX_JOB_ID_LENGTH, check_id_text
+from airflow_ft_provider.platforms.registry import RECORDS
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing.dags import run_dag_source
 from tests.conftest import PLATFORMS, conn_id_for
@@ -71,7 +72,18 @@ HOSTILE_IDS: dict[str, str] = {
     "10kB-pct": "%2e" * 3414,
 }
 
-#: Per-platform ids shaped like that platform's own names, with a twist.
+#: Every platform's own example id (its dialect's ``id_example``), with a twist that must be refused.
+EXAMPLE_TWISTS: dict[str, str] = {
+    "example-dotdot": "{id}/../{id}",
+    "example-dotdot-prefix": "../{id}",
+    "example-verb": "{id}/cancel",
+    "example-query": "{id}?x=1",
+    "example-fragment": "{id}#x",
+    "example-leading-slash": "/{id}",
+    "example-trailing-slash": "{id}/",
+    "example-trailing-space": "{id} ",
+}
+#: More ids shaped like one platform's own names, with a twist only that platform's names allow.
 BEDROCK_JOBS = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k"
 PLATFORM_IDS: dict[Platform, dict[str, str]] = {
     Platform.VERTEX_AI: {
@@ -118,7 +130,9 @@ WRONG_TYPES: list[Any] = [None, 123, 1.5, b"ftjob-abc", ["ftjob-abc"], {"id": "f
 
 def hostile_ids(platform: Platform) -> dict[str, Any]:
     wrong_types = {f"type-{type(v).__name__}": v for v in WRONG_TYPES}
-    return {**HOSTILE_IDS, **PLATFORM_IDS[platform], **wrong_types}
+    example = RECORDS[platform.value].dialect.id_example
+    twisted = {name: twist.format(id=example) for name, twist in EXAMPLE_TWISTS.items()}
+    return {**HOSTILE_IDS, **twisted, **PLATFORM_IDS.get(platform, {}), **wrong_types}
 
 
 def hook_for(platform: Platform) -> Any:
