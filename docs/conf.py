@@ -1,4 +1,7 @@
-"""Sphinx configuration: Markdown pages (MyST), autodoc of the public classes, the Furo theme."""
+"""Sphinx configuration: Markdown pages (MyST), autodoc of the public classes, the Furo theme.
+
+The build fails when a page's generated tables (``tables.py``) differ from what the code says.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,16 @@ import logging
 import sys
 from pathlib import Path
 
+from sphinx.application import Sphinx
+from sphinx.errors import SphinxError
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from airflow_ft_provider import __version__  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "docs"))
+import tables  # noqa: E402
 
 # autodoc imports Airflow, which logs its configuration's whereabouts at INFO: not build news.
 for name in ("airflow.configuration", "airflow.settings"):
@@ -35,3 +44,14 @@ autodoc_default_options = {"show-inheritance": True}
 
 html_theme = "furo"
 html_title = f"airflow-ft-provider {release}"
+
+
+def check_generated_tables(app: Sphinx) -> None:
+    """Fail the build on a stale generated table: the pages on GitHub must say what the build says."""
+    stale = tables.stale()
+    if stale:
+        raise SphinxError(f"generated tables differ in {', '.join(stale)}: run {tables.COMMAND}")
+
+
+def setup(app: Sphinx) -> None:
+    app.connect("builder-inited", check_generated_tables)

@@ -16,35 +16,65 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Bound:
-    """An extra's default and allowed range (``low_open``: strictly above ``low``)."""
+    """An extra's default and allowed range (``low_open``: strictly above ``low``), and what it bounds.
+
+    ``meaning`` is data, not a comment: the docs' limits table is rendered from it (``docs/tables.py``).
+    """
 
     default: float | int
     low: float | int
     high: float | int
+    meaning: str
     low_open: bool = False
+    #: The default is the platform's (its record's ``requests_per_minute``); ``default`` is the fallback.
+    platform_default: bool = False
 
 
-#: The extras that tune the transport: (default, range). The README's "Limits and bounds" lists them.
+#: The extras that tune the transport: (default, range, meaning). The docs' "Limits and bounds" lists them.
 BOUNDS: dict[str, Bound] = {
-    # Seconds for one whole attempt: connecting, sending and reading the entire answer.
-    "timeout": Bound(30.0, 0.0, 600.0, low_open=True),
-    # Retries after any retryable failure, 429 included: at most max_retries + 1 requests per call.
-    "max_retries": Bound(5, 0, 20),
-    # No retry sleep ends later than this many seconds after the call's first attempt began.
-    "max_retry_seconds": Bound(300.0, 0.0, 3600.0),
-    # The longest single retry sleep, whatever the platform's hint says.
-    "max_retry_after": Bound(120.0, 0.0, 3600.0),
-    # The cap of the exponential backoff used when the platform gives no hint.
-    "backoff_max": Bound(30.0, 0.0, 600.0),
-    # Connections open at once: per hook on a worker, per connection in a triggerer process.
-    "max_connections": Bound(50, 1, 1000),
-    # The largest answer body accepted, counted while it streams in and after decompression.
-    "max_response_mb": Bound(10.0, 0.001, 1024.0),
-    # Pages and jobs one listing may fetch.
-    "max_pages": Bound(1000, 1, 100_000),
-    "max_listed_jobs": Bound(100_000, 1, 1_000_000),
-    # The connection's request budget in this process (None: the platform's default).
-    "max_requests_per_minute": Bound(600, 1, 1_000_000),
+    "timeout": Bound(
+        30.0,
+        0.0,
+        600.0,
+        "seconds for one whole attempt: connecting, sending and reading the **entire** answer (not only the "
+        "time between two bytes)",
+        low_open=True,
+    ),
+    "max_retries": Bound(
+        5,
+        0,
+        20,
+        "retries after any retryable failure (429, 5xx, network errors, timeouts, unreadable answers): at most "
+        "`max_retries + 1` requests per call",
+    ),
+    "max_retry_seconds": Bound(
+        300.0, 0.0, 3600.0, "seconds: no retry wait ends later than this after the call's first attempt began"
+    ),
+    "max_retry_after": Bound(
+        120.0,
+        0.0,
+        3600.0,
+        "seconds: the longest single wait, whatever the platform's hint (`Retry-After`, `retry-after-ms`, "
+        "Google's `RetryInfo`)",
+    ),
+    "backoff_max": Bound(
+        30.0, 0.0, 600.0, "seconds: the cap of the exponential backoff used when the platform gives no hint"
+    ),
+    "max_connections": Bound(
+        50, 1, 1000, "connections open at once: per hook on a worker, per connection in a triggerer process"
+    ),
+    "max_response_mb": Bound(
+        10.0, 0.001, 1024.0, "MiB: the largest answer accepted, counted while it streams in and after decompression"
+    ),
+    "max_pages": Bound(1000, 1, 100_000, "pages one listing may fetch"),
+    "max_listed_jobs": Bound(100_000, 1, 1_000_000, "jobs one listing may return"),
+    "max_requests_per_minute": Bound(
+        600,
+        1,
+        1_000_000,
+        "requests per minute: the connection's request budget in this process",
+        platform_default=True,
+    ),
 }
 
 
@@ -82,7 +112,7 @@ class ClientSettings:
         """
         values: dict[str, object] = {}
         for name, bound in BOUNDS.items():
-            default = requests_per_minute if name == "max_requests_per_minute" else bound.default
+            default = requests_per_minute if bound.platform_default else bound.default
             values[name] = extras.number(
                 name, type(bound.default)(default), bound.low, bound.high, low_open=bound.low_open
             )
