@@ -79,11 +79,11 @@ class AzureOpenAIDialect(OpenAIDialect):
     def get_request(self, job_id: str) -> ApiRequest:
         return self._versioned(super().get_request(job_id))
 
-    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
-        return self._versioned(super().list_request(page_token, page_size))
-
     def cancel_request(self, job_id: str) -> ApiRequest:
         return self._versioned(super().cancel_request(job_id))
+
+    def list_params(self) -> dict[str, str]:
+        return self.query
 
     def _versioned(self, request: ApiRequest) -> ApiRequest:
         return replace(request, params={**request.params, **self.query}) if self.query else request

@@ -272,7 +272,8 @@ def test_parse_page(dialect: BedrockDialect) -> None:
 def test_list_filter_parameters(dialect: BedrockDialect) -> None:
     after = datetime(2025, 1, 1, tzinfo=UTC)
     wanted = ListFilter(status="InProgress", created_after=after, created_before=after + timedelta(days=1))
-    request = dialect.list_request(None, 10, ListFilter(**{**wanted.__dict__, "name_contains": "sft"}))
+    dialect.list_filter = ListFilter(**{**wanted.__dict__, "name_contains": "sft"})
+    request = dialect.list_request(None, 10)
     assert request.params["statusEquals"] == "InProgress"
     assert request.params["creationTimeAfter"] == "2025-01-01T00:00:00Z"
     assert request.params["creationTimeBefore"] == "2025-01-02T00:00:00Z"
