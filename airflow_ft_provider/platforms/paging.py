@@ -353,6 +353,8 @@ class NextUrls(Paging):
     #: Where the server keeps its cursor in the URLs it hands out.
     cursor_param: str = "cursor"
     size: PageSize | None = None
+    #: The page a server serves when the platform takes no page size (Replicate: none).
+    fixed_page: int = 100
 
     def ask(self, token: str | None, size: int | None) -> dict[str, Any]:
         return {} if token else self.with_size({}, size)
@@ -379,7 +381,7 @@ class NextUrls(Paging):
         return PageAnswer(items, following)
 
     def read_ask(self, fields: Mapping[str, Any]) -> PageAsk:
-        return PageAsk(cursor=fields.get(self.cursor_param) or None, limit=self.page_size(fields))
+        return PageAsk(cursor=fields.get(self.cursor_param) or None, limit=self.page_size(fields) or self.fixed_page)
 
     def answer(self, page: ServedPage) -> dict[str, Any]:
         following = None
