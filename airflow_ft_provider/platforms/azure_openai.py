@@ -20,8 +20,8 @@ from airflow_ft_provider.jobs import TuningJobState
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.http_errors import openai_style_error
-from airflow_ft_provider.platforms.openai import MAX_PAGE_SIZE, OpenAIDialect
 from airflow_ft_provider.platforms.openai import STATES as OPENAI_STATES
+from airflow_ft_provider.platforms.openai import OpenAIDialect
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 ENDPOINT_EXAMPLE = "https://<resource>.openai.azure.com"
@@ -173,6 +173,5 @@ RECORD = PlatformRecord(
     hook_class_name="AzureOpenAITuningHook",
     hook_module="airflow_ft_provider.hooks.azure_openai",
     api_key=AUTH_TYPES["api_key"],
-    largest_page=MAX_PAGE_SIZE,
     has_labels=True,
 )

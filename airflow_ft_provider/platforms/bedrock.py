@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 #: The region when neither the connection nor the AWS configuration names one (boto's usual default).
 DEFAULT_REGION = "us-east-1"
-#: ``maxResults`` of the list operation: 1 to 1,000.
-MAX_PAGE_SIZE = 1000
 #: botocore's ``ModelCustomizationJobIdentifier``: at most 1,011 characters.
 MAX_ID_LENGTH = 1011
 
@@ -164,7 +162,7 @@ class BedrockDialect(Dialect):
     #: ListModelCustomizationJobs: ``maxResults`` (1-1,000) / ``nextToken`` ->
     #: ``{"modelCustomizationJobSummaries", "nextToken"}``.
     paging = PageTokens(
-        PageSize("maxResults", MAX_PAGE_SIZE, default=100, oversize_capped=False),
+        PageSize("maxResults", 1000, default=100, oversize_capped=False),
         "modelCustomizationJobSummaries",
         cursor_param="nextToken",
         next_key="nextToken",
@@ -355,5 +353,4 @@ RECORD = PlatformRecord(
     hook_module="airflow_ft_provider.hooks.bedrock",
     # A user's existing Amazon provider connection works as well.
     also_conn_types=("aws",),
-    largest_page=MAX_PAGE_SIZE,
 )

@@ -34,8 +34,6 @@ BASE_URLS = {
     "intl": "https://dashscope-intl.aliyuncs.com/api/v1",
 }
 DEFAULT_REGION = "intl"
-#: The list endpoint accepts page sizes 1-100.
-MAX_PAGE_SIZE = 100
 
 STATES = {
     "PENDING": TuningJobState.PENDING,
@@ -69,7 +67,7 @@ class DashScopeDialect(Dialect):
     cancel_ack = Ack(AckKind.FIELD, path=("output", "status"), value="success")
     #: ``page_no`` / ``page_size`` (1-100, default 10) -> ``output: {page_no, page_size, total, jobs}``;
     #: the first page names the others, up to 100 pages (10,000 jobs).
-    paging = NumberedPages(PageSize("page_size", MAX_PAGE_SIZE, default=10, oversize_capped=False))
+    paging = NumberedPages(PageSize("page_size", 100, default=10, oversize_capped=False))
 
     def __init__(
         self,
@@ -179,5 +177,4 @@ RECORD = PlatformRecord(
     ),
     hook_class_name="DashScopeTuningHook",
     api_key=ApiKeyAuth("DashScope API key"),
-    largest_page=MAX_PAGE_SIZE,
 )

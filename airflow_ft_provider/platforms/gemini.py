@@ -25,7 +25,6 @@ from airflow_ft_provider.platforms.paging import google_page_tokens
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-MAX_PAGE_SIZE = 1000
 
 STATES = {
     "STATE_UNSPECIFIED": TuningJobState.UNKNOWN,
@@ -52,7 +51,8 @@ class GeminiDialect(Dialect):
     states = STATES
     #: Google's ``Empty``, should a Gemini API ever answer the cancel google-genai sends.
     cancel_ack = EMPTY_OBJECT
-    paging = google_page_tokens("tunedModels", default=10, largest=MAX_PAGE_SIZE)
+    #: ``pageSize`` 1-1,000 (default 10) / ``pageToken`` -> ``{"tunedModels", "nextPageToken"}``.
+    paging = google_page_tokens("tunedModels", default=10)
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL, api_version: str = "v1beta") -> None:
         if not _API_VERSION.fullmatch(api_version):
@@ -161,6 +161,5 @@ RECORD = PlatformRecord(
     hook_class_name="GeminiTuningHook",
     # A header, never ?key=: URLs are logged, headers are not.
     api_key=ApiKeyAuth("Gemini API key", header="x-goog-api-key", scheme=None),
-    largest_page=MAX_PAGE_SIZE,
     can_cancel=False,
 )

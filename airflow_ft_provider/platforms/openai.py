@@ -17,8 +17,6 @@ from airflow_ft_provider.platforms.paging import AfterIds, PageSize
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-#: The list endpoint's largest ``limit``.
-MAX_PAGE_SIZE = 100
 
 STATES = {
     "validating_files": TuningJobState.PENDING,
@@ -41,7 +39,7 @@ class OpenAIDialect(Dialect):
     #: The job's record (Azure OpenAI's too).
     cancel_ack = JOB_RECORD
     #: ``after`` the last id seen, ``limit`` 1-100 (20 when not given) -> ``{"data", "has_more"}``.
-    paging = AfterIds(PageSize("limit", largest=MAX_PAGE_SIZE, default=20))
+    paging = AfterIds(PageSize("limit", largest=100, default=20))
     #: Under the ``/v1`` of the base URL (Azure OpenAI's v1 API puts ``/openai/v1`` before it).
     jobs_path: tuple[str, ...] = ("fine_tuning", "jobs")
 
@@ -119,6 +117,5 @@ RECORD = PlatformRecord(
     ),
     hook_class_name="OpenAITuningHook",
     api_key=ApiKeyAuth("OpenAI API key"),
-    largest_page=MAX_PAGE_SIZE,
     has_labels=True,
 )

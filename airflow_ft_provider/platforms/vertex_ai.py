@@ -20,8 +20,6 @@ from airflow_ft_provider.platforms.paging import google_page_tokens
 from airflow_ft_provider.platforms.record import PlatformRecord
 
 DEFAULT_LOCATION = "us-central1"
-#: The list endpoint's largest ``pageSize``.
-MAX_PAGE_SIZE = 1000
 
 STATES = {
     "JOB_STATE_UNSPECIFIED": TuningJobState.UNKNOWN,
@@ -89,7 +87,8 @@ class VertexAIDialect(Dialect):
     states = STATES
     #: ``google.protobuf.Empty``: the JSON object ``{}``.
     cancel_ack = EMPTY_OBJECT
-    paging = google_page_tokens("tuningJobs", default=100, largest=MAX_PAGE_SIZE)
+    #: ``pageSize`` 1-1,000 / ``pageToken`` -> ``{"tuningJobs", "nextPageToken"}``.
+    paging = google_page_tokens("tuningJobs", default=100)
 
     def __init__(
         self,
@@ -284,7 +283,6 @@ RECORD = PlatformRecord(
     hook_module="airflow_ft_provider.hooks.vertex_ai",
     # A user's existing Google Cloud connection works for Vertex AI as well.
     also_conn_types=("google_cloud_platform",),
-    largest_page=MAX_PAGE_SIZE,
     has_labels=True,
     requests_per_minute=540,
     quota_source="Vertex AI allows 600 resource-management requests per minute per project and region; "
