@@ -23,7 +23,7 @@ from airflow_ft_provider.platforms.acks import Ack, read_ack
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import log_unknown_state
 from airflow_ft_provider.platforms.http_errors import retry_hint_from_headers
-from airflow_ft_provider.platforms.paging import MalformedPage, Paging
+from airflow_ft_provider.platforms.paging_base import MalformedPage, Paging
 from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Operation, Page
 from airflow_ft_provider.server_text import clean
 

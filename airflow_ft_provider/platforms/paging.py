@@ -1,202 +1,46 @@
 """How a platform's job listing is cut into pages: one object per style, read on both sides.
 
 A dialect declares ``paging = <Style>(...)`` with its platform's parameter and key names, and the
-emulator serves the same object, so a client and its emulator cannot disagree on a name. Each
-style has a **client half** (:meth:`Paging.request` builds a page request from the previous page's
-token, :meth:`Paging.read` reads an answer into items and the next token) and a **server half**
-(:meth:`Paging.read_ask` reads a page request's fields, :meth:`Paging.answer` shapes the body).
-Both halves are pure: no I/O and no web framework, so either can be tested alone.
-
-The server half deals in opaque cursors: the emulator decides what one means (a position in its
-store, or a job id for :class:`AfterIds`) and hands the next one to :meth:`Paging.answer`.
+emulator serves the same object, so a client and its emulator cannot disagree on a name; a new
+platform whose pages are numbered, or go by cursor, token or next URL, needs only other names.
+What a style is, and the values its halves exchange, is :mod:`.paging_base`.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeGuard
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from airflow_ft_provider.platforms.wire import ApiRequest, Operation
+from airflow_ft_provider.platforms.paging_base import (
+    BadPageRequest,
+    MalformedPage,
+    PageAnswer,
+    PageAsk,
+    PageSize,
+    Paging,
+    ServedPage,
+    cursor_of,
+    int_or,
+    integer,
+    is_int,
+    items_of,
+    token_of,
+)
+from airflow_ft_provider.platforms.wire import ApiRequest
 
+#: ``PageSize`` too: declaring a style takes one.
 __all__ = [
-    "DEFAULT_PAGE_SIZE",
     "AfterIds",
-    "BadPageRequest",
-    "MalformedPage",
     "NextUrls",
     "NumberedPages",
-    "PageAnswer",
-    "PageAsk",
     "PageSize",
     "PageTokens",
-    "Paging",
-    "ServedPage",
     "Unpaged",
     "google_page_tokens",
+    "same_origin",
 ]
-
-#: The page size the client asks for when its caller names none (a platform's largest, if smaller).
-DEFAULT_PAGE_SIZE = 100
-
-
-class MalformedPage(ValueError):
-    """A list answer that is not a page of the style; the dialect reports it as a malformed answer."""
-
-
-class BadPageRequest(ValueError):
-    """A page request a server refuses (HTTP 400); the message says why."""
-
-
-@dataclass(frozen=True)
-class PageAnswer:
-    """What the client reads from one list answer: raw items, and how to ask for the next page."""
-
-    items: list[Any]
-    #: None on the last page.
-    next_token: str | None
-    #: Numbered pages whose first answer says how many there are: the tokens of all later pages.
-    later_tokens: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PageAsk:
-    """What the server reads from one page request."""
-
-    #: Where the page starts: an opaque cursor, an item id (:class:`AfterIds`), or None (the first page).
-    cursor: str | None = None
-    #: Items to pass over first (numbered pages).
-    skip: int = 0
-    #: The page's size; None: every item in one answer.
-    limit: int | None = None
-
-
-@dataclass(frozen=True)
-class ServedPage:
-    """What the server found for one page request."""
-
-    items: list[Any]
-    ask: PageAsk
-    #: Where the next page starts; None on the last page.
-    next_cursor: str | None
-    #: How many items the whole listing holds.
-    total: int
-    #: The request's own URL.
-    url: str
-
-
-@dataclass(frozen=True)
-class PageSize:
-    """A page-size parameter and its vendor's rules."""
-
-    param: str
-    #: The largest size the platform serves.
-    largest: int
-    #: The size a server uses when a request names none.
-    default: int
-    #: Google: 0 means the default (otherwise 0 is refused like any size below 1).
-    zero_is_default: bool = False
-    #: Whether a server lowers a size above ``largest`` to it (else refuses it).
-    oversize_capped: bool = True
-
-    def ask(self, size: int | None) -> int:
-        """Client: the size to send for ``size`` (None: the default), within 1 and :attr:`largest`."""
-        return min(max(size or min(DEFAULT_PAGE_SIZE, self.largest), 1), self.largest)
-
-    def read(self, fields: Mapping[str, Any]) -> int:
-        """Server: the size a request asks for, or :class:`BadPageRequest`."""
-        raw = fields.get(self.param)
-        if raw is None or raw == "":
-            return self.default
-        value = _integer(raw)
-        if value == 0 and self.zero_is_default:
-            return self.default
-        if value is None or value < 1 or (value > self.largest and not self.oversize_capped):
-            raise BadPageRequest(f"'{self.param}' must be an integer from 1 to {self.largest}.")
-        return min(value, self.largest)
-
-
-class Paging(ABC):
-    """One paging style; subclasses are frozen dataclasses whose fields are the wire names."""
-
-    #: The page-size parameter; None: the platform takes no page size.
-    size: PageSize | None
-    #: Whether a page request's fields go in a JSON body (AWS JSON 1.1, ``POST``) rather than the query.
-    in_body: bool = False
-    #: Whether a request's cursor is the id of the last item seen (the server looks it up), not a position.
-    cursor_is_item_id: ClassVar[bool] = False
-
-    @property
-    def largest(self) -> int | None:
-        """The largest page; None: the platform lists everything in one answer."""
-        return self.size.largest if self.size else None
-
-    # -- client half ------------------------------------------------------------------------
-    @abstractmethod
-    def ask(self, token: str | None, size: int | None) -> dict[str, Any]:
-        """The fields of a page request after the page that gave ``token`` (None: the first page)."""
-
-    def request(
-        self,
-        url: str,
-        token: str | None,
-        size: int | None,
-        *,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> ApiRequest:
-        """The page request to the collection at ``url``; ``params`` (filters) go with every page."""
-        fields = self.ask(token, size)
-        if self.in_body:
-            return ApiRequest(Operation.LIST, "POST", url, params=params or {}, json=fields, headers=headers or {})
-        query = {**(params or {}), **{name: str(value) for name, value in fields.items()}}
-        return ApiRequest(Operation.LIST, "GET", url, params=query, headers=headers or {})
-
-    @abstractmethod
-    def read(self, body: Mapping[str, Any], request: ApiRequest) -> PageAnswer:
-        """The answer to ``request`` as items and the next token, or :class:`MalformedPage`."""
-
-    # -- server half ------------------------------------------------------------------------
-    @abstractmethod
-    def read_ask(self, fields: Mapping[str, Any]) -> PageAsk:
-        """What a page request's fields (query or body) ask for, or :class:`BadPageRequest`."""
-
-    @abstractmethod
-    def answer(self, page: ServedPage) -> dict[str, Any]:
-        """The body of the answer serving ``page``."""
-
-    # -- shared by the styles ---------------------------------------------------------------
-    def asked(self, request: ApiRequest) -> Mapping[str, Any]:
-        """The page fields a client request carries."""
-        return request.json if self.in_body and isinstance(request.json, dict) else request.params
-
-    def page_size(self, fields: Mapping[str, Any]) -> int | None:
-        return self.size.read(fields) if self.size else None
-
-    def with_size(self, fields: dict[str, Any], size: int | None) -> dict[str, Any]:
-        if self.size:
-            fields[self.size.param] = self.size.ask(size)
-        return fields
-
-
-def items_of(body: Mapping[str, Any], key: str, *, may_be_absent: bool) -> list[Any]:
-    """The answer's item array; absent reads as none where the platform leaves empty arrays out."""
-    items = body.get(key, [] if may_be_absent else None)
-    if not isinstance(items, list):
-        raise MalformedPage(f"List answer has no '{key}' array")
-    return items
-
-
-def token_of(body: Mapping[str, Any], key: str) -> str | None:
-    """A next-page token: absent, null or empty on the last page; any other non-string is refused."""
-    token = body.get(key)
-    if token is None or token == "":
-        return None
-    if not isinstance(token, str):
-        raise MalformedPage(f"List answer's '{key}' is not a string")
-    return token
 
 
 @dataclass(frozen=True)
@@ -219,10 +63,7 @@ class PageTokens(Paging):
         return PageAnswer(items_of(body, self.items_key, may_be_absent=True), token_of(body, self.next_key))
 
     def read_ask(self, fields: Mapping[str, Any]) -> PageAsk:
-        token = fields.get(self.cursor_param)
-        if token is not None and not isinstance(token, str):
-            raise BadPageRequest(f"'{self.cursor_param}' must be a string.")
-        return PageAsk(cursor=token or None, limit=self.page_size(fields))
+        return PageAsk(cursor=cursor_of(fields, self.cursor_param), limit=self.page_size(fields))
 
     def answer(self, page: ServedPage) -> dict[str, Any]:
         out: dict[str, Any] = {} if self.empty_items_omitted and not page.items else {self.items_key: page.items}
@@ -263,7 +104,7 @@ class AfterIds(Paging):
         return PageAnswer(items, last)
 
     def read_ask(self, fields: Mapping[str, Any]) -> PageAsk:
-        return PageAsk(cursor=fields.get(self.cursor_param) or None, limit=self.page_size(fields))
+        return PageAsk(cursor=cursor_of(fields, self.cursor_param), limit=self.page_size(fields))
 
     def answer(self, page: ServedPage) -> dict[str, Any]:
         tag = {"object": self.object_tag} if self.object_tag else {}
@@ -289,11 +130,11 @@ class NumberedPages(Paging):
     def read(self, body: Mapping[str, Any], request: ApiRequest) -> PageAnswer:
         items = items_of(body, self.items_key, may_be_absent=False)
         total = body.get(self.total_key)
-        if not _is_int(total):
+        if not is_int(total):
             raise MalformedPage(f"List answer has no integer '{self.total_key}'")
         asked = self.asked(request)
-        number = _int_or(body.get(self.number_param), int(asked[self.number_param]))
-        size = _int_or(body.get(self.size.param), int(asked[self.size.param]))
+        number = int_or(body.get(self.number_param), int(asked[self.number_param]))
+        size = int_or(body.get(self.size.param), int(asked[self.size.param]))
         if not items or size < 1 or number * size >= total:
             return PageAnswer(items, None)
         later: tuple[str, ...] = ()
@@ -303,7 +144,7 @@ class NumberedPages(Paging):
 
     def read_ask(self, fields: Mapping[str, Any]) -> PageAsk:
         raw = fields.get(self.number_param)
-        number = 1 if raw is None or raw == "" else _integer(raw)
+        number = 1 if raw is None or raw == "" else integer(raw)
         if number is None or number < 1:
             raise BadPageRequest(f"'{self.number_param}' must be a positive integer.")
         size = self.size.read(fields)
@@ -357,21 +198,11 @@ class NextUrls(Paging):
     fixed_page: int = 100
 
     def ask(self, token: str | None, size: int | None) -> dict[str, Any]:
-        return {} if token else self.with_size({}, size)
+        return self.with_size({}, size)
 
-    def request(
-        self,
-        url: str,
-        token: str | None,
-        size: int | None,
-        *,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> ApiRequest:
-        """The first page at ``url``; a later one at the next URL as given (its query holds the rest)."""
-        if token:
-            return ApiRequest(Operation.LIST, "GET", token, headers=headers or {})
-        return super().request(url, None, size, params=params, headers=headers)
+    def url_of(self, token: str) -> str | None:
+        """The next URL as given: its query holds the cursor, the size and the filters."""
+        return token
 
     def read(self, body: Mapping[str, Any], request: ApiRequest) -> PageAnswer:
         items = items_of(body, self.items_key, may_be_absent=False)
@@ -381,7 +212,7 @@ class NextUrls(Paging):
         return PageAnswer(items, following)
 
     def read_ask(self, fields: Mapping[str, Any]) -> PageAsk:
-        return PageAsk(cursor=fields.get(self.cursor_param) or None, limit=self.page_size(fields) or self.fixed_page)
+        return PageAsk(cursor=cursor_of(fields, self.cursor_param), limit=self.page_size(fields) or self.fixed_page)
 
     def answer(self, page: ServedPage) -> dict[str, Any]:
         following = None
@@ -411,20 +242,3 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     return scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(scheme)
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _int_or(value: object, default: int) -> int:
-    return value if _is_int(value) else default
-
-
-def _integer(raw: object) -> int | None:
-    """A request field as an integer (a query string's text or a JSON body's number), else None."""
-    if _is_int(raw):
-        return raw
-    if isinstance(raw, str) and raw.strip().lstrip("+-").isdigit():
-        return int(raw)
-    return None

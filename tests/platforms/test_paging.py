@@ -20,17 +20,8 @@ import pytest
 from airflow_ft_provider.errors import ListingLimitError, MalformedResponseError
 from airflow_ft_provider.paging import listing
 from airflow_ft_provider.platforms.extras import Extras
-from airflow_ft_provider.platforms.paging import (
-    AfterIds,
-    BadPageRequest,
-    MalformedPage,
-    NextUrls,
-    NumberedPages,
-    PageSize,
-    PageTokens,
-    Paging,
-    ServedPage,
-)
+from airflow_ft_provider.platforms.paging import AfterIds, NextUrls, NumberedPages, PageSize, PageTokens
+from airflow_ft_provider.platforms.paging_base import BadPageRequest, MalformedPage, Paging, ServedPage
 from airflow_ft_provider.platforms.registry import RECORDS
 from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Page
 from airflow_ft_provider.transport.settings import ClientSettings

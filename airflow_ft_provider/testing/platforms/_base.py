@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from airflow_ft_provider.platforms.paging import Paging
+from airflow_ft_provider.platforms.paging_base import Paging
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 

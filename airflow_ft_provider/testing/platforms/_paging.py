@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from airflow_ft_provider.platforms.paging import BadPageRequest, ServedPage
+from airflow_ft_provider.platforms.paging_base import BadPageRequest, ServedPage
 from airflow_ft_provider.testing.platforms._base import read_json
 from airflow_ft_provider.testing.store import Job, JobView, order_key
 

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from airflow_ft_provider.platforms.openai import OpenAIDialect
-from airflow_ft_provider.platforms.paging import BadPageRequest, ServedPage
+from airflow_ft_provider.platforms.paging_base import BadPageRequest, ServedPage
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import (
     PlatformSpec,
