@@ -5,7 +5,8 @@ into a :class:`~airflow_ft_provider.jobs.TuningJob` or a typed error. It never d
 sees a credential (auth is applied by the transport), so it can be unit-tested with literal bytes
 and shared by the sync and async paths. What is common to all platforms' answers (time formats,
 id checks, HTTP status mapping) lives in the sibling modules ``fields``, ``ids`` and ``http_errors``;
-the request and response types in ``wire``.
+the request and response types in ``wire``; how listings page in ``paging`` (a dialect's
+:attr:`Dialect.paging`, from which :meth:`Dialect.list_request` and :meth:`Dialect.parse_page` work).
 """
 
 from __future__ import annotations
