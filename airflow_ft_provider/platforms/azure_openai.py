@@ -20,8 +20,8 @@ from airflow_ft_provider.jobs import TuningJobState
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.http_errors import openai_style_error
-from airflow_ft_provider.platforms.openai import MAX_PAGE_SIZE, OpenAIDialect
 from airflow_ft_provider.platforms.openai import STATES as OPENAI_STATES
+from airflow_ft_provider.platforms.openai import OpenAIDialect
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 ENDPOINT_EXAMPLE = "https://<resource>.openai.azure.com"
@@ -79,11 +79,11 @@ class AzureOpenAIDialect(OpenAIDialect):
     def get_request(self, job_id: str) -> ApiRequest:
         return self._versioned(super().get_request(job_id))
 
-    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
-        return self._versioned(super().list_request(page_token, page_size))
-
     def cancel_request(self, job_id: str) -> ApiRequest:
         return self._versioned(super().cancel_request(job_id))
+
+    def list_params(self) -> dict[str, str]:
+        return self.query
 
     def _versioned(self, request: ApiRequest) -> ApiRequest:
         return replace(request, params={**request.params, **self.query}) if self.query else request
@@ -173,6 +173,5 @@ RECORD = PlatformRecord(
     hook_class_name="AzureOpenAITuningHook",
     hook_module="airflow_ft_provider.hooks.azure_openai",
     api_key=AUTH_TYPES["api_key"],
-    largest_page=MAX_PAGE_SIZE,
     has_labels=True,
 )

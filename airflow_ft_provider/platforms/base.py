@@ -5,7 +5,8 @@ into a :class:`~airflow_ft_provider.jobs.TuningJob` or a typed error. It never d
 sees a credential (auth is applied by the transport), so it can be unit-tested with literal bytes
 and shared by the sync and async paths. What is common to all platforms' answers (time formats,
 id checks, HTTP status mapping) lives in the sibling modules ``fields``, ``ids`` and ``http_errors``;
-the request and response types in ``wire``.
+the request and response types in ``wire``; how listings page in ``paging`` (a dialect's
+:attr:`Dialect.paging`, from which :meth:`Dialect.list_request` and :meth:`Dialect.parse_page` work).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from airflow_ft_provider.platforms.acks import Ack, read_ack
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import log_unknown_state
 from airflow_ft_provider.platforms.http_errors import retry_hint_from_headers
+from airflow_ft_provider.platforms.paging_base import MalformedPage, Paging
 from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Operation, Page
 from airflow_ft_provider.server_text import clean
 
@@ -49,9 +51,13 @@ class Dialect(ABC):
     cancel_ack: ClassVar[Ack]
     #: The status codes each operation answers with when it works; anything else is refused.
     success_statuses: ClassVar[Mapping[Operation, frozenset[int]]] = {op: frozenset({200}) for op in Operation}
+    #: How the job listing pages (:mod:`.paging`); the emulator serves the same object.
+    paging: ClassVar[Paging]
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
+        #: Headers every request carries (an organization, a workspace), never a credential.
+        self.headers: Mapping[str, str] = {}
 
     @classmethod
     @abstractmethod
@@ -62,8 +68,20 @@ class Dialect(ABC):
     @abstractmethod
     def get_request(self, job_id: str) -> ApiRequest: ...
 
+    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
+        """The page after the one that gave ``page_token`` (None: the first), of at most ``page_size``
+        jobs (None: the client's default), capped to the platform's largest page."""
+        return self.paging.request(
+            self.list_url(), page_token, page_size, params=self.list_params(), headers=self.headers
+        )
+
     @abstractmethod
-    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest: ...
+    def list_url(self) -> str:
+        """The job collection a listing reads."""
+
+    def list_params(self) -> Mapping[str, str]:
+        """What every page of a listing asks besides its page (filters, sort order); none by default."""
+        return {}
 
     @abstractmethod
     def cancel_request(self, job_id: str) -> ApiRequest: ...
@@ -72,8 +90,23 @@ class Dialect(ABC):
     @abstractmethod
     def parse_job(self, response: ApiResponse) -> TuningJob: ...
 
+    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
+        """One page of jobs and the token of the next; an answer not shaped as :attr:`paging`
+        says is a malformed one."""
+        try:
+            answer = self.paging.read(self.list_body(response), request)
+        except MalformedPage as exc:
+            raise self.malformed(str(exc), response) from None
+        jobs = [self.job_from_json(item, response) for item in answer.items]
+        return Page(jobs, answer.next_token, answer.later_tokens)
+
+    def list_body(self, response: ApiResponse) -> Mapping[str, Any]:
+        """The object of a list answer that holds the page (DashScope: inside its envelope)."""
+        return response.json_object(self.platform)
+
     @abstractmethod
-    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page: ...
+    def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
+        """One job record of a get or list answer; a record no job could have is malformed."""
 
     def narrowed(self, job_filter: JobFilter, now: datetime) -> Self:
         """This dialect with its listings narrowed on the server to a superset of ``job_filter``'s

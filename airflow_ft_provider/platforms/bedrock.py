@@ -29,11 +29,12 @@ from airflow_ft_provider.errors import (
 )
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import EMPTY_OBJECT_OR_NO_BODY
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.fields import parse_time, text
 from airflow_ft_provider.platforms.http_errors import error_by_status
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
+from airflow_ft_provider.platforms.paging import PageSize, PageTokens
 from airflow_ft_provider.platforms.record import PlatformRecord
 
 if TYPE_CHECKING:
@@ -41,9 +42,6 @@ if TYPE_CHECKING:
 
 #: The region when neither the connection nor the AWS configuration names one (boto's usual default).
 DEFAULT_REGION = "us-east-1"
-#: ``maxResults`` of the list operation: 1 to 1,000.
-MAX_PAGE_SIZE = 1000
-DEFAULT_PAGE_SIZE = 100
 #: botocore's ``ModelCustomizationJobIdentifier``: at most 1,011 characters.
 MAX_ID_LENGTH = 1011
 
@@ -161,6 +159,15 @@ class BedrockDialect(Dialect):
     #: ``{}``, or a body of zero bytes as the emulator sends and botocore reads as ``{}``.
     cancel_ack = EMPTY_OBJECT_OR_NO_BODY
     max_id_length = MAX_ID_LENGTH
+    #: ListModelCustomizationJobs: ``maxResults`` (1-1,000) / ``nextToken`` ->
+    #: ``{"modelCustomizationJobSummaries", "nextToken"}``.
+    paging = PageTokens(
+        PageSize("maxResults", 1000, default=100, oversize_capped=False),
+        "modelCustomizationJobSummaries",
+        cursor_param="nextToken",
+        next_key="nextToken",
+        empty_items_omitted=False,
+    )
 
     def __init__(self, base_url: str | None, region: str = DEFAULT_REGION) -> None:
         """Raises ``ValueError`` naming a bad region; the hook words it for the connection."""
@@ -223,19 +230,12 @@ class BedrockDialect(Dialect):
         job_id = self.canonical_id(job_id)
         return ApiRequest(Operation.GET, "GET", self._job_url(job_id), job_id=job_id)
 
-    def list_request(
-        self, page_token: str | None, page_size: int | None, list_filter: ListFilter | None = None
-    ) -> ApiRequest:
-        """One page, newest first; ``list_filter`` (else the dialect's own) narrows it on the server."""
-        params = {
-            "maxResults": str(min(max(1, page_size or DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)),
-            "sortBy": "CreationTime",
-            "sortOrder": "Descending",
-            **(list_filter or self.list_filter or ListFilter()).params(),
-        }
-        if page_token:
-            params["nextToken"] = page_token
-        return ApiRequest(Operation.LIST, "GET", self.url("model-customization-jobs"), params=params)
+    def list_url(self) -> str:
+        return self.url("model-customization-jobs")
+
+    def list_params(self) -> dict[str, str]:
+        """Newest first, narrowed on the server by the dialect's :attr:`list_filter` (see :meth:`narrowed`)."""
+        return {"sortBy": "CreationTime", "sortOrder": "Descending", **(self.list_filter or ListFilter()).params()}
 
     def cancel_request(self, job_id: str) -> ApiRequest:
         job_id = self.canonical_id(job_id)
@@ -244,13 +244,6 @@ class BedrockDialect(Dialect):
     # -- answers --------------------------------------------------------------------------
     def parse_job(self, response: ApiResponse) -> TuningJob:
         return self.job_from_json(response.json_object(self.platform), response)
-
-    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
-        body = response.json_object(self.platform)
-        items = body.get("modelCustomizationJobSummaries", [])
-        if not isinstance(items, list):
-            raise self.malformed("List answer's 'modelCustomizationJobSummaries' is not an array", response)
-        return Page([self.job_from_json(item, response) for item in items], text(body.get("nextToken")))
 
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
         if not isinstance(item, dict):
@@ -360,5 +353,4 @@ RECORD = PlatformRecord(
     hook_module="airflow_ft_provider.hooks.bedrock",
     # A user's existing Amazon provider connection works as well.
     also_conn_types=("aws",),
-    largest_page=MAX_PAGE_SIZE,
 )

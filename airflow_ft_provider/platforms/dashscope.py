@@ -13,17 +13,19 @@ read as its error only when the job FAILED.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timezone
-from typing import Any, Self, TypeGuard
+from typing import Any, Self
 
 from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import Ack, AckKind
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import CHINA_STANDARD_TIME, parse_time, text
 from airflow_ft_provider.platforms.http_errors import error_by_status
+from airflow_ft_provider.platforms.paging import NumberedPages, PageSize
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 #: Region name (the connection's ``region`` extra) -> API base URL.
@@ -32,11 +34,6 @@ BASE_URLS = {
     "intl": "https://dashscope-intl.aliyuncs.com/api/v1",
 }
 DEFAULT_REGION = "intl"
-#: The list endpoint accepts page sizes 1-100.
-MAX_PAGE_SIZE = 100
-#: The first page names the others (from ``total``) only up to this many pages (10,000 jobs);
-#: beyond that, or if ``total`` is wrong, the walk goes page by page and stops at an empty one.
-MAX_FAN_OUT_PAGES = 100
 
 STATES = {
     "PENDING": TuningJobState.PENDING,
@@ -68,6 +65,9 @@ class DashScopeDialect(Dialect):
     states = STATES
     #: ``{"request_id": ..., "output": {"status": "success"}}``: no job to report.
     cancel_ack = Ack(AckKind.FIELD, path=("output", "status"), value="success")
+    #: ``page_no`` / ``page_size`` (1-100, default 10) -> ``output: {page_no, page_size, total, jobs}``;
+    #: the first page names the others, up to 100 pages (10,000 jobs).
+    paging = NumberedPages(PageSize("page_size", 100, default=10, oversize_capped=False))
 
     def __init__(
         self,
@@ -89,10 +89,8 @@ class DashScopeDialect(Dialect):
         job_id = self.canonical_id(job_id)
         return ApiRequest(Operation.GET, "GET", self.url("fine-tunes", job_id), headers=self.headers, job_id=job_id)
 
-    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
-        size = min(max(page_size or MAX_PAGE_SIZE, 1), MAX_PAGE_SIZE)
-        params = {"page_no": page_token or "1", "page_size": str(size)}
-        return ApiRequest(Operation.LIST, "GET", self.url("fine-tunes"), params=params, headers=self.headers)
+    def list_url(self) -> str:
+        return self.url("fine-tunes")
 
     def cancel_request(self, job_id: str) -> ApiRequest:
         job_id = self.canonical_id(job_id)
@@ -107,21 +105,8 @@ class DashScopeDialect(Dialect):
     def parse_job(self, response: ApiResponse) -> TuningJob:
         return self.job_from_json(self._output(response), response)
 
-    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
-        output = self._output(response)
-        items = output.get("jobs")
-        total = output.get("total")
-        if not isinstance(items, list) or not _is_int(total):
-            raise self.malformed("List answer has no 'output.jobs' array or no integer 'output.total'", response)
-        page_no = _int_or(output.get("page_no"), int(request.params["page_no"]))
-        page_size = _int_or(output.get("page_size"), int(request.params["page_size"]))
-        jobs = [self.job_from_json(item, response) for item in items]
-        # An empty page ends the walk even if 'total' promises more, so a wrong total cannot loop.
-        more = bool(jobs) and page_size > 0 and page_no * page_size < total
-        later: tuple[str, ...] = ()
-        if more and page_no == 1 and (last := -(-total // page_size)) <= MAX_FAN_OUT_PAGES:
-            later = tuple(str(number) for number in range(2, last + 1))
-        return Page(jobs, str(page_no + 1) if more else None, later)
+    def list_body(self, response: ApiResponse) -> Mapping[str, Any]:
+        return self._output(response)
 
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
         if not isinstance(item, dict):
@@ -170,14 +155,6 @@ class DashScopeDialect(Dialect):
         return output
 
 
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _int_or(value: object, default: int) -> int:
-    return value if _is_int(value) else default
-
-
 RECORD = PlatformRecord(
     name="dashscope",
     title="DashScope",
@@ -200,5 +177,4 @@ RECORD = PlatformRecord(
     ),
     hook_class_name="DashScopeTuningHook",
     api_key=ApiKeyAuth("DashScope API key"),
-    largest_page=MAX_PAGE_SIZE,
 )

@@ -16,15 +16,15 @@ from airflow_ft_provider.connection_fields import ConnectionForm
 from airflow_ft_provider.errors import OperationNotSupportedError, TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import EMPTY_OBJECT
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, text
 from airflow_ft_provider.platforms.google_errors import google_error, google_retry_hint, read_status
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
+from airflow_ft_provider.platforms.paging import google_page_tokens
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-MAX_PAGE_SIZE = 1000
 
 STATES = {
     "STATE_UNSPECIFIED": TuningJobState.UNKNOWN,
@@ -51,6 +51,8 @@ class GeminiDialect(Dialect):
     states = STATES
     #: Google's ``Empty``, should a Gemini API ever answer the cancel google-genai sends.
     cancel_ack = EMPTY_OBJECT
+    #: ``pageSize`` 1-1,000 (default 10) / ``pageToken`` -> ``{"tunedModels", "nextPageToken"}``.
+    paging = google_page_tokens("tunedModels", default=10)
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL, api_version: str = "v1beta") -> None:
         if not _API_VERSION.fullmatch(api_version):
@@ -79,11 +81,8 @@ class GeminiDialect(Dialect):
         url = self.url(self.api_version, "tunedModels", model)
         return ApiRequest(Operation.GET, "GET", url, job_id=f"tunedModels/{model}")
 
-    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
-        params = {"pageSize": str(min(max(1, page_size or 100), MAX_PAGE_SIZE))}
-        if page_token:
-            params["pageToken"] = page_token
-        return ApiRequest(Operation.LIST, "GET", self.url(self.api_version, "tunedModels"), params=params)
+    def list_url(self) -> str:
+        return self.url(self.api_version, "tunedModels")
 
     def cancel_request(self, job_id: str) -> ApiRequest:
         model = self.model_id(job_id)
@@ -92,13 +91,6 @@ class GeminiDialect(Dialect):
 
     def parse_job(self, response: ApiResponse) -> TuningJob:
         return self.job_from_json(response.json_object(self.platform), response)
-
-    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
-        body = response.json_object(self.platform)
-        items = body.get("tunedModels", [])  # left out when there are none
-        if not isinstance(items, list):
-            raise self.malformed("List answer's 'tunedModels' is not an array", response)
-        return Page([self.job_from_json(item, response) for item in items], text(body.get("nextPageToken")))
 
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
         status = read_status(response)
@@ -169,6 +161,5 @@ RECORD = PlatformRecord(
     hook_class_name="GeminiTuningHook",
     # A header, never ?key=: URLs are logged, headers are not.
     api_key=ApiKeyAuth("Gemini API key", header="x-goog-api-key", scheme=None),
-    largest_page=MAX_PAGE_SIZE,
     can_cancel=False,
 )

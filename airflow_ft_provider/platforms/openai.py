@@ -9,15 +9,14 @@ from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm,
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import JOB_RECORD
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
 from airflow_ft_provider.platforms.http_errors import openai_style_error
+from airflow_ft_provider.platforms.paging import AfterIds, PageSize
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-#: The list endpoint's largest ``limit``.
-MAX_PAGE_SIZE = 100
 
 STATES = {
     "validating_files": TuningJobState.PENDING,
@@ -39,6 +38,8 @@ class OpenAIDialect(Dialect):
     states = STATES
     #: The job's record (Azure OpenAI's too).
     cancel_ack = JOB_RECORD
+    #: ``after`` the last id seen, ``limit`` 1-100 (20 when not given) -> ``{"data", "has_more"}``.
+    paging = AfterIds(PageSize("limit", largest=100, default=20))
     #: Under the ``/v1`` of the base URL (Azure OpenAI's v1 API puts ``/openai/v1`` before it).
     jobs_path: tuple[str, ...] = ("fine_tuning", "jobs")
 
@@ -58,11 +59,8 @@ class OpenAIDialect(Dialect):
         job_id = self.canonical_id(job_id)
         return ApiRequest(Operation.GET, "GET", self.url(*self.jobs_path, job_id), headers=self.headers, job_id=job_id)
 
-    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
-        params = {"limit": str(min(max(page_size or MAX_PAGE_SIZE, 1), MAX_PAGE_SIZE))}
-        if page_token:
-            params["after"] = page_token
-        return ApiRequest(Operation.LIST, "GET", self.url(*self.jobs_path), params=params, headers=self.headers)
+    def list_url(self) -> str:
+        return self.url(*self.jobs_path)
 
     def cancel_request(self, job_id: str) -> ApiRequest:
         job_id = self.canonical_id(job_id)
@@ -71,15 +69,6 @@ class OpenAIDialect(Dialect):
 
     def parse_job(self, response: ApiResponse) -> TuningJob:
         return self.job_from_json(response.json_object(self.platform), response)
-
-    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
-        body = response.json_object(self.platform)
-        data = body.get("data")
-        if not isinstance(data, list):
-            raise self.malformed("List answer has no 'data' array", response)
-        jobs = [self.job_from_json(item, response) for item in data]
-        more = body.get("has_more") is True
-        return Page(jobs, jobs[-1].job_id if more and jobs else None)
 
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
         if not isinstance(item, dict):
@@ -128,6 +117,5 @@ RECORD = PlatformRecord(
     ),
     hook_class_name="OpenAITuningHook",
     api_key=ApiKeyAuth("OpenAI API key"),
-    largest_page=MAX_PAGE_SIZE,
     has_labels=True,
 )

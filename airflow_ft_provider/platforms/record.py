@@ -56,8 +56,6 @@ class PlatformRecord:
     api_key: ApiKeyAuth | None = None
     #: Other connection types this platform's hook serves (an existing ``google_cloud_platform``).
     also_conn_types: tuple[str, ...] = ()
-    #: The largest page the listing takes; None: the platform lists every job in one answer.
-    largest_page: int | None = None
     #: Whether jobs carry labels a bulk filter can match (Vertex AI labels, OpenAI metadata).
     has_labels: bool = False
     #: Whether the platform can cancel a job at all (the Gemini API cannot).
@@ -65,6 +63,11 @@ class PlatformRecord:
     #: Default request budget per connection and process, and where it comes from.
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
     quota_source: str = "no published quota for these calls; a conservative default"
+
+    @property
+    def largest_page(self) -> int | None:
+        """The largest page the listing takes (its dialect's paging); None: every job in one answer."""
+        return self.dialect.paging.largest
 
     @property
     def hook_class_path(self) -> str:

@@ -14,10 +14,11 @@ from airflow_ft_provider.connection_fields import ConnectionForm
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import JOB_RECORD
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import parse_time, text
 from airflow_ft_provider.platforms.http_errors import openai_style_error
+from airflow_ft_provider.platforms.paging import Unpaged
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 
 DEFAULT_BASE_URL = "https://api.together.xyz/v1"
@@ -43,6 +44,8 @@ class TogetherDialect(Dialect):
     states = STATES
     #: The job's record (truncated: status usually ``cancel_requested``).
     cancel_ack = JOB_RECORD
+    #: One answer holds every job: ``{"data": [...]}``.
+    paging = Unpaged("data")
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL) -> None:
         super().__init__(base_url)
@@ -55,9 +58,8 @@ class TogetherDialect(Dialect):
         job_id = self.canonical_id(job_id)
         return ApiRequest(Operation.GET, "GET", self.url("fine-tunes", job_id), job_id=job_id)
 
-    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
-        # One answer holds every job: there is no page to ask for.
-        return ApiRequest(Operation.LIST, "GET", self.url("fine-tunes"))
+    def list_url(self) -> str:
+        return self.url("fine-tunes")
 
     def cancel_request(self, job_id: str) -> ApiRequest:
         job_id = self.canonical_id(job_id)
@@ -65,12 +67,6 @@ class TogetherDialect(Dialect):
 
     def parse_job(self, response: ApiResponse) -> TuningJob:
         return self.job_from_json(response.json_object(self.platform), response)
-
-    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
-        data = response.json_object(self.platform).get("data")
-        if not isinstance(data, list):
-            raise self.malformed("List answer has no 'data' array", response)
-        return Page([self.job_from_json(item, response) for item in data], None)
 
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
         if not isinstance(item, dict):

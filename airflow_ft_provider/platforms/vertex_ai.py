@@ -11,16 +11,15 @@ from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm,
 from airflow_ft_provider.errors import InvalidJobIdError, TuningJobError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import EMPTY_OBJECT
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
 from airflow_ft_provider.platforms.google_errors import google_error, google_retry_hint
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
+from airflow_ft_provider.platforms.paging import google_page_tokens
 from airflow_ft_provider.platforms.record import PlatformRecord
 
 DEFAULT_LOCATION = "us-central1"
-#: The list endpoint's largest ``pageSize``.
-MAX_PAGE_SIZE = 1000
 
 STATES = {
     "JOB_STATE_UNSPECIFIED": TuningJobState.UNKNOWN,
@@ -88,6 +87,8 @@ class VertexAIDialect(Dialect):
     states = STATES
     #: ``google.protobuf.Empty``: the JSON object ``{}``.
     cancel_ack = EMPTY_OBJECT
+    #: ``pageSize`` 1-1,000 / ``pageToken`` -> ``{"tuningJobs", "nextPageToken"}``.
+    paging = google_page_tokens("tuningJobs", default=100)
 
     def __init__(
         self,
@@ -178,15 +179,9 @@ class VertexAIDialect(Dialect):
         name = self.job_name(job_id)
         return ApiRequest(Operation.GET, "GET", self._job_url(name), headers=self.headers, job_id=str(name))
 
-    def list_request(self, page_token: str | None, page_size: int | None, list_filter: str | None = None) -> ApiRequest:
-        """One page of the connection's jobs; ``list_filter`` is Vertex AI's list filter syntax."""
-        params = {"pageSize": str(min(max(1, page_size or 100), MAX_PAGE_SIZE))}
-        if page_token:
-            params["pageToken"] = page_token
-        if list_filter:
-            params["filter"] = list_filter
-        url = self._url(self.location, "projects", self.project, "locations", self.location, "tuningJobs")
-        return ApiRequest(Operation.LIST, "GET", url, params=params, headers=self.headers)
+    def list_url(self) -> str:
+        """The connection's project and location's jobs, on that location's host."""
+        return self._url(self.location, "projects", self.project, "locations", self.location, "tuningJobs")
 
     def cancel_request(self, job_id: str) -> ApiRequest:
         name = self.job_name(job_id)
@@ -202,13 +197,6 @@ class VertexAIDialect(Dialect):
     # -- responses ----------------------------------------------------------------------
     def parse_job(self, response: ApiResponse) -> TuningJob:
         return self.job_from_json(response.json_object(self.platform), response)
-
-    def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
-        body = response.json_object(self.platform)
-        items = body.get("tuningJobs", [])  # proto3 JSON leaves an empty list out
-        if not isinstance(items, list):
-            raise self.malformed("List answer's 'tuningJobs' is not an array", response)
-        return Page([self.job_from_json(item, response) for item in items], text(body.get("nextPageToken")))
 
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
         return google_error(response, request, self.platform)
@@ -295,7 +283,6 @@ RECORD = PlatformRecord(
     hook_module="airflow_ft_provider.hooks.vertex_ai",
     # A user's existing Google Cloud connection works for Vertex AI as well.
     also_conn_types=("google_cloud_platform",),
-    largest_page=MAX_PAGE_SIZE,
     has_labels=True,
     requests_per_minute=540,
     quota_source="Vertex AI allows 600 resource-management requests per minute per project and region; "

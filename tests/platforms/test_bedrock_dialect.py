@@ -25,7 +25,6 @@ from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
 from airflow_ft_provider.platforms.base import ApiResponse, Operation
 from airflow_ft_provider.platforms.bedrock import (
     DEFAULT_REGION,
-    MAX_PAGE_SIZE,
     BedrockDialect,
     ListFilter,
     console_url,
@@ -256,7 +255,7 @@ def test_list_request_pages_newest_first(dialect: BedrockDialect) -> None:
     first = dialect.list_request(None, None)
     assert first.params == {"maxResults": "100", "sortBy": "CreationTime", "sortOrder": "Descending"}
     later = dialect.list_request("tok==", 5000)
-    assert later.params["maxResults"] == str(MAX_PAGE_SIZE) and later.params["nextToken"] == "tok=="
+    assert later.params["maxResults"] == str(dialect.paging.largest) and later.params["nextToken"] == "tok=="
     assert dialect.list_request(None, -3).params["maxResults"] == "1"
 
 
@@ -272,7 +271,8 @@ def test_parse_page(dialect: BedrockDialect) -> None:
 def test_list_filter_parameters(dialect: BedrockDialect) -> None:
     after = datetime(2025, 1, 1, tzinfo=UTC)
     wanted = ListFilter(status="InProgress", created_after=after, created_before=after + timedelta(days=1))
-    request = dialect.list_request(None, 10, ListFilter(**{**wanted.__dict__, "name_contains": "sft"}))
+    dialect.list_filter = ListFilter(**{**wanted.__dict__, "name_contains": "sft"})
+    request = dialect.list_request(None, 10)
     assert request.params["statusEquals"] == "InProgress"
     assert request.params["creationTimeAfter"] == "2025-01-01T00:00:00Z"
     assert request.params["creationTimeBefore"] == "2025-01-02T00:00:00Z"

@@ -164,8 +164,8 @@ def test_list_request_defaults_and_tokens(dialect: VertexAIDialect) -> None:
     assert request.operation is Operation.LIST
     assert request.url == f"{BASE}/v1/projects/my-project/locations/us-central1/tuningJobs"
     assert request.params == {"pageSize": "100"}
-    request = dialect.list_request("tok/en==", 5, list_filter='state="JOB_STATE_RUNNING"')
-    assert request.params == {"pageSize": "5", "pageToken": "tok/en==", "filter": 'state="JOB_STATE_RUNNING"'}
+    request = dialect.list_request("tok/en==", 5)
+    assert request.params == {"pageSize": "5", "pageToken": "tok/en=="}
 
 
 def test_parse_page_with_and_without_next_token(dialect: VertexAIDialect) -> None:

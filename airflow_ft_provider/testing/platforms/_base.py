@@ -23,13 +23,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from airflow_ft_provider.platforms.paging_base import Paging
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
     from airflow_ft_provider.testing.metering import Per
-    from airflow_ft_provider.testing.platforms._paging import Paging
     from airflow_ft_provider.testing.platforms._routes import JobApi
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -80,6 +80,7 @@ class PlatformSpec(ABC):
     cancel_suffix: ClassVar[str] = "/cancel"
     #: A second cancel while cancelling: accepted again (most) or refused like an ended job.
     repeat_cancel_refused: ClassVar[bool] = False
+    #: The list endpoint's paging: the dialect's own object (``paging = OpenAIDialect.paging``).
     paging: ClassVar[Paging]
 
     # -- what every platform must say -------------------------------------------------------

@@ -1,27 +1,30 @@
-"""The list paging styles the platforms use; a platform picks one as its ``PlatformSpec.paging``.
+"""Serving a list endpoint in the platform's paging style, the one its dialect lists with.
 
-Every style reads the store a page at a time (:meth:`JobApi.page`), so a listing of a
-30,000-job project costs each request its page, not the project.
+The style (:mod:`airflow_ft_provider.platforms.paging`, a spec's ``paging``) reads the page request
+and shapes the answer; this adapter finds the jobs. It reads the store a page at a time
+(:meth:`JobApi.page`), so a listing of a 30,000-job project costs each request its page, not the
+project. The cursors it hands out are opaque positions in newest-first order; a style whose
+cursor is the last id seen (OpenAI's ``after``) gets that job's position looked up.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from airflow_ft_provider.testing.platforms._base import int_param
+from airflow_ft_provider.platforms.paging_base import BadPageRequest, ServedPage
+from airflow_ft_provider.testing.platforms._base import read_json
 from airflow_ft_provider.testing.store import Job, JobView, order_key
 
 if TYPE_CHECKING:
     from airflow_ft_provider.testing.platforms._routes import JobApi
 
-__all__ = ["AfterIdPages", "NumberedPages", "PageTokens", "Paging", "Unpaged", "decode_cursor", "encode_cursor"]
+__all__ = ["decode_cursor", "encode_cursor", "list_answer"]
 
 
 def encode_cursor(job: Job) -> str:
@@ -39,98 +42,24 @@ def decode_cursor(token: str) -> tuple[float, int] | None:
         return None
 
 
-class Paging(ABC):
-    """How a platform's list endpoint pages."""
-
-    @abstractmethod
-    async def answer(self, api: JobApi, request: Request) -> Response:
-        """One list answer for ``request``."""
-
-
-@dataclass(frozen=True)
-class PageTokens(Paging):
-    """Google's ``pageSize`` / ``pageToken`` -> ``nextPageToken`` (absent on the last page).
-
-    A cursor, not an offset, so jobs created or deleted between pages do not shift them;
-    an empty page omits ``items_key``, as proto3 JSON does.
-    """
-
-    items_key: str
-    default_size: int
-    max_size: int
-
-    async def answer(self, api: JobApi, request: Request) -> Response:
-        spec = api.spec
-        size = int_param(request, "pageSize", self.default_size)
-        if size is None or size < 0:
-            return spec.error(400, "Invalid page size.")
-        token = request.query_params.get("pageToken")
-        before = decode_cursor(token) if token else None
-        if token and before is None:
+async def list_answer(api: JobApi, request: Request, where: Callable[[JobView], bool] | None = None) -> Response:
+    """One list answer for ``request``, of the jobs ``where`` keeps (None: all it can see)."""
+    spec, paging = api.spec, api.spec.paging
+    try:
+        ask = paging.read_ask(await read_json(request) if paging.in_body else request.query_params)
+    except BadPageRequest as exc:
+        return spec.error(400, str(exc))
+    before = None
+    if ask.cursor is not None and paging.cursor_is_item_id:
+        anchor = api.core.store.get(spec.platform, ask.cursor)
+        if anchor is None:  # past an unknown job: nothing, as OpenAI answers
+            return spec.respond(paging.answer(ServedPage([], ask, None, api.count(request), str(request.url))))
+        before = order_key(anchor)
+    elif ask.cursor is not None:
+        before = decode_cursor(ask.cursor)
+        if before is None:
             return spec.error(400, "Invalid page token.")
-        views, more = api.page(
-            request, before=before, limit=min(size or self.default_size, self.max_size), where=spec.list_filter(request)
-        )
-        out: dict[str, Any] = {}
-        if views:
-            out[self.items_key] = api.listed(views)
-        if more:
-            out["nextPageToken"] = encode_cursor(views[-1].job)
-        return spec.respond(out)
-
-
-@dataclass(frozen=True)
-class AfterIdPages(Paging):
-    """OpenAI's ``after`` (the last id seen) and ``limit`` -> ``{"object": "list", "data", "has_more"}``."""
-
-    default_limit: int
-    max_limit: int
-
-    def limit(self, request: Request) -> int | None:
-        """The page size asked for (capped), or None when it is not a positive integer."""
-        limit = int_param(request, "limit", self.default_limit)
-        return None if limit is None or limit < 1 else min(limit, self.max_limit)
-
-    async def answer(self, api: JobApi, request: Request) -> Response:
-        spec = api.spec
-        limit = self.limit(request)
-        if limit is None:
-            return spec.error(400, "Invalid 'limit': must be a positive integer.")
-        after = request.query_params.get("after")
-        views: list[JobView] = []
-        more = False
-        anchor = api.core.store.get(spec.platform, after) if after else None
-        if not after or anchor is not None:
-            views, more = api.page(request, before=order_key(anchor) if anchor else None, limit=limit)
-        return spec.respond({"object": "list", "data": api.listed(views), "has_more": more})
-
-
-@dataclass(frozen=True)
-class NumberedPages(Paging):
-    """DashScope's ``page_no`` / ``page_size`` -> ``{page_no, page_size, total, jobs}``."""
-
-    default_size: int
-    max_size: int
-
-    async def answer(self, api: JobApi, request: Request) -> Response:
-        spec = api.spec
-        page_no = int_param(request, "page_no", 1)
-        page_size = int_param(request, "page_size", self.default_size)
-        if page_no is None or page_no < 1:
-            return spec.error(400, "page_no must be a positive integer.")
-        if page_size is None or not 1 <= page_size <= self.max_size:
-            return spec.error(400, f"page_size must be between 1 and {self.max_size}.")
-        views, _ = api.page(request, skip=(page_no - 1) * page_size, limit=page_size)
-        body = {"page_no": page_no, "page_size": page_size, "total": api.count(request), "jobs": api.listed(views)}
-        return spec.respond(body)
-
-
-@dataclass(frozen=True)
-class Unpaged(Paging):
-    """Every job in one answer (Together): ``{items_key: [...]}``."""
-
-    items_key: str = "data"
-
-    async def answer(self, api: JobApi, request: Request) -> Response:
-        views, _ = api.page(request)
-        return api.spec.respond({self.items_key: api.listed(views)})
+    views, more = api.page(request, before=before, skip=ask.skip, limit=ask.limit, where=where)
+    following = encode_cursor(views[-1].job) if more and views else None
+    page = ServedPage(api.listed(views), ask, following, api.count(request), str(request.url))
+    return spec.respond(paging.answer(page))

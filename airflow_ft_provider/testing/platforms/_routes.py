@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from airflow_ft_provider.testing.platforms._base import Handler, PlatformSpec, read_json
+from airflow_ft_provider.testing.platforms._paging import list_answer
 from airflow_ft_provider.testing.store import Job, JobView
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class JobApi:
         return self.spec.respond(self.spec.render(self.core, self.view(job)))
 
     async def list_jobs(self, request: Request) -> Response:
-        return await self.spec.paging.answer(self, request)
+        return await list_answer(self, request, self.spec.list_filter(request))
 
     async def cancel_job(self, request: Request) -> Response:
         unavailable = self.spec.cancel_unavailable(self.core)

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from airflow_ft_provider.platforms.azure_openai import AzureOpenAIDialect
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.entra import ENTRA_PATHS, EntraError
 from airflow_ft_provider.testing.platforms._base import bearer_token, json_response, random_id, retry_headers
@@ -57,6 +58,7 @@ class AzureOpenAISpec(OpenAISpec):
     base_path = ""
     auth_note = "api-key: <key>, or Authorization: Bearer <key> (the key standing in for an Entra ID token)"
     collections = (LEGACY, V1)
+    paging = AzureOpenAIDialect.paging
 
     def new_id(self, display_name: str, created: float) -> str:
         return "ftjob-" + random_id(32, "0123456789abcdef")

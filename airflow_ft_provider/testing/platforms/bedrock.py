@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from airflow_ft_provider.platforms.bedrock import BedrockDialect
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import (
     EmulatorLike,
@@ -40,7 +41,7 @@ from airflow_ft_provider.testing.platforms._base import (
     json_response,
     random_id,
 )
-from airflow_ft_provider.testing.platforms._paging import Paging, decode_cursor, encode_cursor
+from airflow_ft_provider.testing.platforms._paging import list_answer
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
@@ -220,31 +221,15 @@ def _aws_quote(text: str) -> str:
     return quote(text, safe="-_.~")
 
 
-class BedrockPages(Paging):
-    """``maxResults`` (1-1,000) / ``nextToken`` -> ``{"modelCustomizationJobSummaries", "nextToken"}``, filtered."""
-
-    default_size = 100
-    max_size = 1000
-
-    async def answer(self, api: JobApi, request: Request) -> Response:
-        q = request.query_params
-        raw_size = q.get("maxResults", str(self.default_size))
-        if not raw_size.isdigit() or not 1 <= int(raw_size) <= self.max_size:
-            return error(400, message=f"1 validation error detected: maxResults must be 1 to {self.max_size}.")
-        if q.get("sortOrder", "Descending") != "Descending" or q.get("sortBy", "CreationTime") != "CreationTime":
-            return error(400, message="The emulator lists by CreationTime, Descending only.")
-        token = q.get("nextToken")
-        before = decode_cursor(token) if token else None
-        if token and before is None:
-            return error(400, message="The provided pagination token is invalid.")
-        where = _list_filter(api.spec, request)
-        if isinstance(where, Response):
-            return where
-        views, more = api.page(request, before=before, limit=int(raw_size), where=where)
-        out: dict[str, Any] = {"modelCustomizationJobSummaries": [summary(item) for item in api.listed(views)]}
-        if more:
-            out["nextToken"] = encode_cursor(views[-1].job)
-        return api.spec.respond(out)
+async def _listing(api: JobApi, request: Request) -> Response:
+    """One page of ListModelCustomizationJobs, after its sort order and filters are checked."""
+    q = request.query_params
+    if q.get("sortOrder", "Descending") != "Descending" or q.get("sortBy", "CreationTime") != "CreationTime":
+        return error(400, message="The emulator lists by CreationTime, Descending only.")
+    where = _list_filter(api.spec, request)
+    if isinstance(where, Response):
+        return where
+    return await list_answer(api, request, where)
 
 
 def _list_filter(spec: PlatformSpec, request: Request) -> Callable[[JobView], bool] | Response | None:
@@ -289,7 +274,7 @@ class BedrockSpec(PlatformSpec):
     # Served by :meth:`extra_routes`: an ARN holds "/" once decoded, and auth needs the body.
     operations = frozenset[str]()
     repeat_cancel_refused = True
-    paging = BedrockPages()
+    paging = BedrockDialect.paging
 
     def __init__(self) -> None:
         #: Temporary credentials handed out by AssumeRole: access key id -> (secret, token, expiry).
@@ -382,6 +367,9 @@ class BedrockSpec(PlatformSpec):
     def render(self, core: EmulatorCore, view: JobView) -> dict[str, Any]:
         return render(view, self.native_state(view))
 
+    def render_listed(self, core: EmulatorCore, view: JobView) -> dict[str, Any]:
+        return summary(self.render(core, view))
+
     def not_found(self, request: Request) -> Response:
         return error(404, message=f"Model customization job {request.path_params.get('job_id', '')[:200]} not found.")
 
@@ -438,7 +426,7 @@ class BedrockSpec(PlatformSpec):
 
         async def listing(request: Request) -> Response:
             refused = await self.verified(core, request)
-            return refused or await self.paging.answer(api, request)
+            return refused or await _listing(api, request)
 
         async def sts(request: Request) -> Response:
             return await self.assume_role(core, request)

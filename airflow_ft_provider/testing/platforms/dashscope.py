@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from airflow_ft_provider.platforms.dashscope import DashScopeDialect
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import PlatformSpec, china_time, int_param, json_response
-from airflow_ft_provider.testing.platforms._paging import NumberedPages
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class DashScopeSpec(PlatformSpec):
     seed_fields = {"workspace": None}
     collections = ("/api/v1/fine-tunes",)
     repeat_cancel_refused = True
-    paging = NumberedPages(default_size=10, max_size=100)
+    paging = DashScopeDialect.paging
 
     def new_id(self, display_name: str, created: float) -> str:
         """Like ``ft-202410291653-1c7f``: creation minute (CST) and four hex digits."""

@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from airflow_ft_provider.platforms.gemini import GeminiDialect
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import PlatformSpec, random_id, rfc3339
 from airflow_ft_provider.testing.platforms._google import google_error
-from airflow_ft_provider.testing.platforms._paging import PageTokens
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class GeminiSpec(PlatformSpec):
     collections = ("/v1beta/tunedModels", "/v1/tunedModels")
     operations = frozenset({"list", "get", "cancel"})
     cancel_suffix = ":cancel"
-    paging = PageTokens("tunedModels", default_size=10, max_size=1000)
+    paging = GeminiDialect.paging
 
     def new_id(self, display_name: str, created: float) -> str:
         slug = re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-")[:40] or "tuned-model"

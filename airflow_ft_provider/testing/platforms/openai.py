@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from airflow_ft_provider.platforms.openai import OpenAIDialect
+from airflow_ft_provider.platforms.paging_base import BadPageRequest, ServedPage
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import (
     PlatformSpec,
@@ -25,7 +27,6 @@ from airflow_ft_provider.testing.platforms._base import (
     random_id,
     retry_headers,
 )
-from airflow_ft_provider.testing.platforms._paging import AfterIdPages
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
@@ -63,7 +64,6 @@ _QUOTA = (
     "information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors."
 )
 _ALNUM = string.ascii_letters + string.digits
-PAGING = AfterIdPages(default_limit=20, max_limit=100)
 
 
 def render(view: JobView, state: str) -> dict[str, Any]:
@@ -145,7 +145,7 @@ class OpenAISpec(PlatformSpec):
     states = STATES
     terminal = TERMINAL
     collections: ClassVar[tuple[str, ...]] = ("/v1/fine_tuning/jobs",)
-    paging = PAGING
+    paging = OpenAIDialect.paging
 
     def new_id(self, display_name: str, created: float) -> str:
         return "ftjob-" + random_id(24, _ALNUM)
@@ -229,15 +229,18 @@ class OpenAISpec(PlatformSpec):
             return self.respond(self.render(core, core.store.pin(job, None)))
 
         async def list_events(request: Request, job: Job) -> Response:
-            limit = PAGING.limit(request)
-            if limit is None:
-                return self.error(400, "Invalid 'limit': must be a positive integer.")
+            try:  # paged as jobs are: ``after`` the last event id seen, ``limit``
+                ask = self.paging.read_ask(request.query_params)
+            except BadPageRequest as exc:
+                return self.error(400, str(exc))
             items = events(api.view(job))
-            after = request.query_params.get("after")
-            if after:
+            if ask.cursor:
                 ids = [str(e["id"]) for e in items]
-                items = items[ids.index(after) + 1 :] if after in ids else []
-            return self.respond({"object": "list", "data": items[:limit], "has_more": len(items) > limit})
+                items = items[ids.index(ask.cursor) + 1 :] if ask.cursor in ids else []
+            limit = ask.limit or len(items)
+            following = str(items[limit - 1]["id"]) if len(items) > limit else None
+            page = ServedPage(items[:limit], ask, following, len(items), str(request.url))
+            return self.respond(self.paging.answer(page))
 
         return [
             *api.job_routes("POST", "/pause", "pause", pause),

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from airflow_ft_provider.platforms.registry import Platform
+from airflow_ft_provider.platforms.together import TogetherDialect
 from airflow_ft_provider.testing.platforms._base import (
     PlatformSpec,
     iso8601,
@@ -22,7 +23,6 @@ from airflow_ft_provider.testing.platforms._base import (
     openai_style_error,
     retry_headers,
 )
-from airflow_ft_provider.testing.platforms._paging import Unpaged
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class TogetherSpec(PlatformSpec):
     states = STATES
     terminal = frozenset({"completed", "error", "cancelled", "user_error"})
     collections = ("/v1/fine-tunes",)
-    paging = Unpaged("data")
+    paging = TogetherDialect.paging
 
     def new_id(self, display_name: str, created: float) -> str:
         return f"ft-{uuid.uuid4()}"

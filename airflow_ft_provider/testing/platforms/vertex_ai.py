@@ -20,10 +20,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from airflow_ft_provider.platforms.registry import Platform
+from airflow_ft_provider.platforms.vertex_ai import VertexAIDialect
 from airflow_ft_provider.testing.auth import OAuthError
 from airflow_ft_provider.testing.platforms._base import EmulatorLike, PlatformSpec, bearer_token, json_response, rfc3339
 from airflow_ft_provider.testing.platforms._google import google_error
-from airflow_ft_provider.testing.platforms._paging import PageTokens
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class VertexAISpec(PlatformSpec):
     seed_fields = {"project": "emulator-project", "location": "us-central1"}
     collections = tuple(f"/{v}/projects/{{project}}/locations/{{location}}/tuningJobs" for v in ("v1", "v1beta1"))
     cancel_suffix = ":cancel"
-    paging = PageTokens("tuningJobs", default_size=100, max_size=1000)
+    paging = VertexAIDialect.paging
 
     def new_id(self, display_name: str, created: float) -> str:
         return str(secrets.randbelow(9 * 10**18) + 10**18)
