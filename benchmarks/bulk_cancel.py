@@ -111,7 +111,7 @@ def sdk_loop(platform: str, url: str) -> dict[str, Any]:
             project=VERTEX_PROJECT,
             location="us-central1",
             credentials=credentials,
-            http_options=types.HttpOptions(base_url=url),
+            http_options=types.HttpOptions(base_url=remote.platform_url("vertex_ai")),
         )
         running = (types.JobState.JOB_STATE_RUNNING, types.JobState.JOB_STATE_PENDING, types.JobState.JOB_STATE_QUEUED)
         for job in genai_client.tunings.list():
@@ -125,7 +125,9 @@ def sdk_loop(platform: str, url: str) -> dict[str, Any]:
         import together
 
         started = time.perf_counter()
-        together_client = together.Together(api_key=remote.api_key("together"), base_url=url)
+        together_client = together.Together(
+            api_key=remote.api_key("together"), base_url=remote.platform_url("together")
+        )
         for item in together_client.fine_tuning.list().data:
             if item.status in ("pending", "queued", "running"):
                 try:

@@ -279,7 +279,7 @@ def summary(latencies: list[float]) -> dict[str, Any]:
 
 def measure(plan: Plan) -> dict[str, Any]:
     with emulator_process() as emu:
-        endpoint = TokenEndpoint(f"{emu.url}/token", plan.token_life)
+        endpoint = TokenEndpoint(emu.remote.service_account_info("bench-project")["token_uri"], plan.token_life)
         try:
             return asyncio.run(triggerer(plan, emu.remote, endpoint))
         finally:

@@ -21,8 +21,10 @@ from airflow_ft_provider.testing.store import JobScript
 
 DESCRIPTION = [
     "Serve local emulators of the fine-tuning platforms ({platforms}) on one port of this machine, "
-    "speaking each platform's own HTTP API: paths, auth, JSON, states, paging and errors. Point a "
-    "client's base URL at the address printed for its platform, with the key printed beside it.",
+    "speaking each platform's own HTTP API: paths, auth, JSON, states, paging and errors. Each platform "
+    "is served under its own name, URL/<platform>, with the vendor's paths beneath: point a client's "
+    "base URL at the address printed for its platform (an SDK: replace the vendor's host by "
+    "URL/<platform>), with the key printed beside it.",
     "Drive the running emulator from elsewhere over HTTP: GET /_emulator/ lists the admin endpoints "
     "(seed jobs, inject faults, set quotas and latency, read the request log); from Python, "
     "airflow_ft_provider.testing.RemoteEmulator(URL) wraps them.",
@@ -32,6 +34,7 @@ examples:
   python -m airflow_ft_provider.testing --port 8765 --seed-demo
   curl -s localhost:8765/_emulator/
   curl -s -X POST localhost:8765/_emulator/seed -d '{"platform": "openai", "n": 3}'
+  curl -s -H 'Authorization: Bearer emulator-openai-key' localhost:8765/openai/v1/fine_tuning/jobs
 """
 
 #: The demo's jobs: (display name, script, seconds since creation, labels).
@@ -61,7 +64,9 @@ def seed_demo(emu: Emulator) -> dict[str, list[tuple[str, str]]]:
 
 def banner(emu: Emulator, seeded: dict[str, list[tuple[str, str]]]) -> str:
     """What the CLI prints once bound: per platform its address, key, connection and demo jobs."""
-    lines = [f"fine-tuning platform emulators on {emu.url}  (admin API: {emu.url}/_emulator/)"]
+    lines = [
+        f"fine-tuning platform emulators on {emu.url}  (each at {emu.url}/<platform>; admin API: {emu.url}/_emulator/)"
+    ]
     for platform in emu.platforms:
         spec = emu.spec(platform)
         # The static key also works on Vertex AI (as a bearer token), and keeps the line short.

@@ -134,6 +134,7 @@ def admin_router(core: EmulatorCore) -> ASGIApp:
         allowed = core.config.vertex_allowed_projects
         return {
             "url": core.url,
+            "platform_urls": {p.value: core.platform_url(p) for p in SPECS},
             "base_urls": {p.value: core.base_url(p) for p in SPECS},
             "api_keys": {p.value: core.api_key(p) for p in SPECS},
             "gemini_cancel_supported": core.config.gemini_cancel_supported,

@@ -1,6 +1,7 @@
 """The one ASGI app serving every emulated platform plus the ``/_emulator`` admin API.
 
-A plain ASGI callable in front of per-platform starlette routers, so the cross-cutting
+A plain ASGI callable in front of the platforms' mounts (:mod:`.routing`: ``/<platform>`` with
+the vendor's paths beneath), so the cross-cutting
 concerns (request log, latency, faults, rate limits) sit in one place and a fault can
 do what no framework response can: drop the TCP connection without a reply.
 """
@@ -16,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.admin import admin_router
 from airflow_ft_provider.testing.faults import Fault
-from airflow_ft_provider.testing.platforms import SPECS, classify
-from airflow_ft_provider.testing.platforms._routes import JobApi
+from airflow_ft_provider.testing.platforms import SPECS
+from airflow_ft_provider.testing.platforms._base import vendor_path
 from airflow_ft_provider.testing.reqlog import RequestRecord, redact_headers, redact_query
+from airflow_ft_provider.testing.routing import PlatformRouter, Served
 
 if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
@@ -62,11 +63,11 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 class EmulatorApp:
-    """Route by path prefix to a platform, apply the emulator's knobs, log the request."""
+    """Route by prefix to a platform, apply the emulator's knobs, log the request."""
 
     def __init__(self, core: EmulatorCore) -> None:
         self.core = core
-        self.routers: dict[Platform, ASGIApp] = {p: JobApi(core, spec).router() for p, spec in SPECS.items()}
+        self.platforms = PlatformRouter(core)
         self.admin = admin_router(core)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,7 +80,10 @@ class EmulatorApp:
         core = self.core
         arrived = core.clock()
         method: str = scope["method"]
-        platform = classify(path)
+        served = self.platforms.route(scope)
+        platform = served.platform if served is not None else None
+        # Logged and matched by faults as the vendor's path, below the platform's prefix.
+        path = vendor_path(scope)
         body: bytes | None = None
         if method not in ("GET", "HEAD"):
             body = await _read_body(receive)
@@ -95,7 +99,7 @@ class EmulatorApp:
             if logged:
                 return
             logged = True
-            auxiliary = platform is not None and SPECS[platform].is_auxiliary(path)
+            auxiliary = served is not None and served.auxiliary
             kept = None if body is None or auxiliary else body[:_BODY_LOG_LIMIT].decode("utf-8", "replace")
             core.log.add(
                 RequestRecord(
@@ -122,29 +126,29 @@ class EmulatorApp:
             _drop(send)
 
         try:
-            if platform is None:
+            if served is None:
                 await _send_bytes(logging_send, 404, _NO_ROUTE)
             else:
-                await self._serve(platform, scope, receive, logging_send, drop, fault)
+                await self._serve(served, path, scope, receive, logging_send, drop, fault)
         finally:
             record(None)
 
     async def _serve(
         self,
-        platform: Platform,
+        served: Served,
+        path: str,
         scope: Scope,
         receive: Receive,
         send: Send,
         drop: Callable[[], None],
         fault_kind: list[str | None],
     ) -> None:
-        core = self.core
+        core, platform, auxiliary = self.core, served.platform, served.auxiliary
         spec = SPECS[platform]
         latency = core.latency_for(platform)
         if latency > 0:
             await asyncio.sleep(latency)
-        auxiliary = spec.is_auxiliary(scope["path"])
-        fault = core.faults.take(platform, scope["method"], scope["path"], auxiliary)
+        fault = core.faults.take(platform, scope["method"], path, auxiliary)
         if fault is not None:
             fault_kind[0] = fault.kind
             if fault.kind == "status":
@@ -165,7 +169,7 @@ class EmulatorApp:
             await spec.error(429, None, throttle.retry_after, None)(scope, receive, send)
             return
         if fault is not None and fault.kind in ("drop", "malformed"):
-            await self._mangle(fault, self.routers[platform], scope, receive, send, drop)
+            await self._mangle(fault, served.app, scope, receive, send, drop)
             return
         started = False
 
@@ -175,7 +179,7 @@ class EmulatorApp:
             await send(message)
 
         try:
-            await self.routers[platform](scope, receive, tracking_send)
+            await served.app(scope, receive, tracking_send)
         except Exception:
             log.exception("emulator handler failed for %s %s", scope["method"], scope["path"])
             if not started:

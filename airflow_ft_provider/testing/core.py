@@ -21,7 +21,9 @@ from airflow_ft_provider.testing.faults import Fault, FaultBook
 from airflow_ft_provider.testing.metering import Hint, Metering, Per, Quota
 from airflow_ft_provider.testing.platforms import SPECS, seed_field_names
 from airflow_ft_provider.testing.platforms._base import PlatformSpec
+from airflow_ft_provider.testing.platforms.vertex_ai import OAUTH_ENDPOINT
 from airflow_ft_provider.testing.reqlog import RequestLog, RequestRecord
+from airflow_ft_provider.testing.routing import mount_path
 from airflow_ft_provider.testing.store import Job, JobScript, JobStore
 
 __all__ = ["DEFAULT_PROJECT_NUMBER", "EmulatorConfig", "EmulatorCore"]
@@ -102,17 +104,22 @@ class EmulatorCore:
         """Every emulated platform."""
         return list(SPECS)
 
+    def platform_url(self, platform: Platform | str) -> str:
+        """Where ``platform`` is served, standing in for its vendor's host: ``<emulator>/openai``."""
+        return self.url + mount_path(_platform(platform))
+
     def base_url(self, platform: Platform | str) -> str:
-        """What a client of ``platform`` uses as its base URL."""
-        return self.url + self.spec(platform).base_path
+        """What the provider's connection (and most SDKs) call ``platform``'s base URL:
+        :meth:`platform_url` and the vendor's base path (``<emulator>/openai/v1``)."""
+        return self.platform_url(platform) + self.spec(platform).base_path
 
     def api_key(self, platform: Platform | str) -> str:
         """The valid key (Vertex AI: the static access token) for ``platform``."""
         return self.config.api_keys[_platform(platform).value]
 
     def service_account_info(self, project_id: str) -> dict[str, str]:
-        """A service-account JSON key whose ``token_uri`` is this emulator's ``/token``."""
-        return self.google_auth.service_account_info(project_id, self.url + "/token")
+        """A service-account JSON key whose ``token_uri`` is this emulator's OAuth token endpoint."""
+        return self.google_auth.service_account_info(project_id, self.platform_url("vertex_ai") + OAUTH_ENDPOINT)
 
     def project_number(self, project: str) -> str:
         """The number Vertex AI shows in resource names for ``project`` (id or number)."""

@@ -1,7 +1,9 @@
 """A Microsoft Entra ID authority, enough for azure-identity and MSAL, and the tokens it issues.
 
-Served at the emulator's root, with Entra ID's own paths, so the real credential classes run in
-tests: ``GET /common/discovery/instance`` (instance discovery), ``GET /{tenant}/v2.0/.well-known/
+Served with Entra ID's own paths at the emulator's root, not under a platform's prefix (MSAL takes
+the tenant from the first path segment of its authority, so ``authority_host`` must be a bare host;
+the requests count as Azure OpenAI's), so the real credential classes run in tests:
+``GET /common/discovery/instance`` (instance discovery), ``GET /{tenant}/v2.0/.well-known/
 openid-configuration`` (tenant discovery), ``POST /{tenant}/oauth2/v2.0/token`` (the client-credentials
 grant, with a client secret, a certificate's signed assertion, or a federated token for workload
 identity) and ``GET /metadata/identity/oauth2/token`` (IMDS, for managed identity). Tokens live
@@ -33,19 +35,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-__all__ = ["AZURE_OPENAI_SCOPE", "ENTRA_PATHS", "EntraAuth", "EntraError", "ServicePrincipal"]
+__all__ = ["AZURE_OPENAI_SCOPE", "EntraAuth", "EntraError", "ServicePrincipal"]
 
 AZURE_OPENAI_SCOPE = "https://cognitiveservices.azure.com/.default"
 AZURE_OPENAI_RESOURCE = "https://cognitiveservices.azure.com"
 CLIENT_CREDENTIALS = "client_credentials"
 JWT_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEFAULT_TENANT = "00000000-0000-4000-8000-0000000000e1"
-#: The Entra ID paths (what the emulator routes to Azure OpenAI's spec, as auxiliary endpoints).
-ENTRA_PATHS = re.compile(
-    r"^/(?:common/discovery/instance"
-    r"|metadata/identity/oauth2/token"
-    r"|[A-Za-z0-9.-]+/(?:oauth2/v2\.0/token|v2\.0/\.well-known/openid-configuration))$"
-)
 _TOKEN_PATH = re.compile(r"^/([A-Za-z0-9.-]+)/oauth2/v2\.0/token$")
 
 

@@ -24,9 +24,10 @@ FaultKind = Literal["status", "drop", "slow", "malformed"]
 class Fault:
     """One injected misbehaviour for the next ``count`` matching requests (None: forever).
 
-    ``path`` matches as a substring of the request path and ``method`` exactly; both
-    unset means every API request of the platform (an auxiliary endpoint such as the
-    OAuth ``/token`` is only hit by a fault whose ``path`` names it).
+    ``path`` matches as a substring of the vendor's path (below the platform's prefix:
+    ``/v1/fine_tuning/jobs``, not ``/openai/v1/...``) and ``method`` exactly; both unset
+    means every API request of the platform (an auxiliary endpoint such as the OAuth
+    ``/token`` is only hit by a fault whose ``path`` names it).
     """
 
     kind: FaultKind

@@ -50,7 +50,12 @@ class RemoteEmulator:
             self._config = self._call("GET", "/config")
         return self._config
 
+    def platform_url(self, platform: Platform | str) -> str:
+        """As :meth:`Emulator.platform_url`: ``<emulator>/<platform>``, standing in for the vendor's host."""
+        return str(self._cfg()["platform_urls"][Platform(platform).value])
+
     def base_url(self, platform: Platform | str) -> str:
+        """As :meth:`Emulator.base_url`: :meth:`platform_url` and the vendor's base path."""
         return str(self._cfg()["base_urls"][Platform(platform).value])
 
     def api_key(self, platform: Platform | str) -> str:

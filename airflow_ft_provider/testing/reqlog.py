@@ -33,6 +33,9 @@ _SECRET_PARAMS = frozenset(
 class RequestRecord:
     """One request as received; ``status`` is None when the connection was dropped.
 
+    ``path`` is the vendor's path, below the platform's prefix (``/v1/fine_tuning/jobs`` for a
+    request to ``/openai/v1/fine_tuning/jobs``); a request under no platform keeps its whole path.
+
     ``fault`` names what the emulator did instead of serving it (``status``, ``drop``,
     ``slow``, ``malformed``, or ``rate_limit`` when a quota refused it); ``throttle`` says
     which quota and whose budget, e.g. ``fixed_window 600/60s per project: project

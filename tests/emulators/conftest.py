@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -27,6 +28,12 @@ def auth_headers(emu: Emulator, platform: Platform | str, key: str | None = None
     return {"Authorization": f"Bearer {key}"}
 
 
+def on_emulator(emu: Emulator, platform: Platform | str, vendor_url: str) -> str:
+    """``vendor_url`` (the base URL an SDK documents) with only the vendor's host replaced by the
+    platform's prefix on the emulator: ``https://api.openai.com/v1`` -> ``<emulator>/openai/v1``."""
+    return emu.platform_url(platform) + urlsplit(vendor_url).path.rstrip("/")
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
     """Overrides the suite-wide one: these tests need no provider code (nor its import time)."""
@@ -44,9 +51,19 @@ def emu(emulator: Emulator) -> Iterator[Emulator]:
 
 @pytest.fixture
 def client(emu: Emulator) -> Iterator[httpx.Client]:
-    """A keep-alive client on the emulator's root URL, with no credentials."""
+    """A keep-alive client on the emulator's root URL (the admin API, Entra ID), with no credentials."""
     with httpx.Client(base_url=emu.url, timeout=10, verify=TLS) as c:
         yield c
+
+
+@pytest.fixture
+def hosts(emu: Emulator) -> Iterator[dict[Platform, httpx.Client]]:
+    """One client per platform on its prefix (the vendor's host, as the emulator serves it), with no
+    credentials: requests name the vendor's own paths (``/v1/fine_tuning/jobs``)."""
+    clients = {p: httpx.Client(base_url=emu.platform_url(p), timeout=10, verify=TLS) for p in Platform}
+    yield clients
+    for c in clients.values():
+        c.close()
 
 
 @pytest.fixture

@@ -19,12 +19,12 @@ def remote(emu):
 def test_config_health_and_addresses(emu, client, remote):
     config = client.get("/_emulator/config").json()
     assert config["url"] == emu.url
-    assert config["base_urls"]["dashscope"] == emu.url + "/api/v1"
-    assert config["base_urls"]["together"] == config["base_urls"]["openai"] == emu.url + "/v1"
-    assert config["base_urls"]["vertex_ai"] == config["base_urls"]["gemini"] == emu.url
+    assert config["base_urls"] == {p.value: emu.base_url(p) for p in emu.platforms}
+    assert config["platform_urls"] == {p.value: emu.platform_url(p) for p in emu.platforms}
     assert config["api_keys"]["openai"] == emu.api_key("openai")
     assert remote.healthy()
     assert remote.base_url("dashscope") == emu.base_url("dashscope")
+    assert remote.platform_url("dashscope") == emu.platform_url("dashscope")
     assert remote.api_key("together") == emu.api_key("together")
     assert client.get("/_emulator/health").json() == {"status": "ok"}
     assert emu.requests() == []  # the admin API is never logged
@@ -99,7 +99,7 @@ def test_remote_emulator_mirrors_the_controller(emu, remote):
     remote.clear_requests()
     assert remote.requests() == []
     info = remote.service_account_info("p")
-    assert info["token_uri"] == emu.url + "/token" and info == emu.service_account_info("p")
+    assert info["token_uri"] == emu.platform_url("vertex_ai") + "/token" and info == emu.service_account_info("p")
     assert remote.project_number("p") == "123456789012"
     remote.clear_faults()
     remote.reset()

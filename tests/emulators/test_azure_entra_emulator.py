@@ -21,7 +21,8 @@ def token(emu, sp, **form: str) -> httpx.Response:
 
 
 def read_job(emu, job_id: str, bearer: str) -> httpx.Response:
-    return httpx.get(f"{emu.url}/openai/v1/fine_tuning/jobs/{job_id}", headers={"Authorization": f"Bearer {bearer}"})
+    url = f"{emu.base_url('azure_openai')}/openai/v1/fine_tuning/jobs/{job_id}"
+    return httpx.get(url, headers={"Authorization": f"Bearer {bearer}"})
 
 
 def test_a_token_works_until_it_expires(emu):

@@ -18,8 +18,14 @@ def key(emu) -> dict[str, str]:
     return {"api-key": emu.api_key(PLATFORM)}
 
 
-def test_the_endpoint_is_the_emulators_root(emu):
-    assert emu.base_url(PLATFORM) == emu.url
+def test_the_endpoint_is_the_platforms_prefix(emu):
+    assert emu.base_url(PLATFORM) == emu.platform_url(PLATFORM) == emu.url + "/azure_openai"
+
+
+@pytest.fixture
+def client(hosts) -> httpx.Client:
+    """The resource endpoint: the platform's prefix, under which Azure's own paths follow."""
+    return hosts[PLATFORM]
 
 
 @pytest.mark.parametrize(("jobs", "query"), [(V1, {}), (LEGACY, VERSION)], ids=["v1", "legacy"])
@@ -85,6 +91,6 @@ def test_pause_and_resume_read_paused_then_running(emu, client, key):
     assert client.post(f"{LEGACY}/{job_id}/resume", params=VERSION, headers=key).json()["status"] == "running"
 
 
-def test_an_unknown_path_under_the_prefixes_gets_azures_404(emu, client: httpx.Client, key):
+def test_an_unknown_path_under_the_prefix_gets_azures_404(emu, client: httpx.Client, key):
     answer = client.delete(f"{V1}/ftjob-1", headers=key)
     assert answer.status_code == 404 and set(answer.json()["error"]) == {"code", "message"}

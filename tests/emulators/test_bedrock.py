@@ -34,7 +34,7 @@ def signed(
     key_id: str = ACCESS_KEY_ID,
 ) -> httpx.Response:
     """``method path`` signed by botocore's signer, sent by httpx exactly as signed."""
-    url = emu.url + path
+    url = emu.base_url("bedrock") + path
     request = AWSRequest(method=method, url=url, params=params or {}, headers={})
     credentials = Credentials(key_id, secret if secret is not None else emu.api_key("bedrock"))
     botocore_auth.SigV4Auth(credentials, service, region).add_auth(request)
@@ -92,7 +92,7 @@ def test_bad_signatures_are_refused(emu, change, error_type):
 
 def test_a_signature_does_not_cover_another_request(emu):
     arn = emu.seed("bedrock", script=NEVER_ENDS)
-    url = emu.url + job_path(arn)
+    url = emu.base_url("bedrock") + job_path(arn)
     request = AWSRequest(method="GET", url=url, headers={})
     botocore_auth.SigV4Auth(Credentials(ACCESS_KEY_ID, emu.api_key("bedrock")), "bedrock", "us-east-1").add_auth(
         request
@@ -105,7 +105,7 @@ def test_a_signature_does_not_cover_another_request(emu):
 
 
 def test_stale_and_unsigned_requests_are_refused(emu):
-    url = emu.url + "/model-customization-jobs"
+    url = emu.base_url("bedrock") + "/model-customization-jobs"
     unsigned = httpx.get(url)
     assert unsigned.status_code == 403
     assert unsigned.headers["x-amzn-ErrorType"].startswith("MissingAuthenticationTokenException")
@@ -124,7 +124,7 @@ def test_stale_and_unsigned_requests_are_refused(emu):
 
 def test_a_bedrock_api_key_is_accepted_as_a_bearer_token(emu):
     emu.seed("bedrock", script=NEVER_ENDS)
-    url = emu.url + "/model-customization-jobs"
+    url = emu.base_url("bedrock") + "/model-customization-jobs"
     assert httpx.get(url, headers={"Authorization": f"Bearer {emu.api_key('bedrock')}"}).status_code == 200
     assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 403
 

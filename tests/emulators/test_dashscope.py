@@ -64,13 +64,13 @@ def test_cancel_canceling_canceled(emu, ds):
     assert ended.status_code == 400 and ended.json()["code"] == "UnsupportedOperation"
 
 
-def test_errors(emu, ds, client):
+def test_errors(emu, ds, hosts):
     missing = ds.get("/fine-tunes/ft-nope")
     assert missing.status_code == 404
     assert missing.json()["code"] == "NotFound" and missing.json()["message"] == "Not Found!"
     assert missing.json()["request_id"]
     for headers in ({}, {"Authorization": "Bearer wrong"}):
-        denied = client.get("/api/v1/fine-tunes", headers=headers)
+        denied = hosts["dashscope"].get("/api/v1/fine-tunes", headers=headers)
         assert denied.status_code == 401 and denied.json()["code"] == "InvalidApiKey"
     emu.inject("dashscope", Fault.status(429))
     throttled = ds.get("/fine-tunes")

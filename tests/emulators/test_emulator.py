@@ -53,10 +53,15 @@ def test_addresses_and_keys():
     emu = Emulator(config)  # usable unstarted: seeding and addresses work before start()
     job_id = emu.seed("openai")
     with emu:
-        assert emu.base_url("openai") == emu.url + "/v1"
-        assert emu.base_url("together") == emu.url + "/v1"
-        assert emu.base_url("dashscope") == emu.url + "/api/v1"
-        assert emu.base_url("vertex_ai") == emu.base_url("gemini") == emu.url
+        # Each platform under its own name, the vendor's base path beneath.
+        assert emu.platform_url("openai") == emu.url + "/openai"
+        assert emu.base_url("openai") == emu.url + "/openai/v1"
+        assert emu.base_url("together") == emu.url + "/together/v1"
+        assert emu.base_url("dashscope") == emu.url + "/dashscope/api/v1"
+        assert emu.base_url("azure_openai") == emu.url + "/azure_openai"
+        assert emu.base_url("bedrock") == emu.url + "/bedrock"
+        assert emu.base_url("vertex_ai") == emu.url + "/vertex_ai"
+        assert emu.base_url("gemini") == emu.url + "/gemini"
         assert emu.api_key("openai") == "sk-mine" and emu.api_key("gemini") == "emulator-gemini-key"
         headers = {"Authorization": "Bearer sk-mine"}
         assert httpx.get(f"{emu.base_url('openai')}/fine_tuning/jobs/{job_id}", headers=headers).status_code == 200
@@ -148,14 +153,19 @@ def test_cli_serves_in_the_foreground():
         output, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert output.splitlines()[0].startswith(f"fine-tuning platform emulators on {url} ")
-    assert f"{url}/api/v1" in output and "emulator-openai-key" in output
+    assert f"base_url={url}/dashscope/api/v1 " in output and "emulator-openai-key" in output
     for job in jobs:  # every seeded id is printed, under its platform
         assert job["job_id"] in output
     exports = [line.strip() for line in output.splitlines() if line.strip().startswith("export AIRFLOW_CONN_")]
     assert len(exports) == len(Platform)
     openai = next(e for e in exports if e.startswith("export AIRFLOW_CONN_FT_OPENAI_DEFAULT="))
     conn = json.loads(openai.split("=", 1)[1].strip("'"))
-    assert conn == {"conn_type": "ft_openai", "host": f"{url}/v1", "password": "emulator-openai-key", "extra": {}}
+    assert conn == {
+        "conn_type": "ft_openai",
+        "host": f"{url}/openai/v1",
+        "password": "emulator-openai-key",
+        "extra": {},
+    }
     vertex = next(e for e in exports if e.startswith("export AIRFLOW_CONN_FT_VERTEX_AI_DEFAULT="))
     assert json.loads(vertex.split("=", 1)[1].strip("'"))["extra"]["access_token"] == "emulator-vertex-ai-key"
 

@@ -149,14 +149,14 @@ def test_malformed_is_200_with_broken_json(emu, api, platform):
         response.json()
 
 
-def test_latency_per_platform_or_default(emu, api, client):
+def test_latency_per_platform_or_default(emu, api, hosts):
     emu.set_latency(0.5)
     emu.set_latency(0.0, platform="openai")
     start = time.monotonic()
     assert api[Platform.OPENAI].get("/fine_tuning/jobs").status_code == 200
     assert time.monotonic() - start < 0.45
     start = time.monotonic()
-    assert client.get("/v1/fine-tunes").status_code == 401  # latency comes before every answer
+    assert hosts[Platform.TOGETHER].get("/v1/fine-tunes").status_code == 401  # latency comes before every answer
     assert time.monotonic() - start >= 0.5
 
 
@@ -202,11 +202,12 @@ def test_rate_limit_hint_is_time_to_next_token(emu, api):
     assert 0 < int(limited.headers["retry-after-ms"]) <= 1000
 
 
-def test_request_log_redacts_credentials(emu, client):
-    client.get("/v1beta/tunedModels", params={"key": "secret-1", "pageSize": 2})
-    client.get("/v1beta/tunedModels", headers={"x-goog-api-key": "secret-2"})
-    client.get("/v1/fine_tuning/jobs", headers={"Authorization": "Bearer secret-3", "Cookie": "s=secret-4"})
-    client.post("/api/v1/fine-tunes", headers={"Authorization": "secret-5"}, json={"model": "m"})
+def test_request_log_redacts_credentials(emu, hosts):
+    hosts[Platform.GEMINI].get("/v1beta/tunedModels", params={"key": "secret-1", "pageSize": 2})
+    hosts[Platform.GEMINI].get("/v1beta/tunedModels", headers={"x-goog-api-key": "secret-2"})
+    openai_auth = {"Authorization": "Bearer secret-3", "Cookie": "s=secret-4"}
+    hosts[Platform.OPENAI].get("/v1/fine_tuning/jobs", headers=openai_auth)
+    hosts[Platform.DASHSCOPE].post("/api/v1/fine-tunes", headers={"Authorization": "secret-5"}, json={"model": "m"})
     records = emu.requests()
     assert "secret" not in repr(records)
     assert records[0].query == "key=***&pageSize=2"
@@ -217,14 +218,19 @@ def test_request_log_redacts_credentials(emu, client):
     assert all(isinstance(r.time, float) for r in records) and records[0].time <= records[-1].time
 
 
-def test_request_log_filters_and_unknown_paths(emu, client):
+def test_request_log_filters_and_unknown_paths(emu, client, hosts):
     client.get("/v2/nothing-here")
-    client.get("/v1/fine_tuning/jobs")
-    unknown = emu.requests()[0]
-    assert (unknown.platform, unknown.status, unknown.path) == (None, 404, "/v2/nothing-here")
-    assert len(emu.requests("openai")) == 1
+    client.get("/v1/fine_tuning/jobs")  # a vendor's path without its platform's prefix
+    hosts[Platform.OPENAI].get("/v1/fine_tuning/jobs")
+    unknowns = emu.requests()[:2]
+    assert [(r.platform, r.status, r.path) for r in unknowns] == [
+        (None, 404, "/v2/nothing-here"),
+        (None, 404, "/v1/fine_tuning/jobs"),
+    ]
+    # Logged as the vendor's path, below the prefix.
+    assert [r.path for r in emu.requests("openai")] == ["/v1/fine_tuning/jobs"]
     since = emu.requests()[-1].time
-    client.get("/v1/fine-tunes")
+    hosts[Platform.TOGETHER].get("/v1/fine-tunes")
     assert [r.path for r in emu.requests(since=since)][-1] == "/v1/fine-tunes"
     emu.clear_requests()
     assert emu.requests() == []

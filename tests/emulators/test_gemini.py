@@ -65,9 +65,9 @@ def test_cancel_when_configured():
     with Emulator(EmulatorConfig(gemini_cancel_supported=True)) as emu:
         headers = {"x-goog-api-key": emu.api_key("gemini")}
         name = emu.seed("gemini", script=JobScript(cancel_s=0))
-        assert httpx.post(f"{emu.url}/v1beta/{name}:cancel", headers=headers).json() == {}
+        assert httpx.post(f"{emu.platform_url('gemini')}/v1beta/{name}:cancel", headers=headers).json() == {}
         assert emu.job_state("gemini", name) == "FAILED"
-        again = httpx.post(f"{emu.url}/v1beta/{name}:cancel", headers=headers)
+        again = httpx.post(f"{emu.platform_url('gemini')}/v1beta/{name}:cancel", headers=headers)
         assert again.status_code == 400 and again.json()["error"]["status"] == "FAILED_PRECONDITION"
 
 
@@ -80,7 +80,8 @@ def test_missing_model_and_delete(emu, gemini):
     assert gemini.get(f"/v1beta/{name}").status_code == 404
 
 
-def test_key_in_header_or_query(emu, client):
+def test_key_in_header_or_query(emu, hosts):
+    client = hosts["gemini"]
     name = emu.seed("gemini")
     assert client.get(f"/v1beta/{name}", params={"key": emu.api_key("gemini")}).status_code == 200
     unregistered = client.get(f"/v1beta/{name}")

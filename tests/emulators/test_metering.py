@@ -115,7 +115,8 @@ def test_vertex_quota_per_project_and_region(emu, api):
     assert not emu.requests("vertex_ai")[0].throttled
 
 
-def test_quota_per_key_keeps_keys_apart_and_out_of_the_log(emu, client):
+def test_quota_per_key_keeps_keys_apart_and_out_of_the_log(emu, hosts):
+    client = hosts["openai"]
     emu.set_quota("openai", 1, per="key")
     good = {"Authorization": f"Bearer {emu.api_key('openai')}"}
     assert client.get("/v1/fine_tuning/jobs", headers=good).status_code == 200
@@ -182,6 +183,6 @@ def test_quota_over_the_admin_api_and_remote(emu, client, api):
 
 def test_oauth_token_endpoint_is_never_metered(emu):
     emu.set_quota("vertex_ai", 1, per="platform")
-    with httpx.Client(base_url=emu.url) as c:
+    with httpx.Client(base_url=emu.platform_url("vertex_ai")) as c:
         statuses = [c.post("/token", data={"grant_type": "nope"}).status_code for _ in range(3)]
     assert statuses == [400, 400, 400]

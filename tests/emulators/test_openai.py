@@ -87,12 +87,12 @@ def test_pause_resume_and_events(emu, oa):
     assert first["has_more"] and [e["id"] for e in first["data"] + rest["data"]] == [e["id"] for e in events["data"]]
 
 
-def test_errors(emu, oa, client):
+def test_errors(emu, oa, hosts):
     missing = oa.get("/fine_tuning/jobs/ftjob-missing")
     assert missing.status_code == 404 and missing.headers["x-request-id"]
     assert set(missing.json()["error"]) == {"message", "type", "param", "code"}
-    no_key = client.get("/v1/fine_tuning/jobs")
-    bad_key = client.get("/v1/fine_tuning/jobs", headers={"Authorization": "Bearer sk-wrong"})
+    no_key = hosts["openai"].get("/v1/fine_tuning/jobs")
+    bad_key = hosts["openai"].get("/v1/fine_tuning/jobs", headers={"Authorization": "Bearer sk-wrong"})
     assert no_key.status_code == bad_key.status_code == 401
     assert bad_key.json()["error"]["code"] == "invalid_api_key"
     assert "sk-wrong" not in bad_key.text

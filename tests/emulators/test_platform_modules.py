@@ -45,6 +45,9 @@ class _Emu:
     def __init__(self, core: EmulatorCore) -> None:
         self.core = core
 
+    def platform_url(self, platform: Platform | str) -> str:
+        return self.core.platform_url(platform)
+
     def base_url(self, platform: Platform | str) -> str:
         return self.core.base_url(platform)
 
@@ -66,11 +69,9 @@ def test_connections_come_from_the_spec(platform):
 
 
 class AzureLikeSpec(OpenAISpec):
-    """What an OpenAI-compatible host's module would hold: its paths and its auth header."""
+    """What an OpenAI-compatible host's module would hold: its auth header. Its paths are OpenAI's
+    own, unchanged: the emulator serves each platform under its own prefix, so none collide."""
 
-    prefixes = ("/openai/v1/fine_tuning/",)
-    base_path = "/openai/v1"
-    collections = ("/openai/v1/fine_tuning/jobs",)
     operations = frozenset({"list", "get", "cancel"})
 
     def credential(self, request: Request) -> str | None:
@@ -88,7 +89,7 @@ async def test_a_new_spec_gets_every_standard_route_from_the_shared_machinery():
     ids = core.seed_many("openai", 3, script=JobScript(cancel_s=60))
     headers = {"api-key": core.api_key("openai")}
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://emu/openai/v1", headers=headers) as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://emu/v1", headers=headers) as c:
         first = (await c.get("/fine_tuning/jobs", params={"limit": 2})).json()
         rest = (await c.get("/fine_tuning/jobs", params={"after": first["data"][-1]["id"]})).json()
         assert [j["id"] for j in first["data"] + rest["data"]] == ids[::-1] and not rest["has_more"]

@@ -9,24 +9,32 @@ from typing import Any
 import pytest
 
 from airflow_ft_provider.testing import Fault, JobScript
+from tests.emulators.conftest import on_emulator
 
 pytestmark = pytest.mark.sdk
 openai = pytest.importorskip("openai")
 
 PLATFORM = "azure_openai"
 API_VERSION = "2024-10-21"
+#: A resource's endpoint, as Azure shows it.
+ENDPOINT = "https://my-resource.openai.azure.com"
+
+
+def endpoint(emu: Any) -> str:
+    return on_emulator(emu, PLATFORM, ENDPOINT)
 
 
 def legacy_with_key(emu: Any, key: str) -> Any:
-    return openai.AzureOpenAI(azure_endpoint=emu.url, api_key=key, api_version=API_VERSION, max_retries=0)
+    return openai.AzureOpenAI(azure_endpoint=endpoint(emu), api_key=key, api_version=API_VERSION, max_retries=0)
 
 
 def legacy_with_token(emu: Any, key: str) -> Any:
-    return openai.AzureOpenAI(azure_endpoint=emu.url, azure_ad_token=key, api_version=API_VERSION, max_retries=0)
+    return openai.AzureOpenAI(azure_endpoint=endpoint(emu), azure_ad_token=key, api_version=API_VERSION, max_retries=0)
 
 
 def v1(emu: Any, key: str) -> Any:
-    return openai.OpenAI(base_url=f"{emu.url}/openai/v1/", api_key=key, max_retries=0)
+    """The plain OpenAI client on the v1 API's base URL, as Azure documents it."""
+    return openai.OpenAI(base_url=on_emulator(emu, PLATFORM, f"{ENDPOINT}/openai/v1/"), api_key=key, max_retries=0)
 
 
 CLIENTS = [legacy_with_key, legacy_with_token, v1]
@@ -78,6 +86,6 @@ def test_a_wrong_credential_is_an_authentication_error(emu, make):
 
 
 def test_the_legacy_client_without_a_version_is_refused(emu):
-    unversioned = openai.AzureOpenAI(azure_endpoint=emu.url, api_key=emu.api_key(PLATFORM), api_version="")
+    unversioned = openai.AzureOpenAI(azure_endpoint=endpoint(emu), api_key=emu.api_key(PLATFORM), api_version="")
     with unversioned as c, pytest.raises(openai.NotFoundError, match="api-version"):
         c.fine_tuning.jobs.list()

@@ -14,6 +14,7 @@ import pytest
 
 from airflow_ft_provider.testing import Fault, JobScript
 from airflow_ft_provider.testing.platforms.bedrock import ACCESS_KEY_ID
+from tests.emulators.conftest import on_emulator
 
 pytestmark = pytest.mark.sdk
 botocore_session = pytest.importorskip("botocore.session")
@@ -25,7 +26,7 @@ NEVER_ENDS = JobScript(running_s=None, cancel_s=1.5)  # Stopping lasts long enou
 
 def make_client(emu: Any, secret: str | None = None, **config: Any) -> Any:
     kwargs = {
-        "endpoint_url": emu.url,
+        "endpoint_url": on_emulator(emu, "bedrock", "https://bedrock.us-east-1.amazonaws.com"),
         "region_name": "us-east-1",
         "aws_access_key_id": ACCESS_KEY_ID,
         "aws_secret_access_key": secret if secret is not None else emu.api_key("bedrock"),

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from airflow_ft_provider.testing import JobScript
+from tests.emulators.conftest import on_emulator
 
 pytestmark = pytest.mark.sdk
 dashscope = pytest.importorskip("dashscope")
@@ -15,7 +16,9 @@ dashscope = pytest.importorskip("dashscope")
 @pytest.fixture
 def fine_tunes(emu, monkeypatch):
     """``FineTunes`` pointed at the emulator; monkeypatch restores the module global after."""
-    monkeypatch.setattr(dashscope, "base_http_api_url", emu.base_url("dashscope"))
+    url = on_emulator(emu, "dashscope", "https://dashscope.aliyuncs.com/api/v1")
+    assert url == emu.base_url("dashscope")
+    monkeypatch.setattr(dashscope, "base_http_api_url", url)
     return dashscope.FineTunes
 
 

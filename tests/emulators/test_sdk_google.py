@@ -8,6 +8,7 @@ import time
 import pytest
 
 from airflow_ft_provider.testing import JobScript
+from tests.emulators.conftest import on_emulator
 
 pytestmark = pytest.mark.sdk
 genai = pytest.importorskip("google.genai")
@@ -27,7 +28,10 @@ def vertex_client(emu, credentials=None, project=PROJECT, api_version="v1"):
         project=project,
         location=LOCATION,
         credentials=credentials,
-        http_options=types.HttpOptions(base_url=emu.url, api_version=api_version),
+        http_options=types.HttpOptions(
+            base_url=on_emulator(emu, "vertex_ai", f"https://{LOCATION}-aiplatform.googleapis.com"),
+            api_version=api_version,
+        ),
     )
 
 
@@ -142,13 +146,14 @@ async def test_async_client(emu, client):
 
 def test_gemini_api_reads_but_cannot_cancel(emu):
     name = emu.seed("gemini", display_name="number generator", script=JobScript(running_s=0))
-    client = genai.Client(api_key=emu.api_key("gemini"), http_options=types.HttpOptions(base_url=emu.url))
+    gemini = types.HttpOptions(base_url=on_emulator(emu, "gemini", "https://generativelanguage.googleapis.com"))
+    client = genai.Client(api_key=emu.api_key("gemini"), http_options=gemini)
     job = client.tunings.get(name=name)
     assert job.name == name and job.has_ended and job.state == types.JobState.JOB_STATE_SUCCEEDED
     with pytest.raises(errors.ClientError) as info:
         client.tunings.cancel(name=name)
     assert info.value.code == 404 and info.value.message == "Method not found."
-    bad = genai.Client(api_key="wrong", http_options=types.HttpOptions(base_url=emu.url))
+    bad = genai.Client(api_key="wrong", http_options=gemini)
     with pytest.raises(errors.ClientError) as info:
         bad.tunings.get(name=name)
     assert info.value.code == 400 and "API key not valid" in info.value.message

@@ -7,14 +7,23 @@ import time
 import pytest
 
 from airflow_ft_provider.testing import Fault, JobScript
+from tests.emulators.conftest import on_emulator
 
 pytestmark = pytest.mark.sdk
 openai = pytest.importorskip("openai")
 
 
 @pytest.fixture
-def client(emu):
-    with openai.OpenAI(api_key=emu.api_key("openai"), base_url=emu.base_url("openai"), max_retries=0) as c:
+def base_url(emu) -> str:
+    """The SDK's own default base URL, on the emulator."""
+    url = on_emulator(emu, "openai", "https://api.openai.com/v1")
+    assert url == emu.base_url("openai")
+    return url
+
+
+@pytest.fixture
+def client(emu, base_url):
+    with openai.OpenAI(api_key=emu.api_key("openai"), base_url=base_url, max_retries=0) as c:
         yield c
 
 
@@ -50,8 +59,8 @@ def test_rate_limits(emu, client):
     assert time.monotonic() - start >= 0.2
 
 
-def test_wrong_key(emu):
-    bad = openai.OpenAI(api_key="sk-wrong", base_url=emu.base_url("openai"), max_retries=0)
+def test_wrong_key(emu, base_url):
+    bad = openai.OpenAI(api_key="sk-wrong", base_url=base_url, max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.fine_tuning.jobs.list()
     bad.close()

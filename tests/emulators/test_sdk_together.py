@@ -7,15 +7,21 @@ import time
 import pytest
 
 from airflow_ft_provider.testing import Fault, JobScript
+from tests.emulators.conftest import on_emulator
 
 pytestmark = pytest.mark.sdk
 together = pytest.importorskip("together")
 
 
 @pytest.fixture
-def client(emu):
-    # No /v1: the SDK's own paths carry it.
-    with together.Together(api_key=emu.api_key("together"), base_url=emu.url, max_retries=2) as c:
+def base_url(emu) -> str:
+    """The SDK's default base URL on the emulator: no /v1, the SDK's own paths carry it."""
+    return on_emulator(emu, "together", "https://api.together.ai")
+
+
+@pytest.fixture
+def client(emu, base_url):
+    with together.Together(api_key=emu.api_key("together"), base_url=base_url, max_retries=2) as c:
         yield c
 
 
@@ -31,7 +37,7 @@ def test_list_retrieve_cancel(emu, client):
         client.fine_tuning.cancel(ids[0])
 
 
-def test_errors_and_honoured_retry_hint(emu, client):
+def test_errors_and_honoured_retry_hint(emu, client, base_url):
     with pytest.raises(together.NotFoundError):
         client.fine_tuning.retrieve("ft-00000000-0000-0000-0000-000000000000")
     job_id = emu.seed("together")
@@ -41,7 +47,7 @@ def test_errors_and_honoured_retry_hint(emu, client):
     assert time.monotonic() - start >= 0.4  # the SDK waited retry-after-ms twice
     assert [r.status for r in emu.requests("together")][-3:] == [429, 429, 200]
     with (
-        together.Together(api_key="wrong", base_url=emu.url, max_retries=0) as bad,
+        together.Together(api_key="wrong", base_url=base_url, max_retries=0) as bad,
         pytest.raises(together.AuthenticationError),
     ):
         bad.fine_tuning.list()

@@ -63,10 +63,10 @@ def test_post_training_states_are_cancellable(emu, together):
     assert together.post(f"/fine-tunes/{job_id}/cancel").json()["status"] == "cancelled"
 
 
-def test_errors_and_retry_hints(emu, together, client):
+def test_errors_and_retry_hints(emu, together, hosts):
     missing = together.get("/fine-tunes/ft-missing")
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "invalid_request_error"
-    denied = client.get("/v1/fine-tunes", headers={"Authorization": "Bearer wrong"})
+    denied = hosts["together"].get("/v1/fine-tunes", headers={"Authorization": "Bearer wrong"})
     assert denied.status_code == 401 and denied.json()["error"]["code"] == "invalid_api_key"
     emu.inject("together", Fault.status(429, retry_after=1.5))
     limited = together.get("/fine-tunes")

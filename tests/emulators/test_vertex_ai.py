@@ -40,6 +40,12 @@ def vertex(api):
     return api["vertex_ai"]
 
 
+@pytest.fixture
+def client(hosts) -> httpx.Client:
+    """Vertex AI's prefix with no credentials: the API and Google's OAuth token endpoint beside it."""
+    return hosts["vertex_ai"]
+
+
 def test_names_carry_the_project_number_and_paths_accept_both(emu, vertex):
     name = emu.seed("vertex_ai", project="my-proj", display_name="sft")
     assert name.startswith("projects/123456789012/locations/us-central1/tuningJobs/")
@@ -57,7 +63,10 @@ def test_names_carry_the_project_number_and_paths_accept_both(emu, vertex):
 
 def test_project_number_mapping_is_configurable():
     config = EmulatorConfig(vertex_project_numbers={"my-proj": "555"})
-    with Emulator(config) as emu, httpx.Client(base_url=emu.url, headers={"Authorization": "Bearer x"}) as c:
+    with (
+        Emulator(config) as emu,
+        httpx.Client(base_url=emu.platform_url("vertex_ai"), headers={"Authorization": "Bearer x"}) as c,
+    ):
         name = emu.seed("vertex_ai", project="my-proj")
         assert name.startswith("projects/555/")
         c.headers["Authorization"] = f"Bearer {emu.api_key('vertex_ai')}"
@@ -173,9 +182,10 @@ def test_static_token_limited_to_allowed_projects():
     config = EmulatorConfig(vertex_allowed_projects=frozenset({"my-proj"}))
     with Emulator(config) as emu:
         headers = {"Authorization": f"Bearer {emu.api_key('vertex_ai')}"}
-        ok = httpx.get(emu.url + PARENT, headers=headers)
-        by_number = httpx.get(emu.url + "/v1/projects/123456789012/locations/us-central1/tuningJobs", headers=headers)
-        denied = httpx.get(emu.url + PARENT.replace("my-proj", "not-mine"), headers=headers)
+        host = emu.platform_url("vertex_ai")
+        ok = httpx.get(host + PARENT, headers=headers)
+        by_number = httpx.get(host + "/v1/projects/123456789012/locations/us-central1/tuningJobs", headers=headers)
+        denied = httpx.get(host + PARENT.replace("my-proj", "not-mine"), headers=headers)
     assert ok.status_code == by_number.status_code == 200
     assert denied.status_code == 403
     error = denied.json()["error"]
@@ -186,7 +196,7 @@ def test_static_token_limited_to_allowed_projects():
 
 def test_token_endpoint_with_service_account_key(emu, client):
     info = emu.service_account_info("my-proj")
-    assert info["type"] == "service_account" and info["token_uri"] == emu.url + "/token"
+    assert info["type"] == "service_account" and info["token_uri"] == emu.platform_url("vertex_ai") + "/token"
     assert info["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
     now = int(time.time())
     claims = {"iss": info["client_email"], "aud": "https://oauth2.googleapis.com/token", "iat": now, "exp": now + 3600}

@@ -50,7 +50,7 @@ def no_ambient_aws(monkeypatch, tmp_path):
 
 def hook_with(set_connection, emu, *, conn_type: str = "ft_bedrock", **fields: Any) -> BedrockCustomizationHook:
     extra = {**FAST_RETRIES, "region_name": "us-east-1", **fields.pop("extra", {})}
-    conn = {"conn_type": conn_type, "host": emu.url, **fields, "extra": extra}
+    conn = {"conn_type": conn_type, "host": emu.base_url("bedrock"), **fields, "extra": extra}
     set_connection("bedrock_case", conn)
     return BedrockCustomizationHook(conn_id="bedrock_case")
 
@@ -93,12 +93,12 @@ def test_an_aws_connection_with_its_own_extras(emu, set_connection):
     extra = {
         "aws_access_key_id": ACCESS_KEY_ID,
         "aws_secret_access_key": emu.api_key("bedrock"),
-        "endpoint_url": emu.url,
+        "endpoint_url": emu.base_url("bedrock"),
     }
     set_connection("aws_case", {"conn_type": "aws", "extra": {**FAST_RETRIES, "region_name": "us-east-1", **extra}})
     hook = BedrockCustomizationHook(conn_id="aws_case")
     assert len(hook.list_all_jobs()) == 1
-    assert hook.prepare().dialect.base_url == emu.url
+    assert hook.prepare().dialect.base_url == emu.base_url("bedrock")
 
 
 def test_a_wrong_secret_is_an_authentication_error_without_the_secret(emu, set_connection):
@@ -131,14 +131,14 @@ def test_the_default_chain_and_region_from_the_environment(emu, set_connection, 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", emu.api_key("bedrock"))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
     emu.seed("bedrock", script=NEVER_ENDS, region="us-west-2")
-    set_connection("chain_case", {"conn_type": "ft_bedrock", "host": emu.url, "extra": FAST_RETRIES})
+    set_connection("chain_case", {"conn_type": "ft_bedrock", "host": emu.base_url("bedrock"), "extra": FAST_RETRIES})
     hook = BedrockCustomizationHook(conn_id="chain_case")
     assert [":us-west-2:" in j.job_id for j in hook.list_all_jobs()] == [True]
     assert hook.prepare().dialect.region == "us-west-2"
 
 
 def test_no_credentials_anywhere_says_where_to_put_them(emu, set_connection):
-    set_connection("empty_case", {"conn_type": "ft_bedrock", "host": emu.url, "extra": FAST_RETRIES})
+    set_connection("empty_case", {"conn_type": "ft_bedrock", "host": emu.base_url("bedrock"), "extra": FAST_RETRIES})
     with pytest.raises(AuthenticationError, match="Put the access key id in Login"):
         BedrockCustomizationHook(conn_id="empty_case").list_all_jobs()
     assert emu.requests("bedrock") == []
@@ -153,7 +153,7 @@ def test_a_bedrock_api_key_in_password_alone(emu, set_connection):
 
 def test_role_arn_is_assumed_through_sts_once_for_many_calls(emu, set_connection):
     arn = emu.seed("bedrock", script=NEVER_ENDS)
-    extra = {"role_arn": ROLE, "sts_endpoint_url": emu.url + STS_PATH}
+    extra = {"role_arn": ROLE, "sts_endpoint_url": emu.platform_url("bedrock") + STS_PATH}
     hook = hook_with(set_connection, emu, login=ACCESS_KEY_ID, password=emu.api_key("bedrock"), extra=extra)
     for _ in range(3):
         assert hook.get_job(arn).state is TuningJobState.RUNNING
@@ -173,7 +173,7 @@ def test_role_arn_is_assumed_through_sts_once_for_many_calls(emu, set_connection
 
 
 def test_a_role_the_source_credentials_cannot_assume(emu, set_connection):
-    extra = {"role_arn": ROLE, "sts_endpoint_url": emu.url + STS_PATH}
+    extra = {"role_arn": ROLE, "sts_endpoint_url": emu.platform_url("bedrock") + STS_PATH}
     hook = hook_with(set_connection, emu, login=ACCESS_KEY_ID, password="not-the-secret", extra=extra)
     with pytest.raises(AuthenticationError, match="role_arn") as info:
         hook.list_all_jobs()

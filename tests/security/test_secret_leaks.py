@@ -94,7 +94,7 @@ class Garden:
         if valid:
             info = self.emu.service_account_info(project)
         else:
-            info = foreign_service_account(project, self.emu.url + "/token")
+            info = foreign_service_account(project, self.emu.service_account_info(project)["token_uri"])
         pem: str = info["private_key"]
         lines = [line for line in pem.splitlines() if line and not line.startswith("-----")]
         conn = {

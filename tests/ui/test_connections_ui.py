@@ -67,7 +67,7 @@ def credentials(emu: Emulator, platform: Platform) -> Credentials:
     if platform is Platform.VERTEX_AI:
         project = f"ui-{uuid.uuid4().hex[:8]}"
         info = emu.service_account_info(project)
-        wrong = foreign_service_account(project, emu.url + "/token")
+        wrong = foreign_service_account(project, info["token_uri"])
         key_lines = [line for line in info["private_key"].splitlines() if line and not line.startswith("-----")]
         return Credentials("element_keyfile_dict", json.dumps(info), json.dumps(wrong), key_lines)
     core = uuid.uuid4().hex

@@ -13,7 +13,7 @@ import pkgutil
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import PlatformSpec
 
-__all__ = ["SPECS", "PlatformSpec", "classify", "seed_field_names"]
+__all__ = ["SPECS", "PlatformSpec", "seed_field_names"]
 
 
 def _discover() -> dict[Platform, PlatformSpec]:
@@ -33,18 +33,6 @@ def _discover() -> dict[Platform, PlatformSpec]:
 
 #: Every emulated platform's spec.
 SPECS: dict[Platform, PlatformSpec] = _discover()
-_PREFIXES = [(prefix, spec.platform) for spec in SPECS.values() for prefix in spec.prefixes]
-
-
-def classify(path: str) -> Platform | None:
-    """Which platform a request path belongs to (their paths never collide)."""
-    for prefix, platform in _PREFIXES:
-        if path.startswith(prefix):
-            return platform
-    for spec in SPECS.values():  # endpoints at paths no prefix can name (Entra ID's /{tenant}/...)
-        if spec.claims_path(path):
-            return spec.platform
-    return None
 
 
 def seed_field_names() -> frozenset[str]:

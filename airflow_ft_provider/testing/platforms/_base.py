@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from starlette.types import Scope
 
 from airflow_ft_provider.platforms.paging_base import Paging
 from airflow_ft_provider.platforms.registry import Platform
@@ -40,6 +41,7 @@ STANDARD_OPERATIONS = frozenset({"list", "get", "cancel", "create"})
 class EmulatorLike(Protocol):
     """What building a connection needs: an in-process :class:`Emulator` or a ``RemoteEmulator``."""
 
+    def platform_url(self, platform: Platform | str) -> str: ...
     def base_url(self, platform: Platform | str) -> str: ...
     def api_key(self, platform: Platform | str) -> str: ...
     def service_account_info(self, project_id: str) -> dict[str, str]: ...
@@ -52,11 +54,10 @@ class PlatformSpec(ABC):
     platform: ClassVar[Platform]
     #: The provider's connection type for this platform (``ft_openai``).
     conn_type: ClassVar[str]
-    #: Path prefixes routed to this platform (no two platforms' prefixes overlap).
-    prefixes: ClassVar[tuple[str, ...]]
-    #: Appended to the emulator URL to get what a client calls its base URL.
+    #: Appended to the platform's URL (``<emulator>/<platform>``, standing in for the vendor's host)
+    #: to get what the provider's connection and most SDKs call the base URL (OpenAI's ``/v1``).
     base_path: ClassVar[str] = ""
-    #: Paths served here that are not the jobs API (an OAuth token endpoint): never metered,
+    #: Vendor paths served here that are not the jobs API (an OAuth token endpoint): never metered,
     #: hit only by a fault that names them, their bodies never logged.
     auxiliary_paths: ClassVar[tuple[str, ...]] = ()
     #: How a client authenticates, in one line, for the CLI banner and the docs.
@@ -158,6 +159,11 @@ class PlatformSpec(ABC):
         """Routes beyond the standard operations (events, logs, pause, an OAuth endpoint)."""
         return []
 
+    def root_routes(self, api: JobApi) -> list[BaseRoute]:
+        """Auxiliary routes at the emulator's root instead of under the platform's prefix, for a
+        service whose clients insist on a bare host (Microsoft Entra ID's authority)."""
+        return []
+
     def credential(self, request: Request) -> str | None:
         """The key or token the request carries."""
         return bearer_token(request)
@@ -173,10 +179,6 @@ class PlatformSpec(ABC):
         password = key if key is not None else emu.api_key(self.platform)
         return {"conn_type": self.conn_type, "host": emu.base_url(self.platform), "password": password, "extra": extra}
 
-    def claims_path(self, path: str) -> bool:
-        """Whether this platform serves ``path`` although none of its prefixes names it."""
-        return False
-
     # -- derived ------------------------------------------------------------------------------
     def is_auxiliary(self, path: str) -> bool:
         return path in self.auxiliary_paths
@@ -190,6 +192,12 @@ class PlatformSpec(ABC):
             project = self.quota_project(core, request)
             return f"project {project}" if project else "the platform"
         return "the platform"
+
+
+def vendor_path(scope: Scope) -> str:
+    """The request's path as the vendor serves it: below the platform's prefix (Starlette's ``root_path``)."""
+    path: str = scope["path"]
+    return path.removeprefix(scope.get("root_path", ""))
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

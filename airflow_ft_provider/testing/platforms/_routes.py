@@ -139,17 +139,17 @@ class JobApi:
                 out.append(Route(c, self.guard("create", self.create_job), methods=["POST"]))
         return [*out, *self.spec.extra_routes(self)]
 
-    def router(self) -> ASGIApp:
-        """The routes; anything else under the platform's prefixes gets its native 404."""
-        spec = self.spec
+    async def no_route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The platform's own 404, for a path it does not serve."""
+        await self.spec.error(404)(scope, receive, send)
 
-        async def default(scope: Scope, receive: Receive, send: Send) -> None:
-            await spec.error(404)(scope, receive, send)
+    def router(self) -> ASGIApp:
+        """The routes, at the vendor's paths; anything else under the platform's prefix gets its native 404."""
+        spec = self.spec
 
         async def not_found(_request: Request) -> Response:
             return spec.error(404)
 
-        # A catch-all per prefix, for any method: a wrong method gets the native 404, not
-        # starlette's plain-text 405.
-        catch_all = [Route(p + "{rest:path}", not_found, methods=_ALL_METHODS) for p in spec.prefixes]
-        return Router(routes=[*self.routes(), *catch_all], redirect_slashes=False, default=default)
+        # A catch-all for any method: a wrong method gets the native 404, not starlette's plain-text 405.
+        catch_all = Route("/{rest:path}", not_found, methods=_ALL_METHODS)
+        return Router(routes=[*self.routes(), catch_all], redirect_slashes=False, default=self.no_route)

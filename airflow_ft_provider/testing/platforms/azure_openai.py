@@ -1,12 +1,12 @@
-"""Azure OpenAI fine-tuning jobs, in both path styles, at the emulator's root as the endpoint.
+"""Azure OpenAI fine-tuning jobs, in both path styles, under ``/azure_openai`` as the resource endpoint.
 
 ``/openai/v1/fine_tuning/jobs...`` is the v1 API (no version); ``/openai/fine_tuning/jobs...``
 the legacy data plane, which refuses a request without a dated ``api-version`` as Azure does.
 Jobs, paging, pause/resume and events are OpenAI's (this spec is OpenAI's with Azure's
 addressing, auth and error body). The credential is the platform's one emulator key, taken as
 the resource key (``api-key``) or as an Entra ID token (``Authorization: Bearer``), or a token the
-emulated Entra ID issued (:mod:`airflow_ft_provider.testing.entra`, at Entra ID's own paths), refused
-with 401 once it has expired.
+emulated Entra ID issued (:mod:`airflow_ft_provider.testing.entra`, at Entra ID's own paths at the
+emulator's root), refused with 401 once it has expired.
 """
 
 from __future__ import annotations
@@ -22,8 +22,14 @@ from starlette.routing import BaseRoute, Route
 
 from airflow_ft_provider.platforms.azure_openai import AzureOpenAIDialect
 from airflow_ft_provider.platforms.registry import Platform
-from airflow_ft_provider.testing.entra import ENTRA_PATHS, EntraError
-from airflow_ft_provider.testing.platforms._base import bearer_token, json_response, random_id, retry_headers
+from airflow_ft_provider.testing.entra import EntraError
+from airflow_ft_provider.testing.platforms._base import (
+    bearer_token,
+    json_response,
+    random_id,
+    retry_headers,
+    vendor_path,
+)
 from airflow_ft_provider.testing.platforms.openai import OpenAISpec
 from airflow_ft_provider.testing.store import JobView
 
@@ -53,8 +59,7 @@ _ERRORS = {
 class AzureOpenAISpec(OpenAISpec):
     platform = Platform("azure_openai")
     conn_type = "ft_azure_openai"
-    prefixes = (LEGACY.removesuffix("jobs"), V1.removesuffix("jobs"))
-    #: The emulator's root is the resource endpoint; the dialect and the SDK add ``/openai/...``.
+    #: The platform's URL is the resource endpoint; the dialect and the SDK add ``/openai/...``.
     base_path = ""
     auth_note = "api-key: <key>, or Authorization: Bearer <key> (the key standing in for an Entra ID token)"
     collections = (LEGACY, V1)
@@ -78,16 +83,13 @@ class AzureOpenAISpec(OpenAISpec):
     def credential(self, request: Request) -> str | None:
         return request.headers.get("api-key") or bearer_token(request)
 
-    def claims_path(self, path: str) -> bool:
-        """Entra ID's endpoints (the authority is the emulator's root, as ``authority_host``)."""
-        return ENTRA_PATHS.match(path) is not None
+    def root_routes(self, api: JobApi) -> list[BaseRoute]:
+        """Microsoft Entra ID: discovery, the token endpoint, and IMDS for managed identity.
 
-    def is_auxiliary(self, path: str) -> bool:
-        return self.claims_path(path)
-
-    def extra_routes(self, api: JobApi) -> list[BaseRoute]:
-        """OpenAI's (pause, resume, events), and Microsoft Entra ID: discovery, the token endpoint,
-        and IMDS for managed identity."""
+        At the emulator's root, not under ``/azure_openai``: MSAL reads the tenant from the first
+        path segment of its authority, so the authority (``authority_host``) must be a bare host.
+        IMDS sits beside it, as azure-identity's ``AZURE_POD_IDENTITY_AUTHORITY_HOST`` names a host.
+        """
         entra = api.core.entra
 
         def origin(request: Request) -> str:
@@ -119,7 +121,6 @@ class AzureOpenAISpec(OpenAISpec):
                 return json_response({"error": exc.error, "error_description": exc.description}, exc.status)
 
         return [
-            *super().extra_routes(api),
             Route("/common/discovery/instance", instance, methods=["GET"]),
             Route("/metadata/identity/oauth2/token", imds, methods=["GET"]),
             Route("/{tenant}/v2.0/.well-known/openid-configuration", openid, methods=["GET"]),
@@ -127,7 +128,7 @@ class AzureOpenAISpec(OpenAISpec):
         ]
 
     def authorize(self, core: EmulatorCore, request: Request, action: str) -> Response | None:
-        if request.url.path.startswith(LEGACY):
+        if vendor_path(request.scope).startswith(LEGACY):
             version = request.query_params.get("api-version")
             if not version:
                 return self.error(

@@ -263,7 +263,6 @@ def _list_filter(spec: PlatformSpec, request: Request) -> Callable[[JobView], bo
 class BedrockSpec(PlatformSpec):
     platform = Platform("bedrock")
     conn_type = "ft_bedrock"
-    prefixes = (COLLECTION, STS_PATH)
     auxiliary_paths = (STS_PATH,)
     auth_note = f"SigV4 (service bedrock) with access key {ACCESS_KEY_ID} and the key as its secret, or Bearer <key>"
     default_base_model = "amazon.titan-text-express-v1:0:8k"

@@ -57,7 +57,6 @@ def _request_id() -> str:
 class DashScopeSpec(PlatformSpec):
     platform = Platform("dashscope")
     conn_type = "ft_dashscope"
-    prefixes = ("/api/v1/",)
     base_path = "/api/v1"
     default_base_model = "qwen3-14b"
     states = STATES

@@ -49,7 +49,6 @@ _KEY_INVALID = {
 class GeminiSpec(PlatformSpec):
     platform = Platform("gemini")
     conn_type = "ft_gemini"
-    prefixes = ("/v1beta/tunedModels", "/v1/tunedModels")
     auth_note = "x-goog-api-key: <key> (or ?key=<key>)"
     default_base_model = "models/gemini-1.5-flash-001-tuning"
     states = STATES

@@ -139,7 +139,6 @@ class OpenAISpec(PlatformSpec):
     platform = Platform("openai")
     conn_type = "ft_openai"
     # Typed as the base declares them, so OpenAI-shaped hosts (Azure OpenAI) may serve several.
-    prefixes: ClassVar[tuple[str, ...]] = ("/v1/fine_tuning/",)
     base_path = "/v1"
     default_base_model = "gpt-4o-mini-2024-07-18"
     states = STATES

@@ -87,7 +87,6 @@ def events(view: JobView) -> list[dict[str, Any]]:
 class TogetherSpec(PlatformSpec):
     platform = Platform("together")
     conn_type = "ft_together"
-    prefixes = ("/v1/fine-tunes",)
     base_path = "/v1"
     default_base_model = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
     states = STATES

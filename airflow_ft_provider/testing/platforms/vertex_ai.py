@@ -1,7 +1,7 @@
 """Vertex AI tuning jobs (REST v1 and v1beta1) and a Google OAuth token endpoint.
 
 Faithful points clients trip on: names come back with the project *number*; auth is
-an OAuth access token, minted by ``/token`` from a service-account key the emulator
+an OAuth access token, minted by :data:`OAUTH_ENDPOINT` from a service-account key the emulator
 issued (or a configured static token); cancel is asynchronous (``{}``, then
 ``JOB_STATE_CANCELLING``) and may still end ``JOB_STATE_SUCCEEDED``.
 """
@@ -22,7 +22,14 @@ from starlette.routing import BaseRoute, Route
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.platforms.vertex_ai import VertexAIDialect
 from airflow_ft_provider.testing.auth import OAuthError
-from airflow_ft_provider.testing.platforms._base import EmulatorLike, PlatformSpec, bearer_token, json_response, rfc3339
+from airflow_ft_provider.testing.platforms._base import (
+    EmulatorLike,
+    PlatformSpec,
+    bearer_token,
+    json_response,
+    rfc3339,
+    vendor_path,
+)
 from airflow_ft_provider.testing.platforms._google import google_error
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
@@ -54,16 +61,18 @@ _MISSING_CREDENTIAL = (
     "See https://developers.google.com/identity/sign-in/web/devconsole-project."
 )
 _WWW_AUTH = {"www-authenticate": 'Bearer realm="https://accounts.google.com/"'}
+#: Google's OAuth token endpoint (``oauth2.googleapis.com/token``), under this platform's prefix: a
+#: service-account key names it in full as its ``token_uri``, so it needs no host of its own.
+OAUTH_ENDPOINT = "/token"
 _PARENT = re.compile(r"^/v1(?:beta1)?/projects/([^/]+)/locations/([^/]+)(?:/|$)")
 
 
 class VertexAISpec(PlatformSpec):
     platform = Platform("vertex_ai")
     conn_type = "ft_vertex_ai"
-    prefixes = ("/v1/projects/", "/v1beta1/projects/", "/token")
-    auxiliary_paths = ("/token",)
+    auxiliary_paths = (OAUTH_ENDPOINT,)
     auth_note = (
-        "Authorization: Bearer <key> (a static OAuth token), or a token from POST /token for a key "
+        "Authorization: Bearer <key> (a static OAuth token), or a token from POST /vertex_ai/token for a key "
         "from GET /_emulator/service-account?project_id=..."
     )
     default_base_model = "gemini-2.5-flash"
@@ -100,7 +109,7 @@ class VertexAISpec(PlatformSpec):
 
     def quota_project(self, core: EmulatorCore, request: Request) -> str | None:
         """Vertex AI's quotas count per project and region (``600 per minute``)."""
-        m = _PARENT.match(request.url.path)
+        m = _PARENT.match(vendor_path(request.scope))
         return f"{core.project_number(m.group(1))}/{m.group(2)}" if m else None
 
     def authorize(self, core: EmulatorCore, request: Request, action: str) -> Response | None:
@@ -166,7 +175,7 @@ class VertexAISpec(PlatformSpec):
                 return json_response({"error": exc.error, "error_description": exc.description}, 400)
             return json_response(grant)
 
-        return [Route("/token", token, methods=["POST"])]
+        return [Route(OAUTH_ENDPOINT, token, methods=["POST"])]
 
     def connection(
         self, emu: EmulatorLike, *, key: str | None, project: str, location: str, extra: dict[str, Any]
