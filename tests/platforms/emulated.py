@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -28,6 +29,12 @@ def new_core() -> EmulatorCore:
     core = EmulatorCore()
     core.url = HOST
     return core
+
+
+def logged_path(emu: Any, platform: Platform, url: str) -> str:
+    """The path of ``url`` as the emulator's request log keeps it: the vendor's, below the
+    platform's prefix (``<emulator>/<platform>``)."""
+    return urlsplit(url).path.removeprefix(urlsplit(emu.platform_url(platform)).path)
 
 
 def dialect_for(core: EmulatorCore, platform: Platform) -> Dialect:

@@ -12,6 +12,7 @@ from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import Emulator, JobScript
 from tests.conftest import PLATFORMS, conn_id_for
+from tests.platforms.emulated import logged_path
 
 JOBS, PAGE = 23, 10
 
@@ -26,7 +27,7 @@ def test_every_job_is_listed_once_across_pages(emu, connections, platform, side_
     seeded = emu.seed_many(platform, JOBS, script=JobScript(running_s=None))
     hook = hook_class_for_platform(platform)(conn_id=conn_id_for(platform))
     dialect = hook.get_conn().dialect
-    path = urlsplit(dialect.list_request(None, PAGE).url).path
+    path = logged_path(emu, platform, dialect.list_request(None, PAGE).url)
     emu.clear_requests()
     jobs = hook.list_all_jobs(PAGE) if side_by_side else list(hook.list_jobs(PAGE))
     ids = [job.job_id for job in jobs]
