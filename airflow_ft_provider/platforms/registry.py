@@ -66,12 +66,13 @@ class PlatformRegistry(Mapping[str, PlatformRecord]):
         for entry in sorted(found, key=lambda e: (e.name, e.value)):
             taken = sources.get(entry.name)
             if taken is not None:
-                log.warning(
-                    "Ignoring the fine-tuning platform %r registered as %s: %s already has that name.",
-                    entry.name,
-                    entry.value,
-                    "a built-in platform" if entry.name in _BUILT_IN_NAMES else taken.value,
-                )
+                if taken.value != entry.value:  # the same distribution seen twice is no conflict
+                    log.warning(
+                        "Ignoring the fine-tuning platform %r registered as %s: %s already has that name.",
+                        entry.name,
+                        entry.value,
+                        "a built-in platform" if entry.name in _BUILT_IN_NAMES else taken.value,
+                    )
                 continue
             sources[entry.name] = entry
         return sources

@@ -108,6 +108,14 @@ def test_a_built_in_name_cannot_be_taken(tmp_path, monkeypatch, caplog):
     assert "fake_platform" not in sys.modules
 
 
+def test_a_name_registered_twice_keeps_one_and_says_so(tmp_path, monkeypatch, caplog):
+    entries = [("acme", "fake_platform:RECORD"), ("acme", "fake_platform:WRONG_NAME"), ("acme", "fake_platform:RECORD")]
+    registry = _registry(tmp_path, monkeypatch, ACME, *entries)
+    with caplog.at_level(logging.WARNING):
+        assert registry["acme"].name == "acme"
+    assert caplog.text.count("already has that name") == 1  # the same entry twice is one registration
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
