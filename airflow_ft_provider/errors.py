@@ -1,4 +1,4 @@
-"""One error hierarchy for every platform.
+"""One error hierarchy for every platform, with one root: :class:`TuningJobError`.
 
 Each platform's documented errors are mapped by its dialect onto these classes, and every answer
 the transport refuses (a redirect, an oversized body, an endless listing, an attempt past its
@@ -7,6 +7,9 @@ without knowing which platform answered. ``retryable`` says whether the same req
 succeed later; the transport retries exactly those, within its bounds. Every text of an error
 passes ``server_text.clean`` here: a message quoting a server (which may echo the request's
 credentials, or send control characters) reaches logs, XCom and trigger events only as data.
+Configuration that cannot work (a connection, a platform name) is refused under the same root, so
+``except TuningJobError`` catches everything the provider raises about a platform or connection;
+those errors are ``ValueError`` as well, since they are bad values the caller passed in.
 """
 
 from __future__ import annotations
@@ -132,3 +135,13 @@ class ResponseTooLargeError(TuningJobError):
 class ListingLimitError(TuningJobError):
     """A listing went past its bounds (``max_pages``, ``max_listed_jobs``) or its page tokens are
     unusable (repeated, too long): stopped rather than followed forever."""
+
+
+class ConnectionConfigError(TuningJobError, ValueError):
+    """The Airflow connection is missing something or holds a value that cannot work. Also a
+    ``ValueError``: a value the caller supplied is wrong, and Airflow treats those as such."""
+
+
+class PlatformRegistryError(TuningJobError, ValueError):
+    """A platform name that no installed package registers, or a registration that is broken (its
+    entry point cannot be imported or is not a record of that name)."""

@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
 
 #: What "cancel every active job" means by default. CANCELLING is left out (nothing to
@@ -42,8 +43,9 @@ _MAX_SECONDS = timedelta.max.total_seconds()
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 
 
-class TooManyJobsError(ValueError):
-    """More jobs match than ``max_jobs`` allows; nothing may be cancelled."""
+class TooManyJobsError(TuningJobError, ValueError):
+    """More jobs match than ``max_jobs`` allows; nothing may be cancelled. Under the one root like
+    every error of the provider; also a ``ValueError`` (``max_jobs`` is too small for the filter)."""
 
     def __init__(self, message: str, matched: list[TuningJob]) -> None:
         super().__init__(message)

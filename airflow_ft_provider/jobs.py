@@ -7,22 +7,22 @@ secret and has bounded size (every text field passes ``server_text.clean``: secr
 control characters escaped, clipped, so a hostile answer cannot put a key, a forged log line or
 megabytes into XCom), so it is what operators return to XCom.
 
-``Platform`` (the set of platforms) is derived from the platform records in
-:mod:`airflow_ft_provider.platforms.registry`; it is importable from here as well.
+``Platform`` (the built-in platforms) lives with the platform records in
+:mod:`airflow_ft_provider.platforms.registry`; it is importable from here as well. A job's
+``platform`` is a :class:`Platform` member, or the name of a platform another package registers.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict
 
+from airflow_ft_provider.platforms.registry import Platform as Platform  # importable from here too
+from airflow_ft_provider.platforms.registry import known_platform
 from airflow_ft_provider.server_text import clean
-
-if TYPE_CHECKING:
-    from airflow_ft_provider.platforms.registry import Platform
 
 
 class TuningJobState(StrEnum):
@@ -95,12 +95,6 @@ def _labels(value: Any) -> dict[str, str]:
     return {clean(k, MAX_LABEL_TEXT): clean(v, MAX_LABEL_TEXT) for k, v in kept}
 
 
-def _known_platform(value: str) -> Platform:
-    from airflow_ft_provider.platforms.registry import Platform
-
-    return Platform(value)
-
-
 Text = Annotated[str | None, _clipper(MAX_TEXT)]
 
 
@@ -109,8 +103,8 @@ class TuningJob(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    #: Which platform; a :class:`Platform` member (a ``str``).
-    platform: Annotated[str, AfterValidator(_known_platform)]
+    #: Which platform: a :class:`Platform` member, or the name of a platform another package registers.
+    platform: Annotated[str, AfterValidator(known_platform)]
     #: The id to pass back to the platform: a full resource name on Vertex AI
     #: (``projects/…/tuningJobs/…``) and the Gemini API (``tunedModels/…``), else the job id.
     job_id: Annotated[str, _clipper(None)]  # never clipped: an id cut short names another job
@@ -139,12 +133,3 @@ class TuningJob(BaseModel):
     def running_since(self) -> datetime | None:
         """When the job started spending compute (start time, else creation time)."""
         return self.started_at or self.created_at
-
-
-def __getattr__(name: str) -> Any:
-    """``Platform`` lives with the platform records; it stays importable from here."""
-    if name == "Platform":
-        from airflow_ft_provider.platforms.registry import Platform
-
-        return Platform
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -176,7 +176,7 @@ async def triggerer(plan: Plan, remote: Any, endpoint: TokenEndpoint) -> dict[st
 
     # Warm up as a running triggerer is: both connections read, imports done, the first token
     # granted (its life runs from here).
-    from airflow_ft_provider.hooks.openai import OpenAITuningHook
+    from airflow_ft_provider.hooks.api_key import OpenAITuningHook
     from airflow_ft_provider.hooks.vertex_ai import VertexAITuningHook
 
     await VertexAITuningHook(VERTEX_CONN).aget_job(vertex_jobs[0])

@@ -35,14 +35,13 @@ os.environ.update(
     }
 )
 
-from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM, get_hook  # noqa: E402
+from airflow_ft_provider.hooks.registry import get_hook  # noqa: E402
 from airflow_ft_provider.jobs import Platform  # noqa: E402
-from airflow_ft_provider.platforms.registry import RECORDS  # noqa: E402
+from airflow_ft_provider.platforms.registry import record_for  # noqa: E402
 from airflow_ft_provider.testing import Emulator, JobScript, airflow_connection  # noqa: E402
 
-CONN_TYPES = CONN_TYPE_BY_PLATFORM
 #: The sweep runs on every platform that can cancel (the Gemini API cannot).
-SWEPT = [Platform(name) for name, record in RECORDS.items() if record.can_cancel]
+SWEPT = [platform for platform in Platform if record_for(platform).can_cancel]
 PROJECT = "demo-project"
 
 
@@ -86,7 +85,7 @@ class Run:
 
 
 def conn_id(platform: Platform) -> str:
-    return f"{CONN_TYPES[platform]}_default"
+    return record_for(platform).default_conn_name
 
 
 def configure_connections(emu: Emulator) -> None:
@@ -156,7 +155,7 @@ def main() -> int:
     started = time.monotonic()
     LOGS.mkdir()
     with Emulator() as emu:
-        print(f"Emulators of all {len(RECORDS)} platforms on {emu.url}; Airflow home {HOME}")
+        print(f"Emulators of all {len(Platform)} platforms on {emu.url}; Airflow home {HOME}")
         configure_connections(emu)
         single, old, fresh = seed(emu)
         rows = [Row("example_cancel_tuning_job", p, j) for p, j in single.items()]

@@ -20,12 +20,12 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
-from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM  # noqa: E402
 from airflow_ft_provider.jobs import Platform  # noqa: E402
+from airflow_ft_provider.platforms.registry import record_for  # noqa: E402
 from airflow_ft_provider.testing import Emulator, airflow_connection  # noqa: E402
 
 PLATFORMS = list(Platform)
-CONN_TYPES = CONN_TYPE_BY_PLATFORM
+CONN_TYPES = {platform: record_for(platform).conn_type for platform in PLATFORMS}
 #: Fast retries for tests (the defaults are tested on their own).
 FAST_RETRIES = {"backoff_max": 0.2, "max_retries": 5, "timeout": 10}
 PROJECT = "emulator-project"

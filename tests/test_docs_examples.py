@@ -28,8 +28,9 @@ from typing import Any
 
 import pytest
 
-from airflow_ft_provider.hooks.registry import CONN_TYPE_BY_PLATFORM, get_hook
+from airflow_ft_provider.hooks.registry import get_hook
 from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import RECORDS, record_for
 from airflow_ft_provider.testing import Emulator, JobScript, airflow_connection
 from airflow_ft_provider.testing.dags import ensure_db
 from tests.conftest import FAST_RETRIES, PLATFORMS, connection_dict
@@ -133,7 +134,7 @@ def test_dag_example_parses(block: Block, tmp_path: Path):
 def default_connections(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     """``ft_<platform>_default`` on the emulator, each platform with an old and a young running job."""
     for platform in PLATFORMS:
-        conn_id = f"{CONN_TYPE_BY_PLATFORM[platform]}_default"
+        conn_id = record_for(platform).default_conn_name
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection_dict(emu, platform)))
         emu.seed(platform, display_name="exp-1", script=JobScript(running_s=None), created_ago_s=3 * 3600)
         emu.seed(platform, display_name="exp-2", script=JobScript(running_s=None), created_ago_s=600)
@@ -204,7 +205,7 @@ def test_every_connection_page_shows_the_cli_and_an_environment_variable():
 @pytest.mark.parametrize(("conn_id", "conn"), CONNECTIONS)
 def test_connection_example_passes_the_test_button(conn_id: str, conn: dict[str, Any], emu: Emulator, set_connection):
     """The example as written, but with the emulator's address and credentials."""
-    platform = next(p for p, t in CONN_TYPE_BY_PLATFORM.items() if t == conn["conn_type"])
+    platform = Platform(RECORDS.by_conn_type[conn["conn_type"]].name)
     extra = {k: v for k, v in conn.get("extra", {}).items() if k not in _CREDENTIAL_EXTRAS}
     local = airflow_connection(emu, platform, project=extra.get("project", "emulator-project"), **FAST_RETRIES)
     set_connection(

@@ -2,7 +2,9 @@
 
 Such a platform declares what differs in its record (``api_key``: the header and scheme; its
 dialect reads its own extras in ``from_extras``), and gets a hook class here, named by the record
-(``OpenAITuningHook``), registered with Airflow like any other. Nothing here lists platforms.
+(``OpenAITuningHook``), registered with Airflow like any other: ``hooks.api_key.OpenAITuningHook``
+is the hook's one import path, the one the provider info names. Nothing here lists platforms; a
+platform another package registers gets its hook here too.
 """
 
 from __future__ import annotations
@@ -38,14 +40,16 @@ def _hook_class(record: PlatformRecord) -> type[ApiKeyTuningHook]:
     return declare_hook(record)(type(name, (ApiKeyTuningHook,), {"__module__": __name__, "__doc__": doc}))
 
 
-_HOOKS: dict[str, type[ApiKeyTuningHook]] = {
-    record.hook_class_name: _hook_class(record) for record in RECORDS.values() if record.hook_module == API_KEY_HOOKS
-}
+#: The hooks made so far, by class name: one class per record, made once.
+_HOOKS: dict[str, type[ApiKeyTuningHook]] = {}
 
 
 def __getattr__(name: str) -> Any:
-    """``airflow_ft_provider.hooks.api_key.<record's hook_class_name>``, e.g. ``OpenAITuningHook``."""
-    try:
+    """``airflow_ft_provider.hooks.api_key.<record's hook_class_name>``, e.g. ``OpenAITuningHook``;
+    made on first use (the same class every time)."""
+    if name in _HOOKS:
         return _HOOKS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    for record in RECORDS.values():
+        if record.hook_module == API_KEY_HOOKS and record.hook_class_name == name:
+            return _HOOKS.setdefault(name, _hook_class(record))  # a racing thread's class is dropped
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

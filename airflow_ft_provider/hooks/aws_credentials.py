@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_ft_provider.errors import AuthenticationError, PlatformUnavailableError
+from airflow_ft_provider.errors import AuthenticationError, ConnectionConfigError, PlatformUnavailableError
 from airflow_ft_provider.hooks import connection
 from airflow_ft_provider.hooks.auth import HeaderAuth
-from airflow_ft_provider.hooks.connection import ConnectionConfigError
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.transport.credentials import CredentialHttp, Minted, RefreshingAuth
 

@@ -27,11 +27,12 @@ import httpx
 from airflow_ft_provider import server_text
 from airflow_ft_provider.errors import (
     AuthenticationError,
+    ConnectionConfigError,
     PlatformUnavailableError,
     RequestTimeoutError,
 )
 from airflow_ft_provider.hooks import connection
-from airflow_ft_provider.hooks.connection import ConnectionConfigError, config_error
+from airflow_ft_provider.hooks.connection import config_error
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.transport.credentials import CredentialHttp, Minted, RefreshingAuth, typed_cause

@@ -21,11 +21,10 @@ from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_ft_provider import version_compat
 from airflow_ft_provider.errors import TuningJobError, UnexpectedResponseError
-from airflow_ft_provider.hooks.connection import ConnectionConfigError
 from airflow_ft_provider.jobs import TuningJob
 from airflow_ft_provider.paging import listing
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Page
-from airflow_ft_provider.platforms.registry import Platform
+from airflow_ft_provider.platforms.registry import known_platform
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.transport import (
     AsyncTransport,
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
     from airflow_ft_provider.job_filter import JobFilter
     from airflow_ft_provider.platforms.record import PlatformRecord
 
-__all__ = ["ConnectionConfigError", "PlatformSetup", "TuningJobHook", "declare_hook"]
+__all__ = ["PlatformSetup", "TuningJobHook", "declare_hook"]
 
 H = TypeVar("H", bound="type[TuningJobHook]")
 #: Runs a function over page requests, e.g. an executor's ``map`` to fetch numbered pages side by side.
@@ -69,7 +68,7 @@ def declare_hook(record: PlatformRecord) -> Callable[[H], H]:
 
     def declare(cls: H) -> H:
         cls.record = record
-        cls.platform = Platform(record.name)
+        cls.platform = known_platform(record.name)
         cls.conn_type = record.conn_type
         cls.hook_name = record.hook_name
         cls.default_conn_name = record.default_conn_name
@@ -196,7 +195,7 @@ class TuningJobHook(BaseHook):
             transport = self.get_conn()
             request = transport.dialect.list_request(None, 1)
             transport.call(request, _page_reader(transport.dialect, request), deadline=None)
-        except (TuningJobError, ConnectionConfigError) as exc:
+        except TuningJobError as exc:
             return False, f"{self.hook_name}: {exc}"
         message = f"{self.hook_name}: connected to {transport.dialect.base_url} and listed tuning jobs."
         if broken := version_compat.encryption_broken():

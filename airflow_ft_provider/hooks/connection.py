@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from airflow_ft_provider.errors import ConnectionConfigError
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.transport.settings import ClientSettings
 
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
     from airflow_ft_provider.platforms.record import PlatformRecord
-
-
-class ConnectionConfigError(ValueError):
-    """The Airflow connection is missing something or holds a value that cannot work."""
 
 
 def config_error(conn: Connection, problem: str) -> ConnectionConfigError:

@@ -19,10 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_ft_provider.errors import AuthenticationError, PlatformUnavailableError, TuningJobError
+from airflow_ft_provider.errors import (
+    AuthenticationError,
+    ConnectionConfigError,
+    PlatformUnavailableError,
+    TuningJobError,
+)
 from airflow_ft_provider.hooks import connection
 from airflow_ft_provider.hooks.auth import HeaderAuth
-from airflow_ft_provider.hooks.connection import ConnectionConfigError
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.transport.credentials import (
     CredentialAnswer,
@@ -211,8 +215,6 @@ class GoogleCredentialsAuth(RefreshingAuth[str]):
     """
 
     platform = PLATFORM
-    #: ADC not found (deferred ADC is looked up on the first fetch) names its fix as it is.
-    passed_through = (TuningJobError, ConnectionConfigError)
 
     def __init__(self, load: Callable[[Any], Credentials]) -> None:
         """``load``: the credentials, given a ``google.auth.transport.Request`` to find them with."""

@@ -5,13 +5,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from airflow_ft_provider.platforms.registry import RECORDS, RECORDS_BY_CONN_TYPE, record_for
+from airflow_ft_provider.errors import ConnectionConfigError
+from airflow_ft_provider.platforms.registry import RECORDS, record_for
 
 if TYPE_CHECKING:
     from airflow_ft_provider.hooks.base import TuningJobHook
-
-#: The provider's own connection type of each platform.
-CONN_TYPE_BY_PLATFORM: dict[str, str] = {name: record.conn_type for name, record in RECORDS.items()}
 
 
 def _load(path: str) -> type[TuningJobHook]:
@@ -20,10 +18,10 @@ def _load(path: str) -> type[TuningJobHook]:
 
 
 def hook_class_for_conn_type(conn_type: str | None, conn_id: str = "") -> type[TuningJobHook]:
-    record = RECORDS_BY_CONN_TYPE.get(conn_type or "")
+    record = RECORDS.by_conn_type.get(conn_type or "")
     if record is None:
-        known = ", ".join(sorted(RECORDS_BY_CONN_TYPE))
-        raise ValueError(
+        known = ", ".join(sorted(RECORDS.by_conn_type))
+        raise ConnectionConfigError(
             f"Connection {conn_id!r} has type {conn_type!r}, which is not a fine-tuning platform. "
             f"Use a connection of one of these types: {known}."
         )

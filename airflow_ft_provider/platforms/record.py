@@ -1,10 +1,10 @@
 """What the rest of the provider needs to know about a platform, declared once in its module.
 
 Each ``platforms/<name>.py`` ends with ``RECORD = PlatformRecord(...)``: its connection type and
-form, its hook, its dialect, its listing and quota facts. The registry collects the records, and
-every table that lists platforms (the ``Platform`` enum, the connection types in the provider info,
-the hooks by connection type, the emulators' list) is derived from them, so adding a platform
-touches its own modules only.
+form, its hook, its dialect, its listing and quota facts; another package's platform declares one
+the same way and registers it with an entry point (:mod:`~airflow_ft_provider.platforms.registry`).
+Every table that lists platforms (the connection types in the provider info, the hooks by
+connection type, the platforms a job record may name) is read from the records.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class ApiKeyAuth:
 class PlatformRecord:
     """One platform, as the provider's tables need it."""
 
-    #: The ``Platform`` value: in XCom, logs, trigger kwargs (never change it once released).
+    #: The platform's name (a ``Platform`` value, or the entry point's name of another package's
+    #: platform): in XCom, logs, trigger kwargs (never change it once released).
     name: str
     #: Human name, for messages ("Vertex AI").
     title: str

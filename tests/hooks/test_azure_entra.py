@@ -16,10 +16,14 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
-from airflow_ft_provider.errors import AuthenticationError, RequestTimeoutError, ResponseTooLargeError
+from airflow_ft_provider.errors import (
+    AuthenticationError,
+    ConnectionConfigError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
+)
 from airflow_ft_provider.hooks.azure_credentials import AzureCredentialAuth
 from airflow_ft_provider.hooks.azure_openai import AzureOpenAITuningHook
-from airflow_ft_provider.hooks.base import ConnectionConfigError
 from airflow_ft_provider.jobs import TuningJobState
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Fault, JobScript

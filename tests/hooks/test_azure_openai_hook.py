@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
-from airflow_ft_provider.errors import AuthenticationError, JobNotFoundError
+from airflow_ft_provider.errors import AuthenticationError, ConnectionConfigError, JobNotFoundError
 from airflow_ft_provider.hooks.azure_openai import AzureOpenAITuningHook
-from airflow_ft_provider.hooks.base import ConnectionConfigError
 from airflow_ft_provider.hooks.registry import hook_class_for_conn_type
 from airflow_ft_provider.jobs import TuningJobState
 from airflow_ft_provider.process_cache import process_cache

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from airflow_ft_provider.errors import AuthenticationError, JobNotCancellableError
+from airflow_ft_provider.errors import AuthenticationError, ConnectionConfigError, JobNotCancellableError
 from airflow_ft_provider.flows import CancelAction, run_flow
 from airflow_ft_provider.flows.cancel import cancel_flow
 from airflow_ft_provider.hooks.aws_credentials import INSTALL_HINT, SigV4Auth
 from airflow_ft_provider.hooks.bedrock import BedrockCustomizationHook
-from airflow_ft_provider.hooks.connection import ConnectionConfigError
 from airflow_ft_provider.jobs import TuningJobState
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import JobScript

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from airflow.sdk import Connection
 
-from airflow_ft_provider.hooks.base import ConnectionConfigError, TuningJobHook
-from airflow_ft_provider.hooks.dashscope import DashScopeFineTuningHook
-from airflow_ft_provider.hooks.together import TogetherFineTuningHook
+from airflow_ft_provider.errors import ConnectionConfigError
+from airflow_ft_provider.hooks.api_key import DashScopeTuningHook, TogetherTuningHook
+from airflow_ft_provider.hooks.base import TuningJobHook
 from airflow_ft_provider.jobs import Platform, TuningJobState
 from airflow_ft_provider.platforms.dashscope import DashScopeDialect
 from airflow_ft_provider.platforms.together import TogetherDialect
@@ -27,7 +27,7 @@ def conn(conn_type: str, host: str | None = None, password: str | None = KEY, **
 
 
 def dashscope(**kwargs: Any) -> DashScopeDialect:
-    dialect = DashScopeFineTuningHook().configure(conn("ft_dashscope", **kwargs)).dialect
+    dialect = DashScopeTuningHook().configure(conn("ft_dashscope", **kwargs)).dialect
     assert isinstance(dialect, DashScopeDialect)
     return dialect
 
@@ -36,8 +36,8 @@ def dashscope(**kwargs: Any) -> DashScopeDialect:
 @pytest.mark.parametrize(
     ("hook", "conn_type", "default", "platform"),
     [
-        (DashScopeFineTuningHook, "ft_dashscope", "ft_dashscope_default", Platform.DASHSCOPE),
-        (TogetherFineTuningHook, "ft_together", "ft_together_default", Platform.TOGETHER),
+        (DashScopeTuningHook, "ft_dashscope", "ft_dashscope_default", Platform.DASHSCOPE),
+        (TogetherTuningHook, "ft_together", "ft_together_default", Platform.TOGETHER),
     ],
 )
 def test_hook_identity(hook: type[TuningJobHook], conn_type: str, default: str, platform: Platform) -> None:
@@ -99,7 +99,7 @@ def test_dashscope_workspace_with_control_characters() -> None:
 
 # -- Together -------------------------------------------------------------------------------
 def together_url(**kwargs: Any) -> str:
-    dialect = TogetherFineTuningHook().configure(conn("ft_together", **kwargs)).dialect
+    dialect = TogetherTuningHook().configure(conn("ft_together", **kwargs)).dialect
     assert isinstance(dialect, TogetherDialect)
     return dialect.base_url
 
@@ -111,7 +111,7 @@ def test_together_default_and_host() -> None:
 
 
 # -- shared rules ---------------------------------------------------------------------------
-HOOKS = [(DashScopeFineTuningHook, "ft_dashscope"), (TogetherFineTuningHook, "ft_together")]
+HOOKS = [(DashScopeTuningHook, "ft_dashscope"), (TogetherTuningHook, "ft_together")]
 
 
 @pytest.mark.parametrize(("hook", "conn_type"), HOOKS)
@@ -153,7 +153,7 @@ def send(setup: Any, answer: dict[str, Any], job_id: str) -> tuple[httpx.Request
 
 
 def test_dashscope_request_on_the_wire() -> None:
-    setup = DashScopeFineTuningHook().configure(conn("ft_dashscope", region="cn", workspace="llm-ws1"))
+    setup = DashScopeTuningHook().configure(conn("ft_dashscope", region="cn", workspace="llm-ws1"))
     answer = {"request_id": "r", "output": {"job_id": "ft-1", "status": "CANCELED", "code": "1"}}
     request, job = send(setup, answer, "ft-1")
     assert str(request.url) == "https://dashscope.aliyuncs.com/api/v1/fine-tunes/ft-1"
@@ -163,7 +163,7 @@ def test_dashscope_request_on_the_wire() -> None:
 
 
 def test_together_request_on_the_wire() -> None:
-    setup = TogetherFineTuningHook().configure(conn("ft_together"))
+    setup = TogetherTuningHook().configure(conn("ft_together"))
     request, job = send(setup, {"id": "ft-1", "status": "cancel_requested"}, "ft-1")
     assert str(request.url) == "https://api.together.xyz/v1/fine-tunes/ft-1"
     assert request.headers["Authorization"] == f"Bearer {KEY}"

@@ -17,10 +17,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from airflow_ft_provider import version_compat
-from airflow_ft_provider.errors import AuthenticationError, PlatformUnavailableError, RequestTimeoutError
+from airflow_ft_provider.errors import (
+    AuthenticationError,
+    ConnectionConfigError,
+    PlatformUnavailableError,
+    RequestTimeoutError,
+)
+from airflow_ft_provider.hooks.api_key import GeminiTuningHook
 from airflow_ft_provider.hooks.auth import HeaderAuth as BearerAuth
-from airflow_ft_provider.hooks.base import ConnectionConfigError
-from airflow_ft_provider.hooks.gemini import GeminiTuningHook
 from airflow_ft_provider.hooks.google_credentials import GoogleCredentialsAuth, google_credentials
 from airflow_ft_provider.hooks.vertex_ai import VertexAITuningHook
 from airflow_ft_provider.platforms.gemini import GeminiDialect

@@ -12,7 +12,7 @@ import re
 import pytest
 from airflow.exceptions import AirflowNotFoundException
 
-from airflow_ft_provider.hooks.base import ConnectionConfigError
+from airflow_ft_provider.errors import ConnectionConfigError
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
 from tests.hostile.conftest import MODES, PLATFORMS

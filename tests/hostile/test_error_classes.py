@@ -29,6 +29,6 @@ def test_error_class(name):
 
 
 def test_connection_config_error_is_a_value_error():
-    from airflow_ft_provider.hooks.base import ConnectionConfigError
+    from airflow_ft_provider.errors import ConnectionConfigError
 
     assert issubclass(ConnectionConfigError, ValueError)

@@ -16,12 +16,12 @@ import pytest
 from airflow_ft_provider.errors import MalformedResponseError
 from airflow_ft_provider.flows import CancelAction, arun_flow, cancel_flow, run_flow
 from airflow_ft_provider.jobs import Platform, TuningJobState
-from airflow_ft_provider.platforms.registry import RECORDS
+from airflow_ft_provider.platforms.registry import record_for
 from airflow_ft_provider.testing import JobScript
 from tests.hostile.servers import forwarded_then, reply
 from tests.hostile.support import close_async_clients, run_dag_timed, warm_up
 
-CANCELLING = [Platform(name) for name, record in RECORDS.items() if record.can_cancel]
+CANCELLING = [platform for platform in Platform if record_for(platform).can_cancel]
 MODES = ["sync", "async"]
 RUNNING = JobScript(running_s=None, cancel_s=60.0)
 

@@ -24,8 +24,8 @@ import httpx
 import pytest
 from airflow.sdk import Connection
 
-from airflow_ft_provider.errors import PlatformUnavailableError
-from airflow_ft_provider.hooks.base import ConnectionConfigError, TuningJobHook
+from airflow_ft_provider.errors import ConnectionConfigError, PlatformUnavailableError
+from airflow_ft_provider.hooks.base import TuningJobHook
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.process_cache import process_cache

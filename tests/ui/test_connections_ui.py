@@ -23,7 +23,7 @@ from packaging.version import Version
 
 from airflow_ft_provider.connection_fields import ConnField
 from airflow_ft_provider.jobs import Platform
-from airflow_ft_provider.platforms.registry import RECORDS_BY_CONN_TYPE
+from airflow_ft_provider.platforms.registry import record_for
 from airflow_ft_provider.testing import Emulator
 from tests.conftest import CONN_TYPES
 from tests.security.support import foreign_service_account
@@ -170,7 +170,7 @@ def check_extra_field(dialog: Any, spec: ConnField) -> None:
 
 def check_form(page: Any, dialog: Any, platform: Platform) -> None:
     """Labels, placeholders, hidden and secret fields: exactly what connection_fields declares."""
-    record = RECORDS_BY_CONN_TYPE[CONN_TYPES[platform]]
+    record = record_for(platform)
     form = record.form
     ui = form.ui
     host_label, password_label = ui["relabeling"]["host"], ui["relabeling"]["password"]
@@ -269,7 +269,7 @@ def assert_not_shown(browser: Browser, secrets: list[str], where: str) -> None:
 @pytest.mark.parametrize("platform", list(Platform), ids=str)
 def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiServer, ui_emu: Emulator, platform):
     page = browser.page
-    record = RECORDS_BY_CONN_TYPE[CONN_TYPES[platform]]
+    record = record_for(platform)
     conn_id = f"ui_{platform.value}_{uuid.uuid4().hex[:6]}"
     creds = credentials(ui_emu, platform)
     project = None

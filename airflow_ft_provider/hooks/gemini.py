@@ -1,5 +1,0 @@
-"""Compatibility: the hook's earlier import path. It now lives in :mod:`airflow_ft_provider.hooks.api_key`."""
-
-from airflow_ft_provider.hooks.api_key import GeminiTuningHook
-
-__all__ = ["GeminiTuningHook"]
