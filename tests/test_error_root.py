@@ -18,12 +18,15 @@ from airflow_ft_provider.hooks.registry import hook_class_for_conn_type
 from airflow_ft_provider.job_filter import JobFilter, TooManyJobsError
 from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
 from airflow_ft_provider.platforms.extras import ExtraError
+from airflow_ft_provider.platforms.paging_base import BadPageRequest, MalformedPage
 from airflow_ft_provider.platforms.wire import DuplicateKeyError
 
 #: Exceptions that never leave the provider, and where they are turned into one under the root.
 INTERNAL = {
     ExtraError: "hooks.connection.named makes it the connection's ConnectionConfigError",
     DuplicateKeyError: "platforms.wire.ApiResponse reads it as a MalformedResponseError",
+    MalformedPage: "platforms.base.Dialect.parse_page reads it as a MalformedResponseError",
+    BadPageRequest: "a paging style's server half: the emulator answers it with a 400, a client never sees it",
 }
 
 
