@@ -35,6 +35,7 @@ from airflow_ft_provider.platforms.fields import parse_time, text
 from airflow_ft_provider.platforms.http_errors import error_by_status
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
 from airflow_ft_provider.platforms.record import PlatformRecord
+from airflow_ft_provider.platforms.states import Phase, StateTable
 
 if TYPE_CHECKING:
     from airflow_ft_provider.job_filter import JobFilter
@@ -47,13 +48,24 @@ DEFAULT_PAGE_SIZE = 100
 #: botocore's ``ModelCustomizationJobIdentifier``: at most 1,011 characters.
 MAX_ID_LENGTH = 1011
 
-STATES = {
-    "InProgress": TuningJobState.RUNNING,
-    "Completed": TuningJobState.SUCCEEDED,
-    "Failed": TuningJobState.FAILED,
-    "Stopping": TuningJobState.CANCELLING,
-    "Stopped": TuningJobState.CANCELLED,
-}
+STATES = StateTable(
+    {
+        "InProgress": TuningJobState.RUNNING,
+        "Completed": TuningJobState.SUCCEEDED,
+        "Failed": TuningJobState.FAILED,
+        "Stopping": TuningJobState.CANCELLING,
+        "Stopped": TuningJobState.CANCELLED,
+    },
+    timeline={
+        Phase.QUEUED: "InProgress",
+        Phase.PENDING: "InProgress",
+        Phase.RUNNING: "InProgress",
+        Phase.CANCELLING: "Stopping",
+        Phase.SUCCEEDED: "Completed",
+        Phase.FAILED: "Failed",
+        Phase.CANCELLED: "Stopped",
+    },
+)
 #: The ``statusEquals`` value selecting each normalized state (Bedrock has one native state per state).
 STATUS_OF = {state: native for native, state in STATES.items()}
 

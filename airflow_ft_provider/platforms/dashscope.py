@@ -25,6 +25,7 @@ from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import CHINA_STANDARD_TIME, parse_time, text
 from airflow_ft_provider.platforms.http_errors import error_by_status
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
+from airflow_ft_provider.platforms.states import Phase, StateTable
 
 #: Region name (the connection's ``region`` extra) -> API base URL.
 BASE_URLS = {
@@ -38,21 +39,32 @@ MAX_PAGE_SIZE = 100
 #: beyond that, or if ``total`` is wrong, the walk goes page by page and stops at an empty one.
 MAX_FAN_OUT_PAGES = 100
 
-STATES = {
-    "PENDING": TuningJobState.PENDING,
-    # QUEUING and CANCELING are undocumented but plausible; CANCELLED/CANCELLING (two L)
-    # are tolerated in case the spelling is ever aligned with the rest of the world.
-    "QUEUING": TuningJobState.QUEUED,
-    "RUNNING": TuningJobState.RUNNING,
-    "CANCELING": TuningJobState.CANCELLING,
-    "CANCELLING": TuningJobState.CANCELLING,
-    "SUSPENDED": TuningJobState.PAUSED,
-    "SUCCEEDED": TuningJobState.SUCCEEDED,
-    "FAILED": TuningJobState.FAILED,
-    "CANCELED": TuningJobState.CANCELLED,
-    "CANCELLED": TuningJobState.CANCELLED,
-    "UNKNOWN": TuningJobState.UNKNOWN,
-}
+STATES = StateTable(
+    {
+        "PENDING": TuningJobState.PENDING,
+        # QUEUING and CANCELING are undocumented but plausible; CANCELLED/CANCELLING (two L)
+        # are tolerated in case the spelling is ever aligned with the rest of the world.
+        "QUEUING": TuningJobState.QUEUED,
+        "RUNNING": TuningJobState.RUNNING,
+        "CANCELING": TuningJobState.CANCELLING,
+        "CANCELLING": TuningJobState.CANCELLING,
+        "SUSPENDED": TuningJobState.PAUSED,
+        "SUCCEEDED": TuningJobState.SUCCEEDED,
+        "FAILED": TuningJobState.FAILED,
+        "CANCELED": TuningJobState.CANCELLED,
+        "CANCELLED": TuningJobState.CANCELLED,
+        "UNKNOWN": TuningJobState.UNKNOWN,
+    },
+    timeline={
+        Phase.QUEUED: "PENDING",
+        Phase.PENDING: "PENDING",
+        Phase.RUNNING: "RUNNING",
+        Phase.CANCELLING: "CANCELING",
+        Phase.SUCCEEDED: "SUCCEEDED",
+        Phase.FAILED: "FAILED",
+        Phase.CANCELLED: "CANCELED",
+    },
+)
 
 #: What to check when DashScope refuses; keys and jobs belong to one region and workspace.
 _HINTS = {

@@ -14,20 +14,35 @@ from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
 from airflow_ft_provider.platforms.http_errors import openai_style_error
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
+from airflow_ft_provider.platforms.states import Phase, StateTable
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: The list endpoint's largest ``limit``.
 MAX_PAGE_SIZE = 100
 
-STATES = {
-    "validating_files": TuningJobState.PENDING,
-    "queued": TuningJobState.QUEUED,
-    "running": TuningJobState.RUNNING,
-    "paused": TuningJobState.PAUSED,
-    "succeeded": TuningJobState.SUCCEEDED,
-    "failed": TuningJobState.FAILED,
-    "cancelled": TuningJobState.CANCELLED,
-}
+#: The statuses of OpenAI's fine-tuning job reference (November 2026), ``pausing`` included: it
+#: came with ``POST .../pause`` and ``/resume``. No cancelling state: a cancel reads ``cancelled``.
+STATES = StateTable(
+    {
+        "validating_files": TuningJobState.PENDING,
+        "queued": TuningJobState.QUEUED,
+        "running": TuningJobState.RUNNING,
+        # On its way to paused: still training (and billed) until it gets there.
+        "pausing": TuningJobState.RUNNING,
+        "paused": TuningJobState.PAUSED,
+        "succeeded": TuningJobState.SUCCEEDED,
+        "failed": TuningJobState.FAILED,
+        "cancelled": TuningJobState.CANCELLED,
+    },
+    timeline={
+        Phase.QUEUED: "queued",
+        Phase.PENDING: "validating_files",
+        Phase.RUNNING: "running",
+        Phase.SUCCEEDED: "succeeded",
+        Phase.FAILED: "failed",
+        Phase.CANCELLED: "cancelled",
+    },
+)
 
 
 class OpenAIDialect(Dialect):

@@ -19,31 +19,12 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Literal
 
 from airflow_ft_provider.platforms.registry import Platform
+from airflow_ft_provider.platforms.states import Phase
 
 __all__ = ["CancelResult", "Job", "JobScript", "JobStore", "JobView", "NewId", "Phase", "order_key"]
-
-
-class Phase(StrEnum):
-    """Where a job is on its timeline; each platform renders it under its own name."""
-
-    QUEUED = "queued"
-    PENDING = "pending"
-    RUNNING = "running"
-    CANCELLING = "cancelling"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def ended(self) -> bool:
-        return self in _ENDED
-
-
-_ENDED = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
 
 
 @dataclass(frozen=True)

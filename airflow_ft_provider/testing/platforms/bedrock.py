@@ -58,16 +58,6 @@ COLLECTION = "/model-customization-jobs"
 STS_PATH = "/sts"
 #: Lifetime of the credentials AssumeRole hands out, unless the request asks for less.
 ASSUMED_LIFETIME_S = 3600
-STATES = {
-    Phase.QUEUED: "InProgress",
-    Phase.PENDING: "InProgress",
-    Phase.RUNNING: "InProgress",
-    Phase.CANCELLING: "Stopping",
-    Phase.SUCCEEDED: "Completed",
-    Phase.FAILED: "Failed",
-    Phase.CANCELLED: "Stopped",
-}
-TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 _ERRORS = {
     400: ("ValidationException", "Input validation failed."),
     401: ("UnrecognizedClientException", "The security token included in the request is invalid."),
@@ -250,7 +240,7 @@ class BedrockPages(Paging):
 def _list_filter(spec: PlatformSpec, request: Request) -> Callable[[JobView], bool] | Response | None:
     q = request.query_params
     status, contains = q.get("statusEquals"), q.get("nameContains")
-    if status is not None and status not in set(STATES.values()):
+    if status is not None and status not in spec.states:
         return error(400, message=f"1 validation error detected: statusEquals {status[:40]!r} is not valid.")
     bounds: list[float | None] = []
     for name in ("creationTimeAfter", "creationTimeBefore"):
@@ -282,8 +272,6 @@ class BedrockSpec(PlatformSpec):
     auxiliary_paths = (STS_PATH,)
     auth_note = f"SigV4 (service bedrock) with access key {ACCESS_KEY_ID} and the key as its secret, or Bearer <key>"
     default_base_model = "amazon.titan-text-express-v1:0:8k"
-    states = STATES
-    terminal = TERMINAL
     seed_fields = {"region": DEFAULT_REGION}
     collections = (COLLECTION,)
     # Served by :meth:`extra_routes`: an ARN holds "/" once decoded, and auth needs the body.
