@@ -32,6 +32,11 @@ BASE_URLS = {
     "cn": "https://dashscope.aliyuncs.com/api/v1",
     "intl": "https://dashscope-intl.aliyuncs.com/api/v1",
 }
+#: The default region, stated because Alibaba's pages disagree: one says the fine-tuning API is served
+#: only in China (Beijing), others show ``dashscope-intl`` examples. Keys and jobs belong to one
+#: region, so the default cannot be right for everyone; ``intl`` stays the default (changing it would
+#: send every connection without a ``region`` extra to another region's endpoint, which refuses its
+#: key), and the form and docs say to pick ``cn`` for jobs created in Beijing.
 DEFAULT_REGION = "intl"
 #: The list endpoint accepts page sizes 1-100.
 MAX_PAGE_SIZE = 100
@@ -201,7 +206,9 @@ RECORD = PlatformRecord(
             ConnField(
                 "region",
                 "Region",
-                "cn = Beijing (dashscope.aliyuncs.com), intl = Singapore (dashscope-intl.aliyuncs.com).",
+                "The region your key and jobs belong to: cn = China (Beijing), dashscope.aliyuncs.com; intl = "
+                "Singapore, dashscope-intl.aliyuncs.com (the default). Alibaba's pages disagree on where "
+                "fine-tuning is served (one says Beijing only): choose cn if your jobs were created in Beijing.",
                 default=DEFAULT_REGION,
                 choices=tuple(BASE_URLS),
             ),

@@ -21,7 +21,9 @@ from airflow_ft_provider.platforms.http_errors import openai_style_error
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 from airflow_ft_provider.platforms.states import Phase, StateTable
 
-DEFAULT_BASE_URL = "https://api.together.xyz/v1"
+#: The server of Together's OpenAPI spec and the SDK's default (togethercomputer/together-py);
+#: ``api.together.xyz`` is the older name of the same API.
+DEFAULT_BASE_URL = "https://api.together.ai/v1"
 
 STATES = StateTable(
     {

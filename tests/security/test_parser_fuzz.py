@@ -135,7 +135,7 @@ SHAPES: dict[Platform, Shape] = {
     ),
     Platform.TOGETHER: Shape(
         Platform.TOGETHER,
-        lambda: TogetherDialect("https://api.together.xyz/v1"),
+        lambda: TogetherDialect("https://api.together.ai/v1"),
         "ft-01234567-89ab",
         {
             "id": "ft-01234567-89ab",

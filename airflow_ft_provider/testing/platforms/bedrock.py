@@ -54,6 +54,8 @@ DEFAULT_REGION = "us-east-1"
 #: How far a request's X-Amz-Date may be from the emulator's clock (AWS allows 15 minutes).
 MAX_SKEW_S = 15 * 60
 COLLECTION = "/model-customization-jobs"
+#: ``SortOrder`` of botocore's bedrock service model (2023-04-20).
+SORT_ORDERS = ("Ascending", "Descending")
 #: Where STS AssumeRole is served (the ``sts_endpoint_url`` extra of a connection with ``role_arn``).
 STS_PATH = "/sts"
 #: Lifetime of the credentials AssumeRole hands out, unless the request asks for less.
@@ -221,16 +223,28 @@ class BedrockPages(Paging):
         raw_size = q.get("maxResults", str(self.default_size))
         if not raw_size.isdigit() or not 1 <= int(raw_size) <= self.max_size:
             return error(400, message=f"1 validation error detected: maxResults must be 1 to {self.max_size}.")
-        if q.get("sortOrder", "Descending") != "Descending" or q.get("sortBy", "CreationTime") != "CreationTime":
-            return error(400, message="The emulator lists by CreationTime, Descending only.")
+        # botocore's service model: sortBy is CreationTime only, sortOrder Ascending or Descending.
+        order = q.get("sortOrder", "Descending")
+        if order not in SORT_ORDERS or q.get("sortBy", "CreationTime") != "CreationTime":
+            return error(
+                400,
+                message="1 validation error detected: sortBy must be CreationTime and sortOrder "
+                "Ascending or Descending.",
+            )
         token = q.get("nextToken")
-        before = decode_cursor(token) if token else None
-        if token and before is None:
+        cursor = decode_cursor(token) if token else None
+        if token and cursor is None:
             return error(400, message="The provided pagination token is invalid.")
         where = _list_filter(api.spec, request)
         if isinstance(where, Response):
             return where
-        views, more = api.page(request, before=before, limit=int(raw_size), where=where)
+        partitions = api.partitions(request)
+        if order == "Ascending":
+            views, more = api.core.store.page(
+                api.spec.platform, partitions, oldest_first=True, after=cursor, limit=int(raw_size), where=where
+            )
+        else:
+            views, more = api.page(request, before=cursor, limit=int(raw_size), where=where)
         out: dict[str, Any] = {"modelCustomizationJobSummaries": [summary(item) for item in api.listed(views)]}
         if more:
             out["nextToken"] = encode_cursor(views[-1].job)
