@@ -4,6 +4,8 @@ A job never "runs": its phase is a pure function of the clock, its :class:`JobSc
 and the moment a cancel was accepted. That keeps the emulator cheap (nothing ticks in
 the background) and deterministic enough for tests that use fractional seconds.
 The uvicorn thread and the test thread share one store, so every access holds a lock.
+:class:`Phase` lives with the platforms' state tables (:mod:`airflow_ft_provider.platforms.states`),
+which say what each platform shows in it.
 Jobs are kept in listing order per partition (a Vertex AI project and region, a
 DashScope workspace), so listing pages cost what they return, not the project's size.
 """
