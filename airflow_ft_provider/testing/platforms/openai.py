@@ -2,8 +2,8 @@
 
 Faithful points: the dialect's state table (:mod:`airflow_ft_provider.platforms.states`) with
 no intermediate cancelling state (a cancel reads ``cancelled`` at once, unless the script's
-race outcome says the job finishes anyway, in which case it keeps reading ``running`` until it ends), cursor pagination on ``after`` with
-``has_more``, ``x-request-id`` on every answer, and two kinds of 429:
+race outcome says the job finishes anyway, in which case it keeps reading ``running`` until it
+ends), cursor pagination on ``after`` with ``has_more``, ``x-request-id`` on every answer, and two kinds of 429:
 ``rate_limit_exceeded`` (retry) and ``insufficient_quota`` (do not).
 """
 
