@@ -4,8 +4,9 @@
 the legacy data plane, which refuses a request without a dated ``api-version`` as Azure does.
 Jobs, paging, pause/resume and events are OpenAI's (this spec is OpenAI's with Azure's
 addressing, auth and error body); the states are Azure's table (a new job shows ``pending``).
-The credential is the platform's one emulator key, taken as the resource key (``api-key``) or as an Entra ID token (``Authorization: Bearer``), or a token the
-emulated Entra ID issued (:mod:`airflow_ft_provider.testing.entra`, at Entra ID's own paths), refused
+The credential is the platform's one emulator key, taken as the resource key (``api-key``) or
+as an Entra ID token (``Authorization: Bearer``), or a token the emulated Entra ID issued
+(:mod:`airflow_ft_provider.testing.entra`, at Entra ID's own paths), refused
 with 401 once it has expired.
 """
 
