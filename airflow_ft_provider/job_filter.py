@@ -29,13 +29,13 @@ from pydantic import (
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
 
-#: What "cancel every active job" means by default. CANCELLING is left out (nothing to
-#: send) and UNKNOWN too (a state we cannot read is no licence to cancel).
+#: What "cancel every active job" means by default. CANCELLING is left out (nothing to send).
 DEFAULT_STATES: frozenset[TuningJobState] = frozenset(
     {TuningJobState.QUEUED, TuningJobState.PENDING, TuningJobState.RUNNING, TuningJobState.PAUSED}
 )
-#: States a filter may name: everything but the terminal ones, which no cancel can change.
-SELECTABLE_STATES: frozenset[TuningJobState] = frozenset(TuningJobState) - TERMINAL_STATES
+#: States a filter may name: everything but the terminal ones, which no cancel can change, and
+#: UNKNOWN, which is no state but "not recognised": ``include_unknown_states`` is its one switch.
+SELECTABLE_STATES: frozenset[TuningJobState] = frozenset(TuningJobState) - TERMINAL_STATES - {TuningJobState.UNKNOWN}
 DEFAULT_MAX_JOBS = 1000
 #: Prefix that turns a name or id pattern into a regular expression.
 REGEX_PREFIX = "re:"
@@ -56,8 +56,12 @@ class JobFilter(BaseModel):
     """Select jobs from a listing; every criterion given must hold (logical AND).
 
     :param states: normalized states to select (names, any case; a list or one comma-separated
-        string). Default: QUEUED, PENDING, RUNNING, PAUSED. CANCELLING and UNKNOWN only when
-        named; terminal states are refused since an ended job cannot be cancelled.
+        string). Default: QUEUED, PENDING, RUNNING, PAUSED. CANCELLING only when named; terminal
+        states are refused since an ended job cannot be cancelled, and UNKNOWN (see below).
+    :param include_unknown_states: also select jobs whose native state the provider does not
+        recognise (state UNKNOWN, ``native_state`` kept) when every other criterion holds. Default
+        False: such a job cannot be shown to be in any of ``states`` (it may be ending, or in a
+        state a cancel does not apply to), so it is reported (:meth:`unknown`) rather than cancelled.
     :param created_before: select jobs created before this instant: an aware datetime or an
         ISO 8601 string with an offset (``2025-01-31T00:00:00Z``). Jobs without a creation
         time never match.
@@ -80,6 +84,7 @@ class JobFilter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     states: frozenset[TuningJobState] = DEFAULT_STATES
+    include_unknown_states: bool = False
     created_before: AwareDatetime | None = None
     running_longer_than: timedelta | None = None
     name_pattern: str | None = None
@@ -115,6 +120,8 @@ class JobFilter(BaseModel):
             if name not in TuningJobState.__members__:
                 raise ValueError(f"{item!r} is not a job state; use some of {allowed}")
             state = TuningJobState[name]
+            if state is TuningJobState.UNKNOWN:
+                raise ValueError("UNKNOWN is not a state a job can be shown to be in; use include_unknown_states=True")
             if state in TERMINAL_STATES:
                 raise ValueError(f"{state} is terminal: an ended job cannot be cancelled. Use some of {allowed}")
             states.add(state)
@@ -178,8 +185,22 @@ class JobFilter(BaseModel):
     # -- matching --------------------------------------------------------------------------
     def matches(self, job: TuningJob, now: datetime) -> bool:
         """Whether ``job`` is selected, judged at ``now`` (an aware datetime). Pure."""
-        if job.state not in self.states:
-            return False
+        if job.state is TuningJobState.UNKNOWN:
+            return self.include_unknown_states and self._matches_besides_state(job, now)
+        return job.state in self.states and self._matches_besides_state(job, now)
+
+    def unknown(self, jobs: Iterable[TuningJob], now: datetime) -> list[TuningJob]:
+        """The jobs in a state nobody recognised that every criterion but the state selects, each
+        once: what ``include_unknown_states=True`` adds (or added) to the selection."""
+        seen: set[str] = set()
+        found = []
+        for job in jobs:
+            if job.state is TuningJobState.UNKNOWN and job.job_id not in seen and self._matches_besides_state(job, now):
+                seen.add(job.job_id)
+                found.append(job)
+        return found
+
+    def _matches_besides_state(self, job: TuningJob, now: datetime) -> bool:
         if self.created_before is not None and (job.created_at is None or job.created_at >= self.created_before):
             return False
         if self.running_longer_than is not None:
@@ -217,6 +238,8 @@ class JobFilter(BaseModel):
     def describe(self) -> str:
         """The criteria in one line, for logs and errors."""
         parts = [f"states={','.join(sorted(self.states))}"]
+        if self.include_unknown_states:
+            parts.append("include_unknown_states=True")
         if self.created_before is not None:
             parts.append(f"created_before={self.created_before.isoformat()}")
         if self.running_longer_than is not None:

@@ -50,11 +50,31 @@ class TestStates:
     def test_names_in_any_case_list_or_comma_string(self, given):
         assert JobFilter(states=given).states == {S.RUNNING, S.QUEUED}
 
-    def test_unknown_and_cancelling_only_when_named(self):
-        flt = JobFilter(states=["UNKNOWN", "CANCELLING"])
-        assert flt.matches(job(S.UNKNOWN), NOW)
+    def test_cancelling_only_when_named(self):
+        flt = JobFilter(states=["CANCELLING"])
         assert flt.matches(job(S.CANCELLING), NOW)
         assert not flt.matches(job(S.RUNNING), NOW)
+
+    def test_unknown_is_not_a_state_to_name_but_an_explicit_switch(self):
+        with pytest.raises(ValueError, match="include_unknown_states=True"):
+            JobFilter(states=["UNKNOWN"])
+        flt = JobFilter(states=["CANCELLING"], include_unknown_states=True, name_pattern="keep-*")
+        assert flt.matches(job(S.UNKNOWN, name="keep-1"), NOW)
+        assert not flt.matches(job(S.UNKNOWN, name="other"), NOW)
+        assert "include_unknown_states=True" in flt.describe()
+
+    def test_unknown_lists_what_the_switch_would_add(self):
+        jobs = [
+            job(S.UNKNOWN, job_id="u1", name="keep-1"),
+            job(S.UNKNOWN, job_id="u1", name="keep-1"),  # listed twice: once
+            job(S.UNKNOWN, job_id="u2", name="other"),
+            job(S.RUNNING, job_id="r1", name="keep-2"),
+        ]
+        flt = JobFilter(name_pattern="keep-*")
+        assert [j.job_id for j in flt.unknown(jobs, NOW)] == ["u1"]
+        assert [j.job_id for j in flt.select(jobs, NOW)] == ["r1"]
+        with_unknown = JobFilter(name_pattern="keep-*", include_unknown_states=True)
+        assert [j.job_id for j in with_unknown.select(jobs, NOW)] == ["u1", "r1"]
 
     @pytest.mark.parametrize("terminal", ["SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"])
     def test_terminal_states_are_refused(self, terminal):

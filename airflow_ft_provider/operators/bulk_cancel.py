@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
@@ -26,7 +23,8 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from airflow_ft_provider.arguments import seconds
 from airflow_ft_provider.errors import MAX_MESSAGE, OperationNotSupportedError, TuningJobError
 from airflow_ft_provider.job_filter import DEFAULT_MAX_JOBS, JobFilter, TooManyJobsError
-from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.jobs import TuningJob
+from airflow_ft_provider.operators.bulk_report import BulkAction, BulkReport, JobOutcome, Problem, table
 from airflow_ft_provider.server_text import clean
 
 if TYPE_CHECKING:
@@ -34,73 +32,12 @@ if TYPE_CHECKING:
 
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_ft_provider.flows import CancelResult, Confirmation
+    from airflow_ft_provider.flows import Confirmation
     from airflow_ft_provider.hooks.base import TuningJobHook
 
 _SEE_XCOM = "Each job's outcome is in the task's XCom (return_value) and in the table above."
 #: Rows of matching jobs shown when ``max_jobs`` refuses a run.
 _SAMPLE_ROWS = 20
-
-
-class BulkAction(StrEnum):
-    """What happened to one selected job."""
-
-    CANCEL_SENT = "cancel_sent"
-    ALREADY_CANCELLING = "already_cancelling"
-    ALREADY_ENDED = "already_ended"
-    DRY_RUN = "dry_run"
-    FAILED = "failed"
-
-
-@dataclass
-class JobOutcome:
-    """One selected job: as listed, what was done, and the latest state read since."""
-
-    before: TuningJob
-    action: BulkAction
-    #: The latest read after the action (cancel answer, re-listing, get); None if none yet.
-    after: TuningJob | None = None
-    error: str | None = None
-    #: For FAILED: whether a later run could succeed (an outage or rate limit, not a refusal).
-    retryable: bool = False
-
-    @classmethod
-    def of(cls, result: CancelResult) -> JobOutcome:
-        # A cancel answer without the job (Vertex AI, DashScope) leaves the listed record: no read yet.
-        after = None if result.after is result.before else result.after
-        return cls(result.before, BulkAction(result.action.value), after)
-
-    @property
-    def job_id(self) -> str:
-        return self.before.job_id
-
-    @property
-    def ended_otherwise(self) -> bool:
-        """Ended, but not CANCELLED: it finished before (or despite) the cancel."""
-        return (
-            self.action is not BulkAction.FAILED
-            and self.after is not None
-            and self.after.is_terminal
-            and self.after.state is not TuningJobState.CANCELLED
-        )
-
-    def to_xcom(self) -> dict[str, str | None]:
-        return {
-            "job_id": self.job_id,
-            "display_name": self.before.display_name,
-            "state_before": self.before.state.value,
-            "state_after": self.after.state.value if self.after is not None else None,
-            "action": self.action.value,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why the task fails, and whether a later try could do better."""
-
-    message: str
-    retryable: bool
 
 
 class BulkCancelTuningJobsOperator(BaseOperator):
@@ -118,13 +55,21 @@ class BulkCancelTuningJobsOperator(BaseOperator):
        takes fewer requests) on a backing-off schedule until every job is terminal or gone.
 
     ``timeout`` bounds the whole task: listing, cancels and confirmation. Returns (XCom, JSON, no
-    secrets) the filter, counts and one record per job: ``{job_id, display_name, state_before,
-    state_after, action, error}``. The task fails after pushing it if a cancel failed, a job was not
-    confirmed in time, or (with ``fail_if_not_cancelled``) a job ended other than CANCELLED. On the
-    Gemini API, which cannot cancel tuning, every job is ``failed`` with the platform's message.
+    secrets) the filter, counts, ``unknown_states`` (below) and one record per job: ``{job_id,
+    display_name, state_before, state_after, action, error}`` (see
+    :mod:`~airflow_ft_provider.operators.bulk_report`). The task fails after pushing it if a
+    cancel failed, a job was not confirmed in time, or (with ``fail_if_not_cancelled``) a job ended
+    other than CANCELLED. On the Gemini API, which cannot cancel tuning, every job is ``failed``
+    with the platform's message.
 
     :param conn_id: connection of one of the provider's types; it decides the platform (templated).
     :param states: states to select (templated); default QUEUED, PENDING, RUNNING, PAUSED.
+    :param include_unknown_states: also cancel jobs whose native state the provider does not
+        recognise (normalized UNKNOWN) when the other criteria select them. Default False: a job
+        whose state nobody recognised cannot be shown to be in ``states`` (it may be ending, or in a
+        state no cancel applies to), and cancelling on a guess is the mistake this operator must
+        not make. Either way such jobs are reported: their count, native states and ids (the first
+        50) in the XCom's ``unknown_states`` and a warning in the log, so a DAG can act on them.
     :param created_before: only jobs created before this aware datetime / ISO string (templated).
     :param running_longer_than: only jobs started longer ago than this timedelta / seconds (templated).
     :param name_pattern: glob over the display name, or ``re:<regex>`` (templated).
@@ -159,6 +104,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         *,
         conn_id: str,
         states: Sequence[str] | str | None = None,
+        include_unknown_states: bool = False,
         created_before: datetime | str | None = None,
         running_longer_than: Any = None,
         name_pattern: str | None = None,
@@ -177,6 +123,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         super().__init__(**kwargs)
         self.conn_id = conn_id
         self.states = states
+        self.include_unknown_states = include_unknown_states
         self.created_before = created_before
         self.running_longer_than = running_longer_than
         self.name_pattern = name_pattern
@@ -199,6 +146,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
     def _filter_fields(self) -> dict[str, Any]:
         fields = {
             "states": self.states,
+            "include_unknown_states": self.include_unknown_states,
             "created_before": self.created_before,
             "running_longer_than": self.running_longer_than,
             "name_pattern": self.name_pattern,
@@ -247,6 +195,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             now = datetime.now(UTC)
             listed = hook.list_all_jobs(page_size, deadline=deadline, map_pages=pool.map, narrow_to=job_filter)
             selected = job_filter.select(listed, now)
+            unknown = job_filter.unknown(listed, now)
         except TooManyJobsError as exc:
             sample = "\n".join(f"  {j.job_id}  {j.display_name or '-'}  {j.state}" for j in exc.matched[:_SAMPLE_ROWS])
             self.log.error("Matching jobs (first %d of %d):\n%s", _SAMPLE_ROWS, len(exc.matched), sample)
@@ -258,7 +207,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         )
         if self.is_dry_run:
             outcomes = [JobOutcome(job, BulkAction.DRY_RUN) for job in selected]
-            return self._report(context, hook, job_filter, len(listed), outcomes, [])
+            return self._report(context, hook, job_filter, len(listed), outcomes, unknown, [])
 
         started = time.monotonic()
         outcomes = self._cancel_all(hook, selected, pool, deadline)
@@ -267,7 +216,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         if self.wait_for_completion:
             pages = 1 if page_size is None else max(1, math.ceil(len(listed) / page_size))
             problems += self._confirm(hook, outcomes, pool, deadline, pages, page_size)
-        return self._report(context, hook, job_filter, len(listed), outcomes, problems)
+        return self._report(context, hook, job_filter, len(listed), outcomes, unknown, problems)
 
     def _cancel_all(
         self, hook: TuningJobHook, jobs: list[TuningJob], pool: ThreadPoolExecutor, deadline: float
@@ -332,44 +281,29 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         job_filter: JobFilter,
         listed: int,
         outcomes: list[JobOutcome],
-        problems: list[Problem],
+        unknown: list[TuningJob],
+        confirmation: list[Problem],
     ) -> dict[str, Any]:
         """Log the table, build the XCom, and fail the task (after pushing it) if anything went wrong."""
-        actions = Counter(o.action.value for o in outcomes)
-        result = {
-            "conn_id": self.conn_id,
-            "platform": str(hook.platform),
-            "dry_run": self.is_dry_run,
-            "filter": job_filter.describe(),
-            "listed": listed,
-            "matched": len(outcomes),
-            "counts": {action.value: actions.get(action.value, 0) for action in BulkAction},
-            "states_after": dict(Counter(o.after.state.value for o in outcomes if o.after is not None)),
-            "jobs": [o.to_xcom() for o in outcomes],
-        }
+        report = BulkReport(
+            conn_id=self.conn_id,
+            platform=str(hook.platform),
+            dry_run=self.is_dry_run,
+            filter=job_filter.describe(),
+            listed=listed,
+            outcomes=outcomes,
+            unknown=unknown,
+            unknown_included=job_filter.include_unknown_states,
+        )
+        result = report.to_xcom()
         if outcomes:
-            self.log.info("%s jobs matching %s:\n%s", hook.platform, job_filter.describe(), _table(outcomes))
-
-        failed = [o for o in outcomes if o.action is BulkAction.FAILED]
-        if failed:
-            problems.insert(
-                0,
-                Problem(
-                    f"{len(failed)} of {len(outcomes)} cancel(s) failed; first: {failed[0].error}.",
-                    retryable=any(o.retryable for o in failed),
-                ),
-            )
-        not_cancelled = [o for o in outcomes if o.ended_otherwise]
-        if not_cancelled:
-            ended = Counter(o.after.state.value for o in not_cancelled if o.after is not None)
-            message = (
-                f"{len(not_cancelled)} job(s) ended {', '.join(f'{n} {s}' for s, n in sorted(ended.items()))} "
-                "instead of CANCELLED: they finished before the cancellation took effect."
-            )
-            if self.fail_if_not_cancelled:
-                problems.append(Problem(message, retryable=False))
-            else:
-                self.log.warning("%s", message)
+            self.log.info("%s jobs matching %s:\n%s", hook.platform, report.filter, table(outcomes))
+        unknown_warning = report.unknown_message()
+        if unknown_warning:
+            self.log.warning("%s", unknown_warning)
+        problems, ended_otherwise = report.problems(confirmation, self.fail_if_not_cancelled)
+        if ended_otherwise:
+            self.log.warning("%s", ended_otherwise)
         if not problems:
             return result
 
@@ -396,21 +330,3 @@ def _templated(value: Any) -> bool:
     if isinstance(value, list | tuple | set | frozenset):
         return any(_templated(v) for v in value)
     return False
-
-
-def _table(outcomes: Sequence[JobOutcome]) -> str:
-    """A fixed-width table for the task log; the error column is last and unpadded."""
-    lines = [("job_id", "display_name", "before", "after", "action", "error")]
-    for o in outcomes:
-        after = o.after.state.value if o.after is not None else "-"
-        name = _clip(o.before.display_name or "-")
-        lines.append((_clip(o.job_id), name, o.before.state.value, after, o.action.value, o.error or ""))
-    widths = [max(len(line[i]) for line in lines) for i in range(5)]
-    return "\n".join(
-        "  ".join([*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[5]]).rstrip()
-        for line in lines
-    )
-
-
-def _clip(text: str, width: int = 80) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

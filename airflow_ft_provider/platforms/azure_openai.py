@@ -23,6 +23,7 @@ from airflow_ft_provider.platforms.http_errors import openai_style_error
 from airflow_ft_provider.platforms.openai import STATES as OPENAI_STATES
 from airflow_ft_provider.platforms.openai import OpenAIDialect
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
+from airflow_ft_provider.platforms.states import Phase, StateTable
 
 ENDPOINT_EXAMPLE = "https://<resource>.openai.azure.com"
 #: A dated data-plane version: ``2024-10-21``, ``2025-04-01-preview``.
@@ -38,13 +39,26 @@ AUTH_TYPES: dict[str, ApiKeyAuth] = {
 #: workload identity (federated token file).
 MINTED_AUTH_TYPES = ("service_principal", "managed_identity", "workload_identity")
 
-STATES = {
-    **OPENAI_STATES,
-    # On its way to paused: still training (and billed) until it gets there.
-    "pausing": TuningJobState.RUNNING,
-    # Resuming: training again, as far as cancelling or waiting is concerned.
-    "resuming": TuningJobState.RUNNING,
-}
+#: OpenAI's statuses (the v1 API speaks OpenAI's wire format) plus Azure's own: ``FineTuningState``
+#: of the data-plane spec (Azure/azure-rest-api-specs, ``authoring/stable/2024-10-21/azureopenai.json``)
+#: is ``created, pending, running, succeeded, cancelled, failed``; newer previews add ``paused`` and
+#: the service reports ``pausing`` and ``resuming``. A job just submitted lists as ``pending`` (real
+#: listings show it), so that is what the emulator shows before ``running``.
+STATES = StateTable(
+    {
+        **OPENAI_STATES,
+        # Created, not yet processed; then waiting for capacity: both still to run, so QUEUED.
+        "created": TuningJobState.QUEUED,
+        "pending": TuningJobState.QUEUED,
+        # Resuming: training again, as far as cancelling or waiting is concerned.
+        "resuming": TuningJobState.RUNNING,
+    },
+    timeline={
+        **OPENAI_STATES.timeline,
+        Phase.QUEUED: "pending",
+        Phase.PENDING: "pending",
+    },
+)
 
 
 class AzureOpenAIDialect(OpenAIDialect):

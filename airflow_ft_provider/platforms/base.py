@@ -30,6 +30,7 @@ from airflow_ft_provider.server_text import clean
 
 if TYPE_CHECKING:
     from airflow_ft_provider.job_filter import JobFilter
+    from airflow_ft_provider.platforms.states import StateTable
 
 __all__ = ["ApiRequest", "ApiResponse", "Dialect", "Operation", "Page"]
 
@@ -43,8 +44,9 @@ class Dialect(ABC):
     id_pattern: ClassVar[Any]
     #: An example id for error messages.
     id_example: ClassVar[str]
-    #: Native state string -> normalized state. Lookups are case-sensitive.
-    states: ClassVar[Mapping[str, TuningJobState]]
+    #: Native state string -> normalized state (a read-only mapping that also holds the emulator's
+    #: timeline: :mod:`~airflow_ft_provider.platforms.states`). Lookups are case-sensitive.
+    states: ClassVar[StateTable]
     #: Longest id a user may pass.
     max_id_length: ClassVar[int] = ids.MAX_JOB_ID_LENGTH
     #: The body a cancel succeeds with (``acks``): the one shape counted as an acknowledgement.

@@ -36,6 +36,7 @@ from airflow_ft_provider.platforms.http_errors import error_by_status
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
 from airflow_ft_provider.platforms.paging import PageSize, PageTokens
 from airflow_ft_provider.platforms.record import PlatformRecord
+from airflow_ft_provider.platforms.states import Phase, StateTable
 
 if TYPE_CHECKING:
     from airflow_ft_provider.job_filter import JobFilter
@@ -45,13 +46,24 @@ DEFAULT_REGION = "us-east-1"
 #: botocore's ``ModelCustomizationJobIdentifier``: at most 1,011 characters.
 MAX_ID_LENGTH = 1011
 
-STATES = {
-    "InProgress": TuningJobState.RUNNING,
-    "Completed": TuningJobState.SUCCEEDED,
-    "Failed": TuningJobState.FAILED,
-    "Stopping": TuningJobState.CANCELLING,
-    "Stopped": TuningJobState.CANCELLED,
-}
+STATES = StateTable(
+    {
+        "InProgress": TuningJobState.RUNNING,
+        "Completed": TuningJobState.SUCCEEDED,
+        "Failed": TuningJobState.FAILED,
+        "Stopping": TuningJobState.CANCELLING,
+        "Stopped": TuningJobState.CANCELLED,
+    },
+    timeline={
+        Phase.QUEUED: "InProgress",
+        Phase.PENDING: "InProgress",
+        Phase.RUNNING: "InProgress",
+        Phase.CANCELLING: "Stopping",
+        Phase.SUCCEEDED: "Completed",
+        Phase.FAILED: "Failed",
+        Phase.CANCELLED: "Stopped",
+    },
+)
 #: The ``statusEquals`` value selecting each normalized state (Bedrock has one native state per state).
 STATUS_OF = {state: native for native, state in STATES.items()}
 
@@ -126,13 +138,14 @@ def server_filter(job_filter: JobFilter, now: datetime) -> ListFilter:
     """The part of a bulk filter Bedrock's listing can apply, selecting a superset of its matches.
 
     ``statusEquals`` when the filter's states are one Bedrock status (the default active states are
-    just ``InProgress`` here; never with UNKNOWN, which no status names); ``creationTimeBefore`` from
+    just ``InProgress`` here; never with ``include_unknown_states``, as no status names those);
+    ``creationTimeBefore`` from
     ``created_before`` and ``running_longer_than`` (Bedrock reports no start, so a job runs since its
     creation), rounded up to the second; ``nameContains`` for a glob ``*text*`` of job-name
     characters. The rest is left to the filter, which still judges every listed job.
     """
     natives = {native for native, state in STATES.items() if state in job_filter.states}
-    status = natives.pop() if len(natives) == 1 and TuningJobState.UNKNOWN not in job_filter.states else None
+    status = natives.pop() if len(natives) == 1 and not job_filter.include_unknown_states else None
     bounds = [job_filter.created_before]
     if job_filter.running_longer_than is not None:
         bounds.append(now - job_filter.running_longer_than)

@@ -27,29 +27,46 @@ from airflow_ft_provider.platforms.fields import CHINA_STANDARD_TIME, parse_time
 from airflow_ft_provider.platforms.http_errors import error_by_status
 from airflow_ft_provider.platforms.paging import NumberedPages, PageSize
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
+from airflow_ft_provider.platforms.states import Phase, StateTable
 
 #: Region name (the connection's ``region`` extra) -> API base URL.
 BASE_URLS = {
     "cn": "https://dashscope.aliyuncs.com/api/v1",
     "intl": "https://dashscope-intl.aliyuncs.com/api/v1",
 }
+#: The default region, stated because Alibaba's pages disagree: one says the fine-tuning API is served
+#: only in China (Beijing), others show ``dashscope-intl`` examples. Keys and jobs belong to one
+#: region, so the default cannot be right for everyone; ``intl`` stays the default (changing it would
+#: send every connection without a ``region`` extra to another region's endpoint, which refuses its
+#: key), and the form and docs say to pick ``cn`` for jobs created in Beijing.
 DEFAULT_REGION = "intl"
 
-STATES = {
-    "PENDING": TuningJobState.PENDING,
-    # QUEUING and CANCELING are undocumented but plausible; CANCELLED/CANCELLING (two L)
-    # are tolerated in case the spelling is ever aligned with the rest of the world.
-    "QUEUING": TuningJobState.QUEUED,
-    "RUNNING": TuningJobState.RUNNING,
-    "CANCELING": TuningJobState.CANCELLING,
-    "CANCELLING": TuningJobState.CANCELLING,
-    "SUSPENDED": TuningJobState.PAUSED,
-    "SUCCEEDED": TuningJobState.SUCCEEDED,
-    "FAILED": TuningJobState.FAILED,
-    "CANCELED": TuningJobState.CANCELLED,
-    "CANCELLED": TuningJobState.CANCELLED,
-    "UNKNOWN": TuningJobState.UNKNOWN,
-}
+STATES = StateTable(
+    {
+        "PENDING": TuningJobState.PENDING,
+        # QUEUING and CANCELING are undocumented but plausible; CANCELLED/CANCELLING (two L)
+        # are tolerated in case the spelling is ever aligned with the rest of the world.
+        "QUEUING": TuningJobState.QUEUED,
+        "RUNNING": TuningJobState.RUNNING,
+        "CANCELING": TuningJobState.CANCELLING,
+        "CANCELLING": TuningJobState.CANCELLING,
+        "SUSPENDED": TuningJobState.PAUSED,
+        "SUCCEEDED": TuningJobState.SUCCEEDED,
+        "FAILED": TuningJobState.FAILED,
+        "CANCELED": TuningJobState.CANCELLED,
+        "CANCELLED": TuningJobState.CANCELLED,
+        "UNKNOWN": TuningJobState.UNKNOWN,
+    },
+    timeline={
+        Phase.QUEUED: "PENDING",
+        Phase.PENDING: "PENDING",
+        Phase.RUNNING: "RUNNING",
+        Phase.CANCELLING: "CANCELING",
+        Phase.SUCCEEDED: "SUCCEEDED",
+        Phase.FAILED: "FAILED",
+        Phase.CANCELLED: "CANCELED",
+    },
+)
 
 #: What to check when DashScope refuses; keys and jobs belong to one region and workspace.
 _HINTS = {
@@ -166,7 +183,9 @@ RECORD = PlatformRecord(
             ConnField(
                 "region",
                 "Region",
-                "cn = Beijing (dashscope.aliyuncs.com), intl = Singapore (dashscope-intl.aliyuncs.com).",
+                "The region your key and jobs belong to: cn = China (Beijing), dashscope.aliyuncs.com; intl = "
+                "Singapore, dashscope-intl.aliyuncs.com (the default). Alibaba's pages disagree on where "
+                "fine-tuning is served (one says Beijing only): choose cn if your jobs were created in Beijing.",
                 default=DEFAULT_REGION,
                 choices=tuple(BASE_URLS),
             ),

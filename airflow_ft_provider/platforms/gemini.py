@@ -23,15 +23,27 @@ from airflow_ft_provider.platforms.google_errors import google_error, google_ret
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
 from airflow_ft_provider.platforms.paging import google_page_tokens
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
+from airflow_ft_provider.platforms.states import Phase, StateTable
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 
-STATES = {
-    "STATE_UNSPECIFIED": TuningJobState.UNKNOWN,
-    "CREATING": TuningJobState.RUNNING,
-    "ACTIVE": TuningJobState.SUCCEEDED,
-    "FAILED": TuningJobState.FAILED,
-}
+STATES = StateTable(
+    {
+        "STATE_UNSPECIFIED": TuningJobState.UNKNOWN,
+        "CREATING": TuningJobState.RUNNING,
+        "ACTIVE": TuningJobState.SUCCEEDED,
+        "FAILED": TuningJobState.FAILED,
+    },
+    timeline={
+        Phase.QUEUED: "CREATING",
+        Phase.PENDING: "CREATING",
+        Phase.RUNNING: "CREATING",
+        Phase.CANCELLING: "CREATING",
+        Phase.SUCCEEDED: "ACTIVE",
+        Phase.FAILED: "FAILED",
+        Phase.CANCELLED: "FAILED",
+    },
+)
 
 CANCEL_UNSUPPORTED = (
     "Cancelling tuning is not supported on the Gemini API (it has no cancel method; no model can be "

@@ -15,18 +15,33 @@ from airflow_ft_provider.platforms.fields import mapping, parse_time, string_lab
 from airflow_ft_provider.platforms.http_errors import openai_style_error
 from airflow_ft_provider.platforms.paging import AfterIds, PageSize
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
+from airflow_ft_provider.platforms.states import Phase, StateTable
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
-STATES = {
-    "validating_files": TuningJobState.PENDING,
-    "queued": TuningJobState.QUEUED,
-    "running": TuningJobState.RUNNING,
-    "paused": TuningJobState.PAUSED,
-    "succeeded": TuningJobState.SUCCEEDED,
-    "failed": TuningJobState.FAILED,
-    "cancelled": TuningJobState.CANCELLED,
-}
+#: The statuses of OpenAI's fine-tuning job reference (November 2026), ``pausing`` included: it
+#: came with ``POST .../pause`` and ``/resume``. No cancelling state: a cancel reads ``cancelled``.
+STATES = StateTable(
+    {
+        "validating_files": TuningJobState.PENDING,
+        "queued": TuningJobState.QUEUED,
+        "running": TuningJobState.RUNNING,
+        # On its way to paused: still training (and billed) until it gets there.
+        "pausing": TuningJobState.RUNNING,
+        "paused": TuningJobState.PAUSED,
+        "succeeded": TuningJobState.SUCCEEDED,
+        "failed": TuningJobState.FAILED,
+        "cancelled": TuningJobState.CANCELLED,
+    },
+    timeline={
+        Phase.QUEUED: "queued",
+        Phase.PENDING: "validating_files",
+        Phase.RUNNING: "running",
+        Phase.SUCCEEDED: "succeeded",
+        Phase.FAILED: "failed",
+        Phase.CANCELLED: "cancelled",
+    },
+)
 
 
 class OpenAIDialect(Dialect):

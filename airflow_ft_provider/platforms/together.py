@@ -20,21 +20,35 @@ from airflow_ft_provider.platforms.fields import parse_time, text
 from airflow_ft_provider.platforms.http_errors import openai_style_error
 from airflow_ft_provider.platforms.paging import Unpaged
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
+from airflow_ft_provider.platforms.states import Phase, StateTable
 
-DEFAULT_BASE_URL = "https://api.together.xyz/v1"
+#: The server of Together's OpenAPI spec and the SDK's default (togethercomputer/together-py);
+#: ``api.together.xyz`` is the older name of the same API.
+DEFAULT_BASE_URL = "https://api.together.ai/v1"
 
-STATES = {
-    "pending": TuningJobState.PENDING,
-    "queued": TuningJobState.QUEUED,
-    "running": TuningJobState.RUNNING,
-    "compressing": TuningJobState.RUNNING,
-    "uploading": TuningJobState.RUNNING,
-    "cancel_requested": TuningJobState.CANCELLING,
-    "cancelled": TuningJobState.CANCELLED,
-    "error": TuningJobState.FAILED,
-    "user_error": TuningJobState.FAILED,
-    "completed": TuningJobState.SUCCEEDED,
-}
+STATES = StateTable(
+    {
+        "pending": TuningJobState.PENDING,
+        "queued": TuningJobState.QUEUED,
+        "running": TuningJobState.RUNNING,
+        "compressing": TuningJobState.RUNNING,
+        "uploading": TuningJobState.RUNNING,
+        "cancel_requested": TuningJobState.CANCELLING,
+        "cancelled": TuningJobState.CANCELLED,
+        "error": TuningJobState.FAILED,
+        "user_error": TuningJobState.FAILED,
+        "completed": TuningJobState.SUCCEEDED,
+    },
+    timeline={
+        Phase.QUEUED: "queued",
+        Phase.PENDING: "pending",
+        Phase.RUNNING: "running",
+        Phase.CANCELLING: "cancel_requested",
+        Phase.SUCCEEDED: "completed",
+        Phase.FAILED: "error",
+        Phase.CANCELLED: "cancelled",
+    },
+)
 
 
 class TogetherDialect(Dialect):

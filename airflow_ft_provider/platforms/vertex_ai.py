@@ -18,26 +18,38 @@ from airflow_ft_provider.platforms.google_errors import google_error, google_ret
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
 from airflow_ft_provider.platforms.paging import google_page_tokens
 from airflow_ft_provider.platforms.record import PlatformRecord
+from airflow_ft_provider.platforms.states import Phase, StateTable
 
 DEFAULT_LOCATION = "us-central1"
 
-STATES = {
-    "JOB_STATE_UNSPECIFIED": TuningJobState.UNKNOWN,
-    "JOB_STATE_QUEUED": TuningJobState.QUEUED,
-    "JOB_STATE_PENDING": TuningJobState.PENDING,
-    "JOB_STATE_RUNNING": TuningJobState.RUNNING,
-    # An update of a running job (its labels, say): still running and billed.
-    "JOB_STATE_UPDATING": TuningJobState.RUNNING,
-    "JOB_STATE_CANCELLING": TuningJobState.CANCELLING,
-    "JOB_STATE_PAUSED": TuningJobState.PAUSED,
-    "JOB_STATE_SUCCEEDED": TuningJobState.SUCCEEDED,
-    # Terminal with a usable (if incomplete) result: for a cancel it is "the job won the
-    # race", like SUCCEEDED. native_state keeps the difference for whoever needs it.
-    "JOB_STATE_PARTIALLY_SUCCEEDED": TuningJobState.SUCCEEDED,
-    "JOB_STATE_FAILED": TuningJobState.FAILED,
-    "JOB_STATE_CANCELLED": TuningJobState.CANCELLED,
-    "JOB_STATE_EXPIRED": TuningJobState.EXPIRED,
-}
+STATES = StateTable(
+    {
+        "JOB_STATE_UNSPECIFIED": TuningJobState.UNKNOWN,
+        "JOB_STATE_QUEUED": TuningJobState.QUEUED,
+        "JOB_STATE_PENDING": TuningJobState.PENDING,
+        "JOB_STATE_RUNNING": TuningJobState.RUNNING,
+        # An update of a running job (its labels, say): still running and billed.
+        "JOB_STATE_UPDATING": TuningJobState.RUNNING,
+        "JOB_STATE_CANCELLING": TuningJobState.CANCELLING,
+        "JOB_STATE_PAUSED": TuningJobState.PAUSED,
+        "JOB_STATE_SUCCEEDED": TuningJobState.SUCCEEDED,
+        # Terminal with a usable (if incomplete) result: for a cancel it is "the job won the
+        # race", like SUCCEEDED. native_state keeps the difference for whoever needs it.
+        "JOB_STATE_PARTIALLY_SUCCEEDED": TuningJobState.SUCCEEDED,
+        "JOB_STATE_FAILED": TuningJobState.FAILED,
+        "JOB_STATE_CANCELLED": TuningJobState.CANCELLED,
+        "JOB_STATE_EXPIRED": TuningJobState.EXPIRED,
+    },
+    timeline={
+        Phase.QUEUED: "JOB_STATE_QUEUED",
+        Phase.PENDING: "JOB_STATE_PENDING",
+        Phase.RUNNING: "JOB_STATE_RUNNING",
+        Phase.CANCELLING: "JOB_STATE_CANCELLING",
+        Phase.SUCCEEDED: "JOB_STATE_SUCCEEDED",
+        Phase.FAILED: "JOB_STATE_FAILED",
+        Phase.CANCELLED: "JOB_STATE_CANCELLED",
+    },
+)
 
 # Project ids are 6-30 characters, but the server names jobs by project *number*, and
 # legacy domain-scoped ids ("example.com:my-project") exist, so accept those shapes.

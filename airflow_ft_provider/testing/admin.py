@@ -13,14 +13,17 @@ GET      /_emulator/health    ``{"status": "ok"}`` once serving
 GET      /_emulator/config    URL, base URL and key per platform, latency, quotas, knobs
 POST     /_emulator/seed      add jobs: ``{"platform", "n"?, "script"?, "display_name"?,
                               "base_model"?, "labels"?, "created_ago_s"?, "native_state"?,
-                              "error_message"?, "extra"?, "job_id"?, scope fields such as
+                              "undocumented"?, "error_message"?, "extra"?, "job_id"?, scope
+                              fields such as
                               "project", "location", "workspace"}``; with ``n`` also
                               ``"created_over_s"``, ``"end_in_s"``, ``"end_spread_s"``.
                               Answers ``{"job_ids": [...]}`` (oldest first)
 GET      /_emulator/jobs      every job (``?platform=`` one platform's): id, phase, state
 GET      /_emulator/job       one job's phase and native state (``?platform=&job_id=``)
 POST     /_emulator/job-state pin a job's reported state: ``{"platform", "job_id",
-                              "native_state"}`` (null resumes its script)
+                              "native_state", "undocumented"?}`` (null resumes its script);
+                              a state the platform's table lacks is refused (400, naming
+                              the known ones) unless ``"undocumented": true``
 POST     /_emulator/faults    queue a fault: ``{"platform", "fault": {"kind": "status" |
                               "drop" | "slow" | "malformed", "status"?, "retry_after"?,
                               "error_code"?, "count"?, "path"?, "method"?, "delay"?,
@@ -71,6 +74,7 @@ _SEED_KEYS = frozenset(
         "labels",
         "created_ago_s",
         "native_state",
+        "undocumented",
         "error_message",
         "extra",
         "job_id",
@@ -174,7 +178,12 @@ def admin_router(core: EmulatorCore) -> ASGIApp:
 
     async def pin(request: Request) -> Any:
         body = await _body(request)
-        core.set_native_state(platform_arg(body.get("platform")), str(body.get("job_id")), body.get("native_state"))
+        core.set_native_state(
+            platform_arg(body.get("platform")),
+            str(body.get("job_id")),
+            body.get("native_state"),
+            undocumented=body.get("undocumented") is True,
+        )
         return {"ok": True}
 
     async def add_fault(request: Request) -> Any:

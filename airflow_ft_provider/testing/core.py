@@ -148,6 +148,7 @@ class EmulatorCore:
         labels: Mapping[str, str] | None = None,
         created_ago_s: float = 0.0,
         native_state: str | None = None,
+        undocumented: bool = False,
         error_message: str | None = None,
         extra: Mapping[str, Any] | None = None,
         job_id: str | None = None,
@@ -157,7 +158,9 @@ class EmulatorCore:
 
         ``scope`` is where the job lives, in the platform's own terms (Vertex AI:
         ``project``, ``location``; DashScope: ``workspace``); another platform's scope
-        keywords are ignored, so one call can seed every platform.
+        keywords are ignored, so one call can seed every platform. ``native_state`` pins the
+        state it shows, one of its platform's table unless ``undocumented`` (see
+        :meth:`set_native_state`).
         """
         spec = self.spec(platform)
         (job,) = self._add(
@@ -169,6 +172,7 @@ class EmulatorCore:
             labels=labels,
             created_ago_s=created_ago_s,
             native_state=native_state,
+            undocumented=undocumented,
             error_message=error_message,
             extra=extra,
             job_id=job_id,
@@ -254,11 +258,14 @@ class EmulatorCore:
         created_ago_s: float = 0.0,
         created_ago: Callable[[int], float] | None = None,
         native_state: str | None = None,
+        undocumented: bool = False,
         error_message: str | None = None,
         extra: Mapping[str, Any] | None = None,
         job_id: str | None = None,
         scope: Mapping[str, str | None],
     ) -> list[Job]:
+        if native_state is not None and not undocumented:
+            spec.states.check_known(spec.platform, native_state)
         unknown = set(scope) - seed_field_names()
         if unknown:
             known = ", ".join(sorted(seed_field_names())) or "none"
@@ -304,8 +311,15 @@ class EmulatorCore:
         """The platform-neutral phase (``queued`` ... ``cancelled``) now."""
         return str(self.store.view(self._job(platform, job_id)).phase)
 
-    def set_native_state(self, platform: Platform | str, job_id: str, native_state: str | None) -> None:
-        """Pin the reported state to ``native_state`` (any string); None resumes the script."""
+    def set_native_state(
+        self, platform: Platform | str, job_id: str, native_state: str | None, *, undocumented: bool = False
+    ) -> None:
+        """Pin the reported state to ``native_state``, one of the platform's state table (ValueError
+        naming them otherwise); None resumes the script. ``undocumented=True`` allows any string: a
+        state no vendor documents, to test how the provider reads one it does not know."""
+        spec = self.spec(platform)
+        if native_state is not None and not undocumented:
+            spec.states.check_known(spec.platform, native_state)
         self.store.pin(self._job(platform, job_id), native_state)
 
     def jobs(self, platform: Platform | str | None = None) -> list[dict[str, str]]:

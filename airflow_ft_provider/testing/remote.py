@@ -93,8 +93,15 @@ class RemoteEmulator:
         params = {"platform": Platform(platform).value, "job_id": job_id}
         return str(self._call("GET", "/job", params=params)["phase"])
 
-    def set_native_state(self, platform: Platform | str, job_id: str, native_state: str | None) -> None:
-        body = {"platform": Platform(platform).value, "job_id": job_id, "native_state": native_state}
+    def set_native_state(
+        self, platform: Platform | str, job_id: str, native_state: str | None, *, undocumented: bool = False
+    ) -> None:
+        body = {
+            "platform": Platform(platform).value,
+            "job_id": job_id,
+            "native_state": native_state,
+            "undocumented": undocumented,
+        }
         self._call("POST", "/job-state", json=body)
 
     def inject(self, platform: Platform | str, fault: Fault) -> None:

@@ -4,6 +4,8 @@ A job never "runs": its phase is a pure function of the clock, its :class:`JobSc
 and the moment a cancel was accepted. That keeps the emulator cheap (nothing ticks in
 the background) and deterministic enough for tests that use fractional seconds.
 The uvicorn thread and the test thread share one store, so every access holds a lock.
+:class:`Phase` lives with the platforms' state tables (:mod:`airflow_ft_provider.platforms.states`),
+which say what each platform shows in it.
 Jobs are kept in listing order per partition (a Vertex AI project and region, a
 DashScope workspace), so listing pages cost what they return, not the project's size.
 """
@@ -15,35 +17,16 @@ import itertools
 import math
 import threading
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Literal
 
 from airflow_ft_provider.platforms.registry import Platform
+from airflow_ft_provider.platforms.states import Phase
 
 __all__ = ["CancelResult", "Job", "JobScript", "JobStore", "JobView", "NewId", "Phase", "order_key"]
-
-
-class Phase(StrEnum):
-    """Where a job is on its timeline; each platform renders it under its own name."""
-
-    QUEUED = "queued"
-    PENDING = "pending"
-    RUNNING = "running"
-    CANCELLING = "cancelling"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def ended(self) -> bool:
-        return self in _ENDED
-
-
-_ENDED = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -299,9 +282,13 @@ class JobStore:
         skip: int = 0,
         limit: int | None = None,
         where: Callable[[JobView], bool] | None = None,
+        oldest_first: bool = False,
+        after: tuple[float, int] | None = None,
     ) -> tuple[list[JobView], bool]:
         """Newest-first snapshots from ``partitions``, older than ``before`` (an :func:`order_key`),
         after skipping ``skip`` matches, at most ``limit``; and whether more matches follow.
+        ``oldest_first`` walks the other way (Bedrock's ``sortOrder=Ascending``), from just newer
+        than ``after``.
 
         The cost is the page plus what ``skip`` and ``where`` pass over, never the whole
         partition: with no filter a page starts at a computed index; with one the scan
@@ -310,7 +297,12 @@ class JobStore:
         with self._lock:
             now = self.clock()
             lists = [self._ordered[(platform, p)] for p in dict.fromkeys(partitions) if (platform, p) in self._ordered]
-            jobs = self._newest(lists, before, skip if where is None else 0)
+            unfiltered_skip = skip if where is None else 0
+            jobs = (
+                self._oldest(lists, after, unfiltered_skip)
+                if oldest_first
+                else self._newest(lists, before, unfiltered_skip)
+            )
             views: Iterator[JobView]
             if where is None:
                 views = (self._view(j, now) for j in jobs)
@@ -332,6 +324,18 @@ class JobStore:
             return descending(lists[0], skip)
         merged = heapq.merge(*(descending(ordered) for ordered in lists), key=order_key, reverse=True)
         return itertools.islice(merged, skip, None)
+
+    @staticmethod
+    def _oldest(lists: list[list[Job]], after: tuple[float, int] | None, skip: int) -> Iterator[Job]:
+        """Jobs of ascending ``lists`` newer than ``after``, oldest first, minus the first ``skip``."""
+
+        def ascending(ordered: list[Job], skip: int = 0) -> Iterator[Job]:
+            start = 0 if after is None else bisect_right(ordered, after, key=order_key)
+            return (ordered[i] for i in range(start + skip, len(ordered)))
+
+        if len(lists) == 1:
+            return ascending(lists[0], skip)
+        return itertools.islice(heapq.merge(*(ascending(ordered) for ordered in lists), key=order_key), skip, None)
 
     def pin(self, job: Job, native_state: str | None) -> JobView:
         """Force (or with None, release) the native state the platform reports."""

@@ -129,22 +129,43 @@ def test_a_bedrock_api_key_is_accepted_as_a_bearer_token(emu):
     assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 403
 
 
-def test_listing_pages_with_next_token(emu):
-    arns = emu.seed_many("bedrock", 7, script=NEVER_ENDS)
+def listed_pages(emu: Any, **params: str) -> tuple[list[str], int]:
+    """Every ARN of a listing walked by ``nextToken`` three at a time, and the number of pages."""
     seen: list[str] = []
     token = None
     pages = 0
     while True:
-        params = {"maxResults": "3", **({"nextToken": token} if token else {})}
-        body = signed(emu, "GET", "/model-customization-jobs", params=params).json()
+        page = {"maxResults": "3", **params, **({"nextToken": token} if token else {})}
+        answer = signed(emu, "GET", "/model-customization-jobs", params=page)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
         seen += [s["jobArn"] for s in body["modelCustomizationJobSummaries"]]
         pages += 1
         token = body.get("nextToken")
         if not token:
-            break
-    assert seen == arns[::-1] and pages == 3
+            return seen, pages
+
+
+def test_listing_pages_with_next_token(emu):
+    arns = emu.seed_many("bedrock", 7, script=NEVER_ENDS, created_over_s=60)
+    assert listed_pages(emu) == (arns[::-1], 3)
     bad = signed(emu, "GET", "/model-customization-jobs", params={"maxResults": "1001"})
     assert bad.status_code == 400 and bad.headers["x-amzn-ErrorType"].startswith("ValidationException")
+
+
+@pytest.mark.parametrize(("order", "oldest_first"), [("Ascending", True), ("Descending", False)])
+def test_listing_sorts_both_ways(emu, order, oldest_first):
+    """botocore's service model allows ``sortOrder`` Ascending and Descending (by CreationTime)."""
+    arns = emu.seed_many("bedrock", 7, script=NEVER_ENDS, created_over_s=60)
+    emu.seed("bedrock", display_name="done", script=JobScript(running_s=0.0))  # filtered out below
+    expected = arns if oldest_first else arns[::-1]
+    assert listed_pages(emu, sortBy="CreationTime", sortOrder=order, statusEquals="InProgress") == (expected, 3)
+
+
+def test_listing_refuses_a_sort_the_model_lacks(emu):
+    for params in ({"sortOrder": "Random"}, {"sortBy": "Name"}):
+        bad = signed(emu, "GET", "/model-customization-jobs", params=params)
+        assert bad.status_code == 400 and bad.headers["x-amzn-ErrorType"].startswith("ValidationException")
 
 
 def test_listing_filters(emu):

@@ -175,6 +175,18 @@ def test_pages_by_position_skip_filter_and_partition(store):
     assert store.page(Platform.OPENAI, ["nobody"]) == ([], False)
 
 
+def test_pages_oldest_first_from_a_position_across_partitions(store):
+    jobs = many(store, 10, ago=lambda i: 10.0 - i)  # p0 oldest ... p9 newest
+    views, more = store.page(Platform.OPENAI, [None], oldest_first=True, limit=4)
+    assert ids_of(views) == ["p0", "p1", "p2", "p3"] and more
+    views, more = store.page(Platform.OPENAI, [None], oldest_first=True, after=(jobs[6].created_wall, jobs[6].seq))
+    assert ids_of(views) == ["p7", "p8", "p9"] and not more
+    many(store, 3, partition="ws", ago=lambda i: 9.5 - 3 * i, prefix="w")
+    merged, _ = store.page(Platform.OPENAI, [None, "ws"], oldest_first=True, skip=1)
+    keys = [(v.job.created_wall, v.job.seq) for v in merged]
+    assert keys == sorted(keys) and len(merged) == 12
+
+
 def test_older_jobs_added_later_take_their_place_and_delete_keeps_order(store):
     many(store, 3, prefix="new")
     many(store, 3, ago=lambda i: 3600 - i, prefix="old")

@@ -152,7 +152,7 @@ def test_failed_job_and_timeline(emu, vertex):
 
 def test_pinned_oddities(emu, vertex):
     expired = emu.seed("vertex_ai", project="my-proj", native_state="JOB_STATE_EXPIRED")
-    weird = emu.seed("vertex_ai", project="my-proj", native_state="JOB_STATE_HIBERNATING")
+    weird = emu.seed("vertex_ai", project="my-proj", native_state="JOB_STATE_HIBERNATING", undocumented=True)
     assert vertex.get(f"/v1/{weird}").json()["state"] == "JOB_STATE_HIBERNATING"
     assert vertex.post(f"/v1/{expired}:cancel").status_code == 400
     assert vertex.post(f"/v1/{weird}:cancel").status_code == 200

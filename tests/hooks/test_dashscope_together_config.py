@@ -105,7 +105,7 @@ def together_url(**kwargs: Any) -> str:
 
 
 def test_together_default_and_host() -> None:
-    assert together_url() == "https://api.together.xyz/v1"
+    assert together_url() == "https://api.together.ai/v1"
     assert together_url(host="http://127.0.0.1:9000/v1") == "http://127.0.0.1:9000/v1"
     assert together_url(base_url="https://proxy.example.com/together/v1") == "https://proxy.example.com/together/v1"
 
@@ -165,6 +165,6 @@ def test_dashscope_request_on_the_wire() -> None:
 def test_together_request_on_the_wire() -> None:
     setup = TogetherTuningHook().configure(conn("ft_together"))
     request, job = send(setup, {"id": "ft-1", "status": "cancel_requested"}, "ft-1")
-    assert str(request.url) == "https://api.together.xyz/v1/fine-tunes/ft-1"
+    assert str(request.url) == "https://api.together.ai/v1/fine-tunes/ft-1"
     assert request.headers["Authorization"] == f"Bearer {KEY}"
     assert job.state is TuningJobState.CANCELLING

@@ -289,7 +289,7 @@ NOW = datetime(2025, 6, 1, 12, 0, 0, 250_000, tzinfo=UTC)
         ({"states": "RUNNING"}, ListFilter(status="InProgress")),
         ({"states": "CANCELLING"}, ListFilter(status="Stopping")),
         ({"states": "RUNNING,CANCELLING"}, ListFilter()),
-        ({"states": "RUNNING,UNKNOWN"}, ListFilter()),  # an unknown status is no statusEquals
+        ({"states": "RUNNING", "include_unknown_states": True}, ListFilter()),  # an unknown status is no statusEquals
         ({"states": "QUEUED"}, ListFilter()),  # no Bedrock status: the filter itself finds nothing
         ({"name_pattern": "*sft*"}, ListFilter(status="InProgress", name_contains="sft")),
         ({"name_pattern": "sft*"}, ListFilter(status="InProgress")),

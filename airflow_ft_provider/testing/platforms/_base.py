@@ -25,7 +25,8 @@ from starlette.routing import BaseRoute
 from starlette.types import Scope
 
 from airflow_ft_provider.platforms.paging_base import Paging
-from airflow_ft_provider.platforms.registry import Platform
+from airflow_ft_provider.platforms.registry import Platform, record_for
+from airflow_ft_provider.platforms.states import StateTable
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
@@ -65,10 +66,6 @@ class PlatformSpec(ABC):
 
     # -- jobs ---------------------------------------------------------------------------------
     default_base_model: ClassVar[str]
-    #: The native state a client sees in each phase.
-    states: ClassVar[Mapping[Phase, str]]
-    #: Native states in which a cancel is refused.
-    terminal: ClassVar[frozenset[str]]
     #: Where a job lives (``seed()`` keywords) and their defaults: Vertex AI's project and location.
     seed_fields: ClassVar[Mapping[str, str | None]] = {}
 
@@ -113,7 +110,8 @@ class PlatformSpec(ABC):
         return job.native_id
 
     def native_state(self, view: JobView) -> str:
-        return view.pinned or self.states[view.phase]
+        """What a client reads: a pinned state, else the table's timeline at the job's phase."""
+        return view.pinned or self.states.shown(view.phase, Phase(view.job.script.cancel_outcome))
 
     def respond(self, data: Any, status: int = 200) -> Response:
         """A success answer: plain JSON, or the platform's envelope and headers."""
@@ -180,6 +178,16 @@ class PlatformSpec(ABC):
         return {"conn_type": self.conn_type, "host": emu.base_url(self.platform), "password": password, "extra": extra}
 
     # -- derived ------------------------------------------------------------------------------
+    @property
+    def states(self) -> StateTable:
+        """The platform's state table, as its dialect declares it (never repeated here)."""
+        return record_for(self.platform).dialect.states
+
+    @property
+    def terminal(self) -> frozenset[str]:
+        """Native states in which a cancel is refused: the table's ended ones."""
+        return self.states.ended
+
     def is_auxiliary(self, path: str) -> bool:
         return path in self.auxiliary_paths
 

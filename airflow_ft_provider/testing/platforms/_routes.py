@@ -78,14 +78,24 @@ class JobApi:
         self,
         request: Request,
         *,
-        before: tuple[float, int] | None = None,
+        position: tuple[float, int] | None = None,
+        oldest_first: bool = False,
         skip: int = 0,
         limit: int | None = None,
         where: Callable[[JobView], bool] | None = None,
     ) -> tuple[list[JobView], bool]:
-        """A newest-first page of the jobs ``request`` can see (see :meth:`JobStore.page`)."""
+        """A page of the jobs ``request`` can see, newest first (or oldest first), just past
+        ``position`` (an :func:`~airflow_ft_provider.testing.store.order_key`); see :meth:`JobStore.page`."""
+        before, after = (None, position) if oldest_first else (position, None)
         return self.core.store.page(
-            self.spec.platform, self.partitions(request), before=before, skip=skip, limit=limit, where=where
+            self.spec.platform,
+            self.partitions(request),
+            before=before,
+            after=after,
+            oldest_first=oldest_first,
+            skip=skip,
+            limit=limit,
+            where=where,
         )
 
     def count(self, request: Request) -> int:

@@ -3,10 +3,11 @@
 ``/openai/v1/fine_tuning/jobs...`` is the v1 API (no version); ``/openai/fine_tuning/jobs...``
 the legacy data plane, which refuses a request without a dated ``api-version`` as Azure does.
 Jobs, paging, pause/resume and events are OpenAI's (this spec is OpenAI's with Azure's
-addressing, auth and error body). The credential is the platform's one emulator key, taken as
-the resource key (``api-key``) or as an Entra ID token (``Authorization: Bearer``), or a token the
-emulated Entra ID issued (:mod:`airflow_ft_provider.testing.entra`, at Entra ID's own paths at the
-emulator's root), refused with 401 once it has expired.
+addressing, auth and error body); the states are Azure's table (a new job shows ``pending``).
+The credential is the platform's one emulator key, taken as the resource key (``api-key``) or
+as an Entra ID token (``Authorization: Bearer``), or a token the emulated Entra ID issued
+(:mod:`airflow_ft_provider.testing.entra`, at Entra ID's own paths at the emulator's root),
+refused with 401 once it has expired.
 """
 
 from __future__ import annotations

@@ -55,20 +55,12 @@ DEFAULT_REGION = "us-east-1"
 #: How far a request's X-Amz-Date may be from the emulator's clock (AWS allows 15 minutes).
 MAX_SKEW_S = 15 * 60
 COLLECTION = "/model-customization-jobs"
+#: ``SortOrder`` of botocore's bedrock service model (2023-04-20).
+SORT_ORDERS = ("Ascending", "Descending")
 #: Where STS AssumeRole is served (the ``sts_endpoint_url`` extra of a connection with ``role_arn``).
 STS_PATH = "/sts"
 #: Lifetime of the credentials AssumeRole hands out, unless the request asks for less.
 ASSUMED_LIFETIME_S = 3600
-STATES = {
-    Phase.QUEUED: "InProgress",
-    Phase.PENDING: "InProgress",
-    Phase.RUNNING: "InProgress",
-    Phase.CANCELLING: "Stopping",
-    Phase.SUCCEEDED: "Completed",
-    Phase.FAILED: "Failed",
-    Phase.CANCELLED: "Stopped",
-}
-TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 _ERRORS = {
     400: ("ValidationException", "Input validation failed."),
     401: ("UnrecognizedClientException", "The security token included in the request is invalid."),
@@ -224,18 +216,23 @@ def _aws_quote(text: str) -> str:
 async def _listing(api: JobApi, request: Request) -> Response:
     """One page of ListModelCustomizationJobs, after its sort order and filters are checked."""
     q = request.query_params
-    if q.get("sortOrder", "Descending") != "Descending" or q.get("sortBy", "CreationTime") != "CreationTime":
-        return error(400, message="The emulator lists by CreationTime, Descending only.")
+    # botocore's service model: sortBy is CreationTime only, sortOrder Ascending or Descending.
+    order = q.get("sortOrder", "Descending")
+    if order not in SORT_ORDERS or q.get("sortBy", "CreationTime") != "CreationTime":
+        return error(
+            400,
+            message="1 validation error detected: sortBy must be CreationTime and sortOrder Ascending or Descending.",
+        )
     where = _list_filter(api.spec, request)
     if isinstance(where, Response):
         return where
-    return await list_answer(api, request, where)
+    return await list_answer(api, request, where, oldest_first=order == "Ascending")
 
 
 def _list_filter(spec: PlatformSpec, request: Request) -> Callable[[JobView], bool] | Response | None:
     q = request.query_params
     status, contains = q.get("statusEquals"), q.get("nameContains")
-    if status is not None and status not in set(STATES.values()):
+    if status is not None and status not in spec.states:
         return error(400, message=f"1 validation error detected: statusEquals {status[:40]!r} is not valid.")
     bounds: list[float | None] = []
     for name in ("creationTimeAfter", "creationTimeBefore"):
@@ -266,8 +263,6 @@ class BedrockSpec(PlatformSpec):
     auxiliary_paths = (STS_PATH,)
     auth_note = f"SigV4 (service bedrock) with access key {ACCESS_KEY_ID} and the key as its secret, or Bearer <key>"
     default_base_model = "amazon.titan-text-express-v1:0:8k"
-    states = STATES
-    terminal = TERMINAL
     seed_fields = {"region": DEFAULT_REGION}
     collections = (COLLECTION,)
     # Served by :meth:`extra_routes`: an ARN holds "/" once decoded, and auth needs the body.

@@ -27,15 +27,6 @@ if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
     from airflow_ft_provider.testing.platforms._routes import JobApi
 
-STATES = {
-    Phase.QUEUED: "PENDING",
-    Phase.PENDING: "PENDING",
-    Phase.RUNNING: "RUNNING",
-    Phase.CANCELLING: "CANCELING",
-    Phase.SUCCEEDED: "SUCCEEDED",
-    Phase.FAILED: "FAILED",
-    Phase.CANCELLED: "CANCELED",
-}
 _CODES = {
     400: ("InvalidParameter", "Invalid parameter."),
     401: ("InvalidApiKey", "Invalid API-key provided."),
@@ -59,8 +50,6 @@ class DashScopeSpec(PlatformSpec):
     conn_type = "ft_dashscope"
     base_path = "/api/v1"
     default_base_model = "qwen3-14b"
-    states = STATES
-    terminal = frozenset({"SUCCEEDED", "FAILED", "CANCELED"})
     seed_fields = {"workspace": None}
     collections = ("/api/v1/fine-tunes",)
     repeat_cancel_refused = True
@@ -162,7 +151,7 @@ class DashScopeSpec(PlatformSpec):
             line = int_param(request, "line", 100)
             if offset is None or line is None or offset < 0 or line < 1:
                 return self.error(400, "offset and line must be non-negative integers.")
-            lines = [f"{china_time(t)} job {job.native_id} {STATES[p]}" for p, t in api.view(job).history]
+            lines = [f"{china_time(t)} job {job.native_id} {self.states.timeline[p]}" for p, t in api.view(job).history]
             return self.respond({"total": len(lines), "logs": lines[offset : offset + line]})
 
         return [*api.job_routes("DELETE", "", "delete", delete), *api.job_routes("GET", "/logs", "logs", logs)]

@@ -19,21 +19,12 @@ from airflow_ft_provider.platforms.gemini import GeminiDialect
 from airflow_ft_provider.platforms.registry import Platform
 from airflow_ft_provider.testing.platforms._base import PlatformSpec, random_id, rfc3339
 from airflow_ft_provider.testing.platforms._google import google_error
-from airflow_ft_provider.testing.store import Job, JobView, Phase
+from airflow_ft_provider.testing.store import Job, JobView
 
 if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
     from airflow_ft_provider.testing.platforms._routes import JobApi
 
-STATES = {
-    Phase.QUEUED: "CREATING",
-    Phase.PENDING: "CREATING",
-    Phase.RUNNING: "CREATING",
-    Phase.CANCELLING: "CREATING",
-    Phase.SUCCEEDED: "ACTIVE",
-    Phase.FAILED: "FAILED",
-    Phase.CANCELLED: "FAILED",
-}
 _UNREGISTERED = (
     "Method doesn't allow unregistered callers (callers without established identity). "
     "Please use API Key or other form of API consumer identity to call this API."
@@ -51,8 +42,6 @@ class GeminiSpec(PlatformSpec):
     conn_type = "ft_gemini"
     auth_note = "x-goog-api-key: <key> (or ?key=<key>)"
     default_base_model = "models/gemini-1.5-flash-001-tuning"
-    states = STATES
-    terminal = frozenset({"ACTIVE", "FAILED"})
     collections = ("/v1beta/tunedModels", "/v1/tunedModels")
     operations = frozenset({"list", "get", "cancel"})
     cancel_suffix = ":cancel"

@@ -1,9 +1,9 @@
 """OpenAI fine-tuning jobs under ``/v1/fine_tuning/jobs``.
 
-Faithful points: no intermediate cancelling state (a cancel reads ``cancelled`` at
-once, unless the script's race outcome says the job finishes anyway, in which case it
-keeps reading ``running`` until it ends), cursor pagination on ``after`` with
-``has_more``, ``x-request-id`` on every answer, and two kinds of 429:
+Faithful points: the dialect's state table (:mod:`airflow_ft_provider.platforms.states`) with
+no intermediate cancelling state (a cancel reads ``cancelled`` at once, unless the script's
+race outcome says the job finishes anyway, in which case it keeps reading ``running`` until it
+ends), cursor pagination on ``after`` with ``has_more``, ``x-request-id`` on every answer, and two kinds of 429:
 ``rate_limit_exceeded`` (retry) and ``insufficient_quota`` (do not).
 """
 
@@ -33,15 +33,6 @@ if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
     from airflow_ft_provider.testing.platforms._routes import JobApi
 
-STATES = {
-    Phase.QUEUED: "queued",
-    Phase.PENDING: "validating_files",
-    Phase.RUNNING: "running",
-    Phase.SUCCEEDED: "succeeded",
-    Phase.FAILED: "failed",
-    Phase.CANCELLED: "cancelled",
-}
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 _MESSAGES = {
     Phase.QUEUED: "Created fine-tuning job",
     Phase.PENDING: "Validating training file",
@@ -141,22 +132,11 @@ class OpenAISpec(PlatformSpec):
     # Typed as the base declares them, so OpenAI-shaped hosts (Azure OpenAI) may serve several.
     base_path = "/v1"
     default_base_model = "gpt-4o-mini-2024-07-18"
-    states = STATES
-    terminal = TERMINAL
     collections: ClassVar[tuple[str, ...]] = ("/v1/fine_tuning/jobs",)
     paging = OpenAIDialect.paging
 
     def new_id(self, display_name: str, created: float) -> str:
         return "ftjob-" + random_id(24, _ALNUM)
-
-    def native_state(self, view: JobView) -> str:
-        """No cancelling state: a cancel that will take reads ``cancelled`` at once, one that
-        loses the race keeps reading ``running``."""
-        if view.pinned:
-            return view.pinned
-        if view.phase is Phase.CANCELLING:
-            return "cancelled" if view.job.script.cancel_outcome == "cancelled" else "running"
-        return STATES[view.phase]
 
     def error(
         self, status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None

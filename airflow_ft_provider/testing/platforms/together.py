@@ -29,15 +29,6 @@ if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
     from airflow_ft_provider.testing.platforms._routes import JobApi
 
-STATES = {
-    Phase.QUEUED: "queued",
-    Phase.PENDING: "pending",
-    Phase.RUNNING: "running",
-    Phase.CANCELLING: "cancel_requested",
-    Phase.SUCCEEDED: "completed",
-    Phase.FAILED: "error",
-    Phase.CANCELLED: "cancelled",
-}
 _EVENTS = {
     Phase.QUEUED: ("job_pending", "info", "Fine tune request created"),
     Phase.RUNNING: ("job_start", "info", "Job started"),
@@ -89,8 +80,6 @@ class TogetherSpec(PlatformSpec):
     conn_type = "ft_together"
     base_path = "/v1"
     default_base_model = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
-    states = STATES
-    terminal = frozenset({"completed", "error", "cancelled", "user_error"})
     collections = ("/v1/fine-tunes",)
     paging = TogetherDialect.paging
 

@@ -37,24 +37,6 @@ if TYPE_CHECKING:
     from airflow_ft_provider.testing.core import EmulatorCore
     from airflow_ft_provider.testing.platforms._routes import JobApi
 
-STATES = {
-    Phase.QUEUED: "JOB_STATE_QUEUED",
-    Phase.PENDING: "JOB_STATE_PENDING",
-    Phase.RUNNING: "JOB_STATE_RUNNING",
-    Phase.CANCELLING: "JOB_STATE_CANCELLING",
-    Phase.SUCCEEDED: "JOB_STATE_SUCCEEDED",
-    Phase.FAILED: "JOB_STATE_FAILED",
-    Phase.CANCELLED: "JOB_STATE_CANCELLED",
-}
-TERMINAL = frozenset(
-    {
-        "JOB_STATE_SUCCEEDED",
-        "JOB_STATE_FAILED",
-        "JOB_STATE_CANCELLED",
-        "JOB_STATE_EXPIRED",
-        "JOB_STATE_PARTIALLY_SUCCEEDED",
-    }
-)
 _MISSING_CREDENTIAL = (
     "Request is missing required authentication credential. Expected OAuth 2 access token, login "
     "cookie or other valid authentication credential. "
@@ -76,8 +58,6 @@ class VertexAISpec(PlatformSpec):
         "from GET /_emulator/service-account?project_id=..."
     )
     default_base_model = "gemini-2.5-flash"
-    states = STATES
-    terminal = TERMINAL
     seed_fields = {"project": "emulator-project", "location": "us-central1"}
     collections = tuple(f"/{v}/projects/{{project}}/locations/{{location}}/tuningJobs" for v in ("v1", "v1beta1"))
     cancel_suffix = ":cancel"
