@@ -69,6 +69,15 @@ venv_for() {
     --group "$ROOT/pyproject.toml:e2e" --group "$ROOT/pyproject.toml:ui"
 }
 
+# sdk_venv SET REQUIREMENT... -> the newest Airflow's test virtualenv from a lock set of its own
+# (scripts/locks.py SETS), for an official SDK whose pins the main resolution cannot share.
+sdk_venv() {
+  local lock_set="$1"
+  shift
+  locked_venv "$VENVS/$lock_set" "$AIRFLOW_LATEST" "$PYTHON" "$lock_set" "apache-airflow==$AIRFLOW_LATEST" \
+    -e "$ROOT[google,amazon,azure]" --group "$ROOT/pyproject.toml:test" "$@"
+}
+
 # python_for 3.12 -> an interpreter of that version: pyenv's when it has one (its shims cannot
 # run a version that is not selected), else one uv installs.
 python_for() {

@@ -6,7 +6,7 @@ One file per Apache Airflow version and Python, in the form of Airflow's own con
 ``--exclude-newer`` date, so that making them again at the same date gives the same files and a
 fresh clone installs exactly what was tested. A lock "set" adds a few requirements of its own for
 an environment that cannot share the main resolution (``bench-google``: the Google provider pins
-protobuf and fsspec differently).
+protobuf and fsspec differently; ``sdk-watsonx``: IBM's SDK pins httpx below the tested release).
 
 Each file's header records the date and a digest of the inputs; ``install-args`` refuses a lock
 whose inputs changed since it was made (a dependency added to ``pyproject.toml`` and not locked
@@ -34,7 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCKS = ROOT / "locks"
 
 #: Requirements a lock set adds to the main ones (none for the main set).
-SETS: dict[str, list[str]] = {"": [], "bench-google": ["apache-airflow-providers-google"]}
+SETS: dict[str, list[str]] = {
+    "": [],
+    "bench-google": ["apache-airflow-providers-google"],
+    # IBM's SDK pins httpx<0.29 and jmespath 1.0.1: its fidelity test runs in an environment of its own.
+    "sdk-watsonx": ["ibm-watsonx-ai>=1.3"],
+}
 
 #: Extras of the provider every lock covers (pyproject's optional dependencies).
 EXTRAS = ("google", "amazon", "azure")
