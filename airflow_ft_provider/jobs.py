@@ -15,6 +15,7 @@ megabytes into XCom), so it is what operators return to XCom.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -98,6 +99,24 @@ def _labels(value: Any) -> dict[str, str]:
 Text = Annotated[str | None, _clipper(MAX_TEXT)]
 
 
+class JobUsage(BaseModel):
+    """What the platform reports a job cost or consumed, as it reports it (nothing is estimated here).
+
+    Fireworks reports an estimated cost in a currency; SageMaker reports billable seconds and
+    tokens. A field the platform does not report stays ``None``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: A cost in ``currency`` (e.g. ``Decimal("12.40")`` USD), as the platform states it.
+    cost: Decimal | None = None
+    currency: Annotated[str | None, _clipper(16)] = None
+    #: Whether ``cost`` is the platform's estimate rather than a billed amount.
+    estimated: bool = False
+    billable_seconds: int | None = None
+    billable_tokens: int | None = None
+
+
 class TuningJob(BaseModel):
     """One fine-tuning job as every platform reports it, normalized."""
 
@@ -121,6 +140,8 @@ class TuningJob(BaseModel):
     error_message: Annotated[str | None, _clipper(MAX_ERROR_MESSAGE)] = None
     console_url: Annotated[str | None, AfterValidator(_short_url)] = None
     labels: Annotated[dict[str, str], BeforeValidator(_labels)] = {}
+    #: Cost or usage, on the platforms that report it in the job record.
+    usage: JobUsage | None = None
 
     @property
     def is_terminal(self) -> bool:
