@@ -129,6 +129,9 @@ class TuningJob(BaseModel):
     job_id: Annotated[str, _clipper(None)]  # never clipped: an id cut short names another job
     state: TuningJobState
     native_state: Annotated[str, _clipper(MAX_NATIVE_STATE)]
+    #: The platform's finer status beside its state, where it reports one (SageMaker's
+    #: ``SecondaryStatus``: ``Training``, ``Uploading``, ``MaxRuntimeExceeded``...); never mapped.
+    native_detail: Annotated[str | None, _clipper(MAX_NATIVE_STATE)] = None
     display_name: Text = None
     base_model: Text = None
     #: The tuned model's name or output location, once the platform reports one.
