@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import record_for
+from airflow_ft_provider.platforms.states import Phase
 from airflow_ft_provider.testing import RemoteEmulator, RequestRecord
 from tests.e2e.deployment import VERTEX_PROJECT
 
@@ -20,24 +22,15 @@ def seed(emu: RemoteEmulator, platform: Platform | str, **kwargs: Any) -> str:
     return emu.seed(platform, **kwargs)
 
 
+def _shown(phase: Phase, *, cancellable: bool = False) -> dict[Platform, str]:
+    """The native state each platform's emulator shows in ``phase``, read from its state table."""
+    records = (record_for(platform) for platform in Platform)
+    return {Platform(r.name): r.dialect.states.timeline[phase] for r in records if r.can_cancel or not cancellable}
+
+
 #: The native strings that end a job, per platform, for pinning a job's end in a drill.
-NATIVE_SUCCEEDED = {
-    Platform.VERTEX_AI: "JOB_STATE_SUCCEEDED",
-    Platform.GEMINI: "ACTIVE",
-    Platform.DASHSCOPE: "SUCCEEDED",
-    Platform.TOGETHER: "completed",
-    Platform.OPENAI: "succeeded",
-    Platform.BEDROCK: "Completed",
-    Platform("azure_openai"): "succeeded",
-}
-NATIVE_CANCELLED = {
-    Platform.VERTEX_AI: "JOB_STATE_CANCELLED",
-    Platform.DASHSCOPE: "CANCELED",
-    Platform.TOGETHER: "cancelled",
-    Platform.OPENAI: "cancelled",
-    Platform.BEDROCK: "Stopped",
-    Platform("azure_openai"): "cancelled",
-}
+NATIVE_SUCCEEDED = _shown(Phase.SUCCEEDED)
+NATIVE_CANCELLED = _shown(Phase.CANCELLED, cancellable=True)
 
 
 def short_id(job_id: str) -> str:
