@@ -12,7 +12,7 @@ expired one with 401.
 
 Microsoft's authorities are https only, and so are azure-identity and MSAL: the discovery documents
 name ``https://<emulator host>``; the provider reaches a loopback ``authority_host=http://...`` by
-plain http (see ``hooks/azure_credentials.py``).
+plain http (see ``hooks/azure_credentials.py`` and ``hooks/azure_auth.py``).
 """
 
 from __future__ import annotations

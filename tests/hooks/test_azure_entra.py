@@ -22,7 +22,7 @@ from airflow_ft_provider.errors import (
     RequestTimeoutError,
     ResponseTooLargeError,
 )
-from airflow_ft_provider.hooks.azure_credentials import AzureCredentialAuth
+from airflow_ft_provider.hooks.azure_auth import AzureCredentialAuth
 from airflow_ft_provider.hooks.azure_openai import AzureOpenAITuningHook
 from airflow_ft_provider.jobs import TuningJobState
 from airflow_ft_provider.process_cache import process_cache
