@@ -42,6 +42,8 @@ def error_shape(platform: Platform, body: dict) -> None:
         assert set(body) == {"message"}
     elif platform is Platform("azure_openai"):
         assert set(body["error"]) == {"code", "message"}
+    elif platform is Platform.REPLICATE:  # problem details (RFC 7807)
+        assert {"detail", "status"} <= set(body) <= {"title", "detail", "status"}
     else:
         assert set(body["error"]) == {"message", "type", "param", "code"}
 
