@@ -77,6 +77,7 @@ def test_retry_hint_per_platform(emu, api, platform):
         Platform.OPENAI: {"header": ("2", "2000"), "body": []},
         Platform.BEDROCK: {"header": (None, None), "body": []},
         Platform("azure_openai"): {"header": ("2", "2000"), "body": []},
+        Platform.REPLICATE: {"header": ("2", None), "body": []},
     }
     assert hints == expected[platform]
 
