@@ -16,10 +16,10 @@ from airflow_ft_provider.flows import CancelAction, run_flow
 from airflow_ft_provider.flows.cancel import cancel_flow
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform, TuningJobState
-from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Fault, JobScript
-from airflow_ft_provider.triggers.job_state import JobStateEvent, TuningJobStateTrigger
+from airflow_ft_provider.triggers.job_state import JobStateEvent
 from tests.conftest import conn_id_for
+from tests.triggers.test_job_state_trigger import events_of, run, trigger_for
 
 pytestmark = pytest.mark.sdk
 replicate = pytest.importorskip("replicate")
@@ -104,16 +104,6 @@ def hook():
     return hook_class_for_platform(Platform.REPLICATE)(conn_id=conn_id_for(Platform.REPLICATE))
 
 
-def run(coro):
-    async def main():
-        try:
-            return await coro
-        finally:
-            await process_cache.aclose()
-
-    return asyncio.run(main())
-
-
 @pytest.mark.parametrize("native", ["starting", "processing", "succeeded", "failed", "canceled", "aborted"])
 def test_the_provider_reads_every_state(emu, connections, native):
     job = hook().get_job(emu.seed("replicate", native_state=native))
@@ -143,12 +133,7 @@ def test_the_provider_deferred_get_list_cancel_and_wait(emu, connections, client
         assert (await provider.aget_job(ids[1])).state is TuningJobState.RUNNING
         answered = await provider.acancel_job(ids[1])
         assert answered is not None and answered.native_state == "canceled"
-        trigger = TuningJobStateTrigger(
-            conn_id=conn_id_for(Platform.REPLICATE), platform=Platform.REPLICATE, job_id=ids[1], min_poll_interval=0.1
-        )
-        events = [event.payload async for event in trigger.run()]
-        await trigger.cleanup()
-        return listed, events
+        return listed, await events_of(trigger_for(Platform.REPLICATE, ids[1]))
 
     listed, events = run(deferred())
     assert listed == ids[::-1]
