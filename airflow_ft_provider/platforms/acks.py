@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_ft_provider.errors import JobNotCancellableError
 from airflow_ft_provider.jobs import TuningJobState
-from airflow_ft_provider.platforms.wire import ApiResponse, parse_json
+from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, parse_json
 
 if TYPE_CHECKING:
     from airflow_ft_provider.jobs import TuningJob
@@ -69,13 +69,15 @@ JOB_RECORD = Ack(AckKind.JOB_RECORD)
 JOB_RECORD_UNLESS_ENDED = Ack(AckKind.JOB_RECORD, ended_is_refusal=True)
 
 
-def read_ack(dialect: Dialect, response: ApiResponse) -> TuningJob | None:
+def read_ack(dialect: Dialect, response: ApiResponse, request: ApiRequest) -> TuningJob | None:
     """The job the acknowledgement carries (None: it carries none); else MalformedResponseError, or
     JobNotCancellableError where the answer shows the cancel had nothing left to stop."""
     ack = dialect.cancel_ack
     if ack.kind is AckKind.JOB_RECORD:
         job = dialect.parse_job(response)
-        if ack.ended_is_refusal and job.is_terminal and job.state is not TuningJobState.CANCELLED:
+        # Another job's record is not this job's refusal: the hook refuses it as a misrouted answer.
+        about_it = not request.job_id or dialect.is_same_job(request.job_id, job)
+        if ack.ended_is_refusal and about_it and job.is_terminal and job.state is not TuningJobState.CANCELLED:
             raise JobNotCancellableError(
                 f"The {dialect.platform} job {job.job_id[:200]} had already ended ({job.native_state}): "
                 "the cancel stopped nothing.",

@@ -270,3 +270,10 @@ def test_problem_details_map_to_the_shared_errors(dialect, status, body, op, kin
 
 def test_the_retry_hint_is_retry_after(dialect: ReplicateDialect) -> None:
     assert dialect.retry_hint(ApiResponse(429, {"Retry-After": "7"}, THROTTLED)) == 7.0
+
+
+def test_another_trainings_ended_record_is_not_this_ones_refusal(dialect: ReplicateDialect) -> None:
+    """It is passed on as it is, and the hook refuses it as an answer about another training."""
+    other = "xxi2kydbnla3ocjp64sclkewku"
+    answered = dialect.parse_cancel(ok(training(id=other, status="succeeded")), dialect.cancel_request(TRAINING_ID))
+    assert answered is not None and not dialect.is_same_job(TRAINING_ID, answered)
