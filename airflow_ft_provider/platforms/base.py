@@ -120,7 +120,7 @@ class Dialect(ABC):
     def parse_cancel(self, response: ApiResponse, request: ApiRequest) -> TuningJob | None:
         """The job as the cancel answer shows it (None: the acknowledgement carries none); an
         answer that is not the declared :attr:`cancel_ack` is a malformed one, never a cancel sent."""
-        return read_ack(self, response)
+        return read_ack(self, response, request)
 
     @abstractmethod
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:

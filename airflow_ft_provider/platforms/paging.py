@@ -197,6 +197,11 @@ class NextUrls(Paging):
     #: The page a server serves when the platform takes no page size (Replicate: none).
     fixed_page: int = 100
 
+    @property
+    def largest(self) -> int | None:
+        """Pages are cut whether or not a client can size them: unsized, every page is the server's."""
+        return self.size.largest if self.size else self.fixed_page
+
     def ask(self, token: str | None, size: int | None) -> dict[str, Any]:
         return self.with_size({}, size)
 

@@ -40,6 +40,7 @@ class Platform(StrEnum):
     DASHSCOPE = "dashscope"
     GEMINI = "gemini"
     OPENAI = "openai"
+    REPLICATE = "replicate"
     TOGETHER = "together"
     VERTEX_AI = "vertex_ai"
 

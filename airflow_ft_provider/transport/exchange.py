@@ -48,12 +48,14 @@ def describe(dialect: Dialect, request: ApiRequest) -> str:
 
 
 def build(client: httpx.Client | httpx.AsyncClient, request: ApiRequest, seconds: float) -> httpx.Request:
-    """The httpx request for ``request``, with the attempt's timeout on every phase."""
+    """The httpx request for ``request``, with the attempt's timeout on every phase. A request without
+    parameters keeps its URL's own query (a ``next`` URL's cursor): httpx replaces the query with
+    any ``params`` given, even none."""
     try:
         return client.build_request(
             request.method,
             request.url,
-            params=dict(request.params),
+            params=dict(request.params) or None,
             json=request.json,
             headers={**request.headers, "Accept-Encoding": ACCEPT_ENCODING},
             timeout=httpx.Timeout(seconds),

@@ -42,6 +42,8 @@ def error_shape(platform: Platform, body: dict) -> None:
         assert set(body) == {"message"}
     elif platform is Platform("azure_openai"):
         assert set(body["error"]) == {"code", "message"}
+    elif platform is Platform.REPLICATE:  # problem details (RFC 7807)
+        assert {"detail", "status"} <= set(body) <= {"title", "detail", "status"}
     else:
         assert set(body["error"]) == {"message", "type", "param", "code"}
 
@@ -75,6 +77,7 @@ def test_retry_hint_per_platform(emu, api, platform):
         Platform.OPENAI: {"header": ("2", "2000"), "body": []},
         Platform.BEDROCK: {"header": (None, None), "body": []},
         Platform("azure_openai"): {"header": ("2", "2000"), "body": []},
+        Platform.REPLICATE: {"header": ("2", None), "body": []},
     }
     assert hints == expected[platform]
 

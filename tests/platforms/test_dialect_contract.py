@@ -24,7 +24,7 @@ from airflow_ft_provider.errors import (
     TuningJobError,
 )
 from airflow_ft_provider.jobs import TuningJobState
-from airflow_ft_provider.platforms.acks import JOB_RECORD, Ack, AckKind
+from airflow_ft_provider.platforms.acks import Ack, AckKind
 from airflow_ft_provider.platforms.base import ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.record import PlatformRecord
@@ -216,7 +216,7 @@ def test_the_documented_acknowledgement_is_accepted(core, platform):
     job_id = core.seed(platform, script=JobScript(running_s=None))
     request = dialect.cancel_request(job_id)
     answered = dialect.parse_cancel(exchange(core, platform, request), request)
-    if dialect.cancel_ack is JOB_RECORD:
+    if dialect.cancel_ack.kind is AckKind.JOB_RECORD:
         assert answered is not None and dialect.is_same_job(job_id, answered)
     else:
         assert answered is None

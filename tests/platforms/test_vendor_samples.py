@@ -92,6 +92,16 @@ DASHSCOPE_DONE = Expected(
     datetime(2024, 10, 29, 17, 11, 26, tzinfo=CST),
     "qwen3-14b-suffix-ft-202410291653-1c7f",
 )
+SDXL = "stability-ai/sdxl:{}".format
+REPLICATE_DONE = Expected(
+    "zz4ibbonubfz7carwiefibzgga",
+    "succeeded",
+    TuningJobState.SUCCEEDED,
+    SDXL("da77bc59ee60423279fd632efb4795ab731d9e3ca9705ef3341091fb989b7eaf"),
+    datetime(2023, 9, 8, 16, 32, 57, 18467, UTC),
+    datetime(2023, 9, 8, 16, 41, 19, 826523, UTC),
+    "...",  # as the example elides it
+)
 BEDROCK_JOB = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/{}"
 BEDROCK_MODEL = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1:0:8k"
 
@@ -184,6 +194,35 @@ CASES = [
         next_token="eyJwYWdlIjoyfQ==",
     ),
     Sample("bedrock/stop_model_customization_job.json", "cancel", ()),
+    Sample("replicate/list_trainings.json", "page", (REPLICATE_DONE,)),
+    Sample("replicate/get_training_succeeded.json", "job", (REPLICATE_DONE,)),
+    Sample(
+        "replicate/get_training.json",
+        "job",
+        (
+            Expected(
+                "medrnz3bm5dd6ultvad2tejrte",
+                "processing",
+                TuningJobState.RUNNING,
+                SDXL("39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"),
+                datetime(2023, 8, 16, 19, 33, 26, 906823, UTC),
+            ),
+        ),
+    ),
+    Sample(
+        "replicate/cancel_training.json",
+        "cancel",
+        (
+            Expected(
+                "xxi2kydbnla3ocjp64sclkewku",
+                "canceled",
+                TuningJobState.CANCELLED,
+                SDXL("39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"),
+                datetime(2023, 8, 16, 19, 33, 27, 135361, UTC),
+                datetime(2023, 8, 16, 19, 33, 27, 215203, UTC),
+            ),
+        ),
+    ),
 ]
 
 

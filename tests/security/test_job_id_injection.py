@@ -240,7 +240,10 @@ def injection_dag(dag_id: str, platform: Platform, ids: list[str]) -> str:
 
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_operator_and_sensor_refuse_before_any_request(emu, connections, platform, capfd):
-    ids = [HOSTILE_IDS[name] for name in DAG_SAMPLE] + list(PLATFORM_IDS[platform].values())[:1]
+    # One id of the platform's own shape too: its names' own twist, or its example's (ids without structure).
+    example = RECORDS[platform.value].dialect.id_example
+    own = list(PLATFORM_IDS.get(platform, {}).values())[:1] or [EXAMPLE_TWISTS["example-verb"].format(id=example)]
+    ids = [HOSTILE_IDS[name] for name in DAG_SAMPLE] + own
     dag_id = f"inject_{platform.value}"
     result = run_dag_source(dag_id, injection_dag(dag_id, platform, ids))
     assert set(result.task_states.values()) == {"failed"}, result.task_states

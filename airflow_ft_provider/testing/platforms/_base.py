@@ -188,6 +188,13 @@ class PlatformSpec(ABC):
         """Native states in which a cancel is refused: the table's ended ones."""
         return self.states.ended
 
+    @property
+    def ended_cancel_answered(self) -> bool:
+        """Whether a cancel of an ended job is answered as an accepted one is, with the job as it
+        is, instead of :meth:`cancel_refused`: where the dialect's acknowledgement says the platform
+        refuses that way (``Ack.ended_is_refusal``: Replicate)."""
+        return record_for(self.platform).dialect.cancel_ack.ended_is_refusal
+
     def is_auxiliary(self, path: str) -> bool:
         return path in self.auxiliary_paths
 

@@ -120,7 +120,8 @@ class JobApi:
             return job
         spec = self.spec
         result, view = self.core.store.cancel(job, spec.native_state, spec.terminal)
-        if result == "rejected" or (result == "already" and spec.repeat_cancel_refused):
+        refused = result == "rejected" and not spec.ended_cancel_answered
+        if refused or (result == "already" and spec.repeat_cancel_refused):
             return spec.cancel_refused(view)
         return spec.respond(spec.cancel_answer(self.core, view))
 
