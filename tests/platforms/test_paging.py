@@ -80,8 +80,11 @@ class Lister:
     style: Paging
     platform: str = "example"
 
-    def list_request(self, token: str | None, size: int | None) -> ApiRequest:
-        return self.style.request(URL, token, size)
+    def list_request(self, token: str | None, size: int | None, collection: str | None = None) -> ApiRequest:
+        return self.style.request(collection or URL, token, size)
+
+    def list_urls(self) -> tuple[str, ...]:
+        return (URL,)
 
 
 def walk(style: Paging, server: Server, size: int | None, side_by_side: bool) -> list[str]:
