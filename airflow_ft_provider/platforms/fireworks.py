@@ -251,6 +251,8 @@ RECORD = PlatformRecord(
                 "account",
                 "Account ID",
                 "Required. The Fireworks account that owns the jobs (the <id> of accounts/<id>).",
+                required=True,
+                example="my-account",
             ),
             *COMMON_FIELDS,
         ),

@@ -192,7 +192,7 @@ def case_params() -> list[Any]:
 
 
 def dialect_for(platform: str) -> Dialect:
-    return RECORDS[platform].dialect.from_extras(BASE_URL, Extras({}))
+    return RECORDS[platform].dialect.from_extras(BASE_URL, Extras(RECORDS[platform].form.required_examples))
 
 
 def parse(case: Sample) -> tuple[list[TuningJob], str | None]:
