@@ -95,6 +95,16 @@ DASHSCOPE_DONE = Expected(
 BEDROCK_JOB = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/{}"
 BEDROCK_MODEL = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1:0:8k"
 
+#: Fireworks' reference shows generated bodies: every string "<string>", every enum at its zero value.
+FIREWORKS_PLACEHOLDER = Expected(
+    "<string>",
+    "JOB_STATE_UNSPECIFIED",
+    TuningJobState.UNKNOWN,
+    "<string>",
+    datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC),
+    datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC),
+    "<string>",
+)
 CASES = [
     Sample("openai/retrieve_job.json", "job", (OPENAI_DONE,)),
     Sample(
@@ -184,6 +194,8 @@ CASES = [
         next_token="eyJwYWdlIjoyfQ==",
     ),
     Sample("bedrock/stop_model_customization_job.json", "cancel", ()),
+    Sample("fireworks/get_supervised_fine_tuning_job.json", "job", (FIREWORKS_PLACEHOLDER,)),
+    Sample("fireworks/list_supervised_fine_tuning_jobs.json", "page", (FIREWORKS_PLACEHOLDER,), "<string>"),
 ]
 
 
