@@ -118,7 +118,9 @@ class FireworksDialect(Dialect):
     def __init__(self, base_url: str | None, account: str) -> None:
         """Raises ``ValueError`` naming a bad account; the hook words it for the connection."""
         if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
-            raise ValueError(f"Fireworks account {account!r:.80} is not valid; expected an account id like 'my-account'.")
+            raise ValueError(
+                f"Fireworks account {account!r:.80} is not valid; expected an account id like 'my-account'."
+            )
         super().__init__(base_url or DEFAULT_BASE_URL)
         self.account = account
 
@@ -231,7 +233,12 @@ def estimated_cost(value: object) -> JobUsage | None:
     None when absent or not a sum of money (an unreadable cost must not fail a cancel)."""
     money = mapping(value)
     units, nanos = money.get("units", "0"), money.get("nanos", 0)
-    if not money or not isinstance(units, str | int) or isinstance(units, bool) or not re.fullmatch(r"-?[0-9]{1,20}", str(units)):
+    if (
+        not money
+        or not isinstance(units, str | int)
+        or isinstance(units, bool)
+        or not re.fullmatch(r"-?[0-9]{1,20}", str(units))
+    ):
         return None
     if not isinstance(nanos, int) or isinstance(nanos, bool) or abs(nanos) > 999_999_999:
         return None

@@ -97,7 +97,11 @@ def test_a_filter_on_state(emu, fireworks):
 def test_a_wrong_key_is_unauthenticated(emu, hosts):
     response = hosts["fireworks"].get(f"{ROOT}/dpoJobs", headers=auth_headers(emu, "fireworks", "fw-wrong"))
     assert response.status_code == 401
-    assert response.json()["error"] == {"code": 401, "message": "unauthenticated: invalid API key", "status": "UNAUTHENTICATED"}
+    assert response.json()["error"] == {
+        "code": 401,
+        "message": "unauthenticated: invalid API key",
+        "status": "UNAUTHENTICATED",
+    }
     assert hosts["fireworks"].get(f"{ROOT}/dpoJobs").status_code == 401  # no key at all
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import typing
 from decimal import Decimal
 from urllib.parse import parse_qs
 
@@ -15,7 +16,7 @@ import pytest
 
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import JobUsage, Platform, TuningJobState
-from airflow_ft_provider.platforms.fireworks import COLLECTIONS
+from airflow_ft_provider.platforms.fireworks import COLLECTIONS, STATES
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Fault, JobScript
 from airflow_ft_provider.triggers.job_state import JobStateEvent, TuningJobStateTrigger
@@ -96,6 +97,19 @@ def test_sdk_errors(emu, client):
     name = emu.seed("fireworks", script=NEVER_ENDS)
     emu.inject("fireworks", Fault.status(429, count=1))
     assert client.supervised_fine_tuning_jobs.get(job_id(name)).state == "JOB_STATE_RUNNING"  # retried
+
+
+def test_the_state_table_holds_every_state_the_sdk_declares():
+    declared = {
+        state
+        for model in (
+            fireworks.types.SupervisedFineTuningJob,
+            fireworks.types.DpoJob,
+            fireworks.types.ReinforcementFineTuningJob,
+        )
+        for state in typing.get_args(typing.get_args(model.model_fields["state"].annotation)[0])
+    }
+    assert len(declared) == 18 and declared == set(STATES)
 
 
 # -- the provider against the same emulator -------------------------------------------------------------

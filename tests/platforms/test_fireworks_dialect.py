@@ -25,12 +25,27 @@ from airflow_ft_provider.transport.settings import ClientSettings
 
 BASE = "https://api.fireworks.ai"
 NAME = "accounts/my-account/supervisedFineTuningJobs/abc123"
-SDK_STATES = (  # every JobState value of the SDK's three job types (the same 18)
-    "JOB_STATE_UNSPECIFIED JOB_STATE_CREATING JOB_STATE_RUNNING JOB_STATE_COMPLETED JOB_STATE_FAILED "
-    "JOB_STATE_CANCELLED JOB_STATE_DELETING JOB_STATE_WRITING_RESULTS JOB_STATE_VALIDATING "
-    "JOB_STATE_DELETING_CLEANING_UP JOB_STATE_PENDING JOB_STATE_EXPIRED JOB_STATE_RE_QUEUEING "
-    "JOB_STATE_CREATING_INPUT_DATASET JOB_STATE_IDLE JOB_STATE_CANCELLING JOB_STATE_EARLY_STOPPED JOB_STATE_PAUSED"
-).split()
+#: Every JobState value of the SDK's three job types (the same 18; test_sdk_fireworks reads them from the SDK).
+SDK_STATES = (
+    "JOB_STATE_UNSPECIFIED",
+    "JOB_STATE_CREATING",
+    "JOB_STATE_RUNNING",
+    "JOB_STATE_COMPLETED",
+    "JOB_STATE_FAILED",
+    "JOB_STATE_CANCELLED",
+    "JOB_STATE_DELETING",
+    "JOB_STATE_WRITING_RESULTS",
+    "JOB_STATE_VALIDATING",
+    "JOB_STATE_DELETING_CLEANING_UP",
+    "JOB_STATE_PENDING",
+    "JOB_STATE_EXPIRED",
+    "JOB_STATE_RE_QUEUEING",
+    "JOB_STATE_CREATING_INPUT_DATASET",
+    "JOB_STATE_IDLE",
+    "JOB_STATE_CANCELLING",
+    "JOB_STATE_EARLY_STOPPED",
+    "JOB_STATE_PAUSED",
+)
 
 
 @pytest.fixture
@@ -135,8 +150,16 @@ def test_a_supervised_job_with_its_estimated_cost(dialect: FireworksDialect) -> 
         b'"estimatedCost":{"currencyCode":"USD","units":"12","nanos":400000000}}'
     )
     job = dialect.parse_job(ApiResponse(200, {}, body))
-    assert (job.job_id, job.state, job.native_state, job.display_name) == (NAME, TuningJobState.FAILED, "JOB_STATE_FAILED", "sft-1")
-    assert (job.base_model, job.tuned_model) == ("accounts/fireworks/models/llama-v3p1-8b-instruct", "accounts/my-account/models/m1")
+    assert (job.job_id, job.state, job.native_state, job.display_name) == (
+        NAME,
+        TuningJobState.FAILED,
+        "JOB_STATE_FAILED",
+        "sft-1",
+    )
+    assert (job.base_model, job.tuned_model) == (
+        "accounts/fireworks/models/llama-v3p1-8b-instruct",
+        "accounts/my-account/models/m1",
+    )
     assert job.created_at == datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
     assert job.ended_at == datetime(2025, 1, 2, 5, 0, tzinfo=UTC)
     assert job.error_message == "out of memory"
@@ -148,7 +171,10 @@ def test_dpo_and_reinforcement_jobs_keep_their_models_in_training_config(dialect
         "name": "accounts/my-account/dpoJobs/d1",
         "state": "JOB_STATE_RUNNING",
         "status": {"code": "OK", "message": ""},
-        "trainingConfig": {"baseModel": "accounts/fireworks/models/qwen3-8b", "outputModel": "accounts/my-account/models/d1"},
+        "trainingConfig": {
+            "baseModel": "accounts/fireworks/models/qwen3-8b",
+            "outputModel": "accounts/my-account/models/d1",
+        },
     }
     job = dialect.parse_job(ok(body))
     assert (job.base_model, job.tuned_model, job.usage, job.error_message) == (
@@ -203,7 +229,9 @@ def test_a_listing_reads_every_collection_one_after_another(dialect: FireworksDi
         ids, following = answers[(collection, token)]
         body: dict[str, object] = {"totalSize": len(ids)}
         if ids:
-            body[collection] = [{"name": f"accounts/my-account/{collection}/{i}", "state": "JOB_STATE_RUNNING"} for i in ids]
+            body[collection] = [
+                {"name": f"accounts/my-account/{collection}/{i}", "state": "JOB_STATE_RUNNING"} for i in ids
+            ]
         if following:
             body["nextPageToken"] = following
         page = dialect.parse_page(ok(body), request)

@@ -184,7 +184,9 @@ def test_a_malformed_page_is_refused(name, body) -> None:
 
 @pytest.mark.parametrize("name", list(RECORDS))
 def test_a_dialect_reports_a_malformed_page_as_its_own_malformed_answer(name) -> None:
-    dialect = RECORDS[name].dialect.from_extras("https://api.example.com/v1", Extras(connection_extras(new_core(), Platform(name))))
+    dialect = RECORDS[name].dialect.from_extras(
+        "https://api.example.com/v1", Extras(connection_extras(new_core(), Platform(name)))
+    )
     request = dialect.list_request(None, 5)
     # Every style's items key, holding no array (DashScope's envelope, holding no page).
     body = {"output": {}, **{style.items_key: 1 for style in STYLES.values()}}  # type: ignore[attr-defined]

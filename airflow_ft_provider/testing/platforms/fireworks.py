@@ -95,13 +95,16 @@ class FireworksSpec(PlatformSpec):
     def cancel_refused(self, view: JobView) -> Response:
         state = self.native_state(view)
         return self.error(
-            400, f"job {resource_name(view.job)} is in state {state} and cannot be cancelled", code="FAILED_PRECONDITION"
+            400,
+            f"job {resource_name(view.job)} is in state {state} and cannot be cancelled",
+            code="FAILED_PRECONDITION",
         )
 
     def create_fields(self, request: Request, body: dict[str, Any]) -> dict[str, Any] | Response:
         if not body.get("dataset"):
             return self.error(400, "dataset is required")
-        config = body.get("trainingConfig") if isinstance(body.get("trainingConfig"), dict) else {}
+        config = body.get("trainingConfig")
+        config = config if isinstance(config, dict) else {}
         return {
             "display_name": str(body.get("displayName") or "fine-tuning-job"),
             "base_model": str(body.get("baseModel") or config.get("baseModel") or self.default_base_model),
