@@ -22,16 +22,15 @@ from decimal import Decimal
 from typing import Any, Self
 
 from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
-from airflow_ft_provider.errors import InvalidJobIdError, TuningJobError
+from airflow_ft_provider.errors import InvalidJobIdError
 from airflow_ft_provider.jobs import JobUsage, TuningJob, TuningJobState
-from airflow_ft_provider.platforms.acks import EMPTY_OBJECT
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, text
-from airflow_ft_provider.platforms.google_errors import google_error, google_retry_hint
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
 from airflow_ft_provider.platforms.paging import PageSize, PageTokens
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
+from airflow_ft_provider.platforms.resource_names import ResourceNameDialect, job_state
 from airflow_ft_provider.platforms.states import Phase, StateTable
 
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
@@ -99,13 +98,13 @@ class JobName:
         return f"accounts/{self.account}/{self.collection}/{self.job}"
 
 
-class FireworksDialect(Dialect):
+class FireworksDialect(ResourceNameDialect):
+    """``cancel_ack``: ``{}`` (``google.protobuf.Empty``; the SDK reads the answer as a bare ``object``)."""
+
     platform = "fireworks"
     id_pattern = _FULL_NAME
     id_example = ID_EXAMPLE
     states = STATES
-    #: ``google.protobuf.Empty`` (the SDK reads the cancel answer as a bare ``object``): ``{}``.
-    cancel_ack = EMPTY_OBJECT
     #: ``pageSize`` (default 50, above 200 lowered to 200) / ``pageToken`` -> ``{<collection>: [...],
     #: "nextPageToken", "totalSize"}``: each collection's answer holds its jobs under its own name.
     paging = PageTokens(
@@ -174,8 +173,8 @@ class FireworksDialect(Dialect):
         except InvalidJobIdError:
             return job_id
 
-    def _job_url(self, name: JobName, suffix: str = "") -> str:
-        return self.url("v1", "accounts", name.account, name.collection, name.job, suffix=suffix)
+    def _job_url(self, name: JobName) -> str:
+        return self.url("v1", "accounts", name.account, name.collection, name.job)
 
     # -- requests -----------------------------------------------------------------------
     def get_request(self, job_id: str) -> ApiRequest:
@@ -191,23 +190,13 @@ class FireworksDialect(Dialect):
 
     def cancel_request(self, job_id: str) -> ApiRequest:
         name = self.job_name(job_id)
-        return ApiRequest(Operation.CANCEL, "POST", self._job_url(name, ":cancel"), json={}, job_id=str(name))
+        return self.cancel_method(self._job_url(name), str(name))
 
     # -- responses ----------------------------------------------------------------------
-    def parse_job(self, response: ApiResponse) -> TuningJob:
-        return self.job_from_json(response.json_object(self.platform), response)
-
-    def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
-        return google_error(response, request, self.platform)
-
-    def retry_hint(self, response: ApiResponse) -> float | None:
-        return google_retry_hint(response)
-
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
         if not isinstance(item, dict):
             raise self.malformed("Fine-tuning job record is not a JSON object", response)
-        # proto3 JSON omits an enum at its zero value, JOB_STATE_UNSPECIFIED.
-        native = item.get("state", "JOB_STATE_UNSPECIFIED")
+        native = job_state(item)
         state = self.map_state(native)
         # Supervised jobs carry the models at the top; DPO and reinforcement jobs in trainingConfig.
         config = mapping(item.get("trainingConfig"))

@@ -26,8 +26,7 @@ from airflow_ft_provider.testing.platforms._base import (
     rfc3339,
     vendor_path,
 )
-from airflow_ft_provider.testing.platforms._google import google_error
-from airflow_ft_provider.testing.platforms.vertex_ai import filter_matches
+from airflow_ft_provider.testing.platforms._google import aip160_filter, google_error
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
@@ -86,11 +85,7 @@ class FireworksSpec(PlatformSpec):
         return self.error(404, f"job not found: {job}")
 
     def list_filter(self, request: Request) -> Callable[[JobView], bool] | None:
-        """AIP-160 filters (``state=...``, ``display_name=...``) as Vertex AI's emulator reads them."""
-        expr = request.query_params.get("filter", "").strip()
-        if not expr:
-            return None
-        return lambda view: filter_matches(expr, self.native_state(view), view.job)
+        return aip160_filter(self, request)
 
     def cancel_refused(self, view: JobView) -> Response:
         state = self.native_state(view)
