@@ -111,3 +111,11 @@ def test_throttling_answers_google_status_with_its_retry_delay(emu, fireworks):
     assert limited.status_code == 429 and limited.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     assert limited.json()["error"]["details"][0]["retryDelay"] == "1.5s"
     assert fireworks.get(f"{ROOT}/supervisedFineTuningJobs").status_code == 200
+
+
+def test_a_quota_counts_per_account_across_its_collections(emu, fireworks):
+    emu.set_quota("fireworks", 2, per="project")
+    statuses = [fireworks.get(f"{ROOT}/{kind}").status_code for kind in COLLECTIONS]
+    assert statuses == [200, 200, 429]
+    assert fireworks.get("/v1/accounts/another-account/dpoJobs").status_code == 200  # its own budget
+    assert "project emulator-account" in (emu.requests("fireworks")[2].throttle or "")

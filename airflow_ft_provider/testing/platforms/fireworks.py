@@ -80,6 +80,11 @@ class FireworksSpec(PlatformSpec):
         parts = vendor_path(request.scope).split("/")
         return ((request.path_params["account"], parts[4]),)
 
+    def quota_project(self, core: EmulatorCore, request: Request) -> str | None:
+        """Quotas count per account, whichever of its collections a request reads."""
+        parts = vendor_path(request.scope).split("/")
+        return parts[3] if parts[1:3] == ["v1", "accounts"] and len(parts) > 3 else None
+
     def not_found(self, request: Request) -> Response:
         job = request.path_params["job_id"].removesuffix(":cancel")
         return self.error(404, f"job not found: {job}")
