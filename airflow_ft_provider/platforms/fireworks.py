@@ -29,6 +29,7 @@ from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, text
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
 from airflow_ft_provider.platforms.paging import PageSize, PageTokens
+from airflow_ft_provider.platforms.paging_base import is_int
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 from airflow_ft_provider.platforms.resource_names import ResourceNameDialect, job_state
 from airflow_ft_provider.platforms.states import Phase, StateTable
@@ -83,6 +84,7 @@ _KIND = "|".join(COLLECTIONS)
 _FULL_NAME = re.compile(rf"accounts/({_SEGMENT})/({_KIND})/({_SEGMENT})")
 _SHORT_NAME = re.compile(rf"({_KIND})/({_SEGMENT})")
 _ACCOUNT = re.compile(_SEGMENT)
+_UNITS = re.compile(r"-?[0-9]{1,20}")
 ID_EXAMPLE = "accounts/my-account/supervisedFineTuningJobs/abc123def456"
 
 
@@ -218,20 +220,16 @@ class FireworksDialect(ResourceNameDialect):
 
 
 def estimated_cost(value: object) -> JobUsage | None:
-    """``google.type.Money`` (``units`` a decimal string, ``nanos`` an int) as an exact Decimal;
-    None when absent or not a sum of money (an unreadable cost must not fail a cancel)."""
+    """``google.type.Money`` (``units`` an int64 as a string, ``nanos`` an int) as an exact Decimal,
+    ``12`` and ``400000000`` as ``12.4``; None when absent or not a sum of money (an unreadable cost
+    must not fail a cancel)."""
     money = mapping(value)
     units, nanos = money.get("units", "0"), money.get("nanos", 0)
-    if (
-        not money
-        or not isinstance(units, str | int)
-        or isinstance(units, bool)
-        or not re.fullmatch(r"-?[0-9]{1,20}", str(units))
-    ):
+    whole = str(units) if isinstance(units, str) or is_int(units) else ""
+    if not money or not _UNITS.fullmatch(whole) or not is_int(nanos) or abs(nanos) > 999_999_999:
         return None
-    if not isinstance(nanos, int) or isinstance(nanos, bool) or abs(nanos) > 999_999_999:
-        return None
-    cost = Decimal(str(units)) + Decimal(nanos).scaleb(-9)
+    # normalize() drops the trailing zeros of the nanos; with none, the whole units stay as they are.
+    cost = (Decimal(whole) + Decimal(nanos).scaleb(-9)).normalize() if nanos else Decimal(whole)
     return JobUsage(cost=cost, currency=text(money.get("currencyCode")), estimated=True)
 
 
