@@ -25,6 +25,9 @@ class ConnField:
     kind: str = "string"  # "string" | "integer" | "number" | "boolean"
     default: Any = None
     choices: tuple[str, ...] = ()
+    #: The connection cannot work without it (Fireworks' account); ``example`` is a value of its form.
+    required: bool = False
+    example: str = ""
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": [self.kind, "null"]}
@@ -84,6 +87,12 @@ class ConnectionForm:
     #: Standard fields the form hides.
     hidden: tuple[str, ...] = ("schema", "port", "login")
     relabeling: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def required_examples(self) -> dict[str, str]:
+        """Each required extra with its example value: what a sample connection (a test's, the
+        docs') fills in."""
+        return {f.name: f.example for f in self.fields if f.required}
 
     @property
     def ui(self) -> dict[str, Any]:

@@ -22,26 +22,30 @@ Listing = Generator[list[ApiRequest], list[Page], None]
 
 
 def listing(dialect: Dialect, settings: ClientSettings, page_size: int | None, *, side_by_side: bool) -> Listing:
-    """The requests of one whole listing; ``side_by_side``: yield numbered pages in one batch."""
+    """The requests of one whole listing; ``side_by_side``: yield numbered pages in one batch. A
+    dialect listing several collections (``Dialect.list_urls``) has them walked one after another,
+    within one set of bounds."""
     pages = jobs = 0
-    seen: set[str] = set()
-    batch = [dialect.list_request(None, page_size)]
-    while batch:
-        if pages + len(batch) > settings.max_pages:
-            raise _limit(dialect, f"it has more than max_pages={settings.max_pages} pages")
-        answered = yield batch
-        pages += len(answered)
-        jobs += sum(len(page.jobs) for page in answered)
-        if jobs > settings.max_listed_jobs:
-            raise _limit(dialect, f"it holds more than max_listed_jobs={settings.max_listed_jobs} jobs")
-        last = answered[-1]
-        if side_by_side and pages == 1 and last.later_tokens:
-            tokens = list(last.later_tokens)
-        else:
-            tokens = [last.next_token] if last.next_token else []
-        for token in tokens:
-            _check_token(dialect, token, seen)
-        batch = [dialect.list_request(token, page_size) for token in tokens]
+    for collection in dialect.list_urls():
+        first = pages
+        seen: set[str] = set()
+        batch = [dialect.list_request(None, page_size, collection)]
+        while batch:
+            if pages + len(batch) > settings.max_pages:
+                raise _limit(dialect, f"it has more than max_pages={settings.max_pages} pages")
+            answered = yield batch
+            pages += len(answered)
+            jobs += sum(len(page.jobs) for page in answered)
+            if jobs > settings.max_listed_jobs:
+                raise _limit(dialect, f"it holds more than max_listed_jobs={settings.max_listed_jobs} jobs")
+            last = answered[-1]
+            if side_by_side and pages == first + 1 and last.later_tokens:
+                tokens = list(last.later_tokens)
+            else:
+                tokens = [last.next_token] if last.next_token else []
+            for token in tokens:
+                _check_token(dialect, token, seen)
+            batch = [dialect.list_request(token, page_size, collection) for token in tokens]
 
 
 def _check_token(dialect: Dialect, token: str, seen: set[str]) -> None:

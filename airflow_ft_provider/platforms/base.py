@@ -70,16 +70,22 @@ class Dialect(ABC):
     @abstractmethod
     def get_request(self, job_id: str) -> ApiRequest: ...
 
-    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
+    def list_request(self, page_token: str | None, page_size: int | None, collection: str | None = None) -> ApiRequest:
         """The page after the one that gave ``page_token`` (None: the first), of at most ``page_size``
-        jobs (None: the client's default), capped to the platform's largest page."""
+        jobs (None: the client's default), capped to the platform's largest page, of the collection
+        at ``collection`` (one of :meth:`list_urls`; None: :meth:`list_url`)."""
         return self.paging.request(
-            self.list_url(), page_token, page_size, params=self.list_params(), headers=self.headers
+            collection or self.list_url(), page_token, page_size, params=self.list_params(), headers=self.headers
         )
 
     @abstractmethod
     def list_url(self) -> str:
-        """The job collection a listing reads."""
+        """The job collection a listing reads (the first, where it reads several)."""
+
+    def list_urls(self) -> tuple[str, ...]:
+        """Every job collection a connection's listing reads, one after another, each paged on its own
+        (Fireworks: one per kind of job); by default :meth:`list_url` alone."""
+        return (self.list_url(),)
 
     def list_params(self) -> Mapping[str, str]:
         """What every page of a listing asks besides its page (filters, sort order); none by default."""

@@ -55,20 +55,36 @@ class PageTokens(Paging):
     in_body: bool = False
     #: proto3 JSON leaves an empty array out of the answer.
     empty_items_omitted: bool = True
+    #: Where an answer counts the whole listing (Fireworks' ``totalSize``); None: it does not.
+    total_key: str | None = None
+    #: AIP-132: an answer holds its items under the collection's id, the list URL's last path
+    #: segment, so one style serves several collections (Fireworks' three kinds of job);
+    #: ``items_key`` is then the first collection's.
+    items_under_collection: bool = False
 
     def ask(self, token: str | None, size: int | None) -> dict[str, Any]:
         return self.with_size({self.cursor_param: token} if token else {}, size)
 
+    def items_key_at(self, url: str) -> str:
+        """Where the answer to a request for ``url`` holds its items."""
+        if not self.items_under_collection:
+            return self.items_key
+        return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] or self.items_key
+
     def read(self, body: Mapping[str, Any], request: ApiRequest) -> PageAnswer:
-        return PageAnswer(items_of(body, self.items_key, may_be_absent=True), token_of(body, self.next_key))
+        items = items_of(body, self.items_key_at(request.url), may_be_absent=True)
+        return PageAnswer(items, token_of(body, self.next_key))
 
     def read_ask(self, fields: Mapping[str, Any]) -> PageAsk:
         return PageAsk(cursor=cursor_of(fields, self.cursor_param), limit=self.page_size(fields))
 
     def answer(self, page: ServedPage) -> dict[str, Any]:
-        out: dict[str, Any] = {} if self.empty_items_omitted and not page.items else {self.items_key: page.items}
+        key = self.items_key_at(page.url)
+        out: dict[str, Any] = {} if self.empty_items_omitted and not page.items else {key: page.items}
         if page.next_cursor:
             out[self.next_key] = page.next_cursor
+        if self.total_key:
+            out[self.total_key] = page.total
         return out
 
 

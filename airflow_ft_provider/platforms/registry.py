@@ -38,6 +38,7 @@ class Platform(StrEnum):
     AZURE_OPENAI = "azure_openai"
     BEDROCK = "bedrock"
     DASHSCOPE = "dashscope"
+    FIREWORKS = "fireworks"
     GEMINI = "gemini"
     OPENAI = "openai"
     REPLICATE = "replicate"

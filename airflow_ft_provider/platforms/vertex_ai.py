@@ -8,16 +8,15 @@ from typing import Any, Self
 from urllib.parse import quote
 
 from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
-from airflow_ft_provider.errors import InvalidJobIdError, TuningJobError
+from airflow_ft_provider.errors import InvalidJobIdError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
-from airflow_ft_provider.platforms.acks import EMPTY_OBJECT
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
-from airflow_ft_provider.platforms.google_errors import google_error, google_retry_hint
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
 from airflow_ft_provider.platforms.paging import google_page_tokens
 from airflow_ft_provider.platforms.record import PlatformRecord
+from airflow_ft_provider.platforms.resource_names import ResourceNameDialect, job_state
 from airflow_ft_provider.platforms.states import Phase, StateTable
 
 DEFAULT_LOCATION = "us-central1"
@@ -92,13 +91,11 @@ class JobName:
         return cls(*match.groups()) if match and ".." not in name else None
 
 
-class VertexAIDialect(Dialect):
+class VertexAIDialect(ResourceNameDialect):
     platform = "vertex_ai"
     id_pattern = _BARE_ID
     id_example = "projects/my-project/locations/us-central1/tuningJobs/1234567890123456789"
     states = STATES
-    #: ``google.protobuf.Empty``: the JSON object ``{}``.
-    cancel_ack = EMPTY_OBJECT
     #: ``pageSize`` 1-1,000 / ``pageToken`` -> ``{"tuningJobs", "nextPageToken"}``.
     paging = google_page_tokens("tuningJobs", default=100)
 
@@ -197,31 +194,14 @@ class VertexAIDialect(Dialect):
 
     def cancel_request(self, job_id: str) -> ApiRequest:
         name = self.job_name(job_id)
-        return ApiRequest(
-            Operation.CANCEL,
-            "POST",
-            self._job_url(name, suffix=":cancel"),
-            json={},
-            headers=self.headers,
-            job_id=str(name),
-        )
+        return self.cancel_method(self._job_url(name), str(name))
 
     # -- responses ----------------------------------------------------------------------
-    def parse_job(self, response: ApiResponse) -> TuningJob:
-        return self.job_from_json(response.json_object(self.platform), response)
-
-    def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
-        return google_error(response, request, self.platform)
-
-    def retry_hint(self, response: ApiResponse) -> float | None:
-        return google_retry_hint(response)
-
     def job_from_json(self, item: Any, response: ApiResponse) -> TuningJob:
         if not isinstance(item, dict):
             raise self.malformed("Tuning job record is not a JSON object", response)
         name = text(item.get("name"))
-        # proto3 JSON omits enum fields at their zero value, JOB_STATE_UNSPECIFIED.
-        native = item.get("state", "JOB_STATE_UNSPECIFIED")
+        native = job_state(item)
         error = mapping(item.get("error"))
         tuned = mapping(item.get("tunedModel"))
         return self.job(

@@ -34,7 +34,7 @@ def cancel_path(emu: Emulator, platform: Platform, job_id: str) -> str:
 
 def error_shape(platform: Platform, body: dict) -> None:
     """Each platform's own error body."""
-    if platform in (Platform.VERTEX_AI, Platform.GEMINI):
+    if platform in (Platform.VERTEX_AI, Platform.GEMINI, Platform.FIREWORKS):
         assert set(body["error"]) >= {"code", "message", "status"}
     elif platform is Platform.DASHSCOPE:
         assert set(body) == {"request_id", "code", "message"}
@@ -66,12 +66,13 @@ def test_retry_hint_per_platform(emu, api, platform):
     hints = {
         "header": (response.headers.get("retry-after"), response.headers.get("retry-after-ms")),
         "body": [d.get("retryDelay") for d in response.json().get("error", {}).get("details", [])]
-        if platform in (Platform.VERTEX_AI, Platform.GEMINI)
+        if platform in (Platform.VERTEX_AI, Platform.GEMINI, Platform.FIREWORKS)
         else [],
     }
     expected = {
         Platform.VERTEX_AI: {"header": (None, None), "body": ["2s"]},
         Platform.GEMINI: {"header": (None, None), "body": ["2s"]},
+        Platform.FIREWORKS: {"header": (None, None), "body": ["2s"]},
         Platform.DASHSCOPE: {"header": (None, None), "body": []},
         Platform.TOGETHER: {"header": ("2", "2000"), "body": []},
         Platform.OPENAI: {"header": ("2", "2000"), "body": []},

@@ -20,6 +20,7 @@ from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.registry import RECORDS, Platform
 from airflow_ft_provider.testing.app import EmulatorApp
 from airflow_ft_provider.testing.core import EmulatorCore
+from airflow_ft_provider.testing.platforms import SPECS
 
 HOST = "http://emulator"
 PLATFORMS = [Platform(name) for name in RECORDS]
@@ -37,13 +38,17 @@ def logged_path(emu: Any, platform: Platform, url: str) -> str:
     return urlsplit(url).path.removeprefix(urlsplit(emu.platform_url(platform)).path)
 
 
+def connection_extras(core: EmulatorCore, platform: Platform) -> dict[str, Any]:
+    """The extras of the emulator's own connection for ``platform`` (Vertex AI's project, Fireworks'
+    account): whatever the platform's connection requires, as its emulator spec fills it in."""
+    conn = SPECS[platform].connection(core, key=None, project="emulator-project", location="us-central1", extra={})
+    return dict(conn["extra"])
+
+
 def dialect_for(core: EmulatorCore, platform: Platform) -> Dialect:
     """The platform's dialect for a connection to ``core`` (Vertex AI: in the emulator's project)."""
     record = RECORDS[platform.value]
-    extras = Extras({"project": "emulator-project", "location": "us-central1"})
-    if platform is Platform("vertex_ai"):
-        return record.dialect.from_extras(core.base_url(platform), extras, default_project=None)  # type: ignore[call-arg]
-    return record.dialect.from_extras(core.base_url(platform), extras)
+    return record.dialect.from_extras(core.base_url(platform), Extras(connection_extras(core, platform)))
 
 
 def exchange(core: EmulatorCore, platform: Platform, request: ApiRequest) -> ApiResponse:

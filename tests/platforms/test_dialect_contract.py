@@ -31,7 +31,7 @@ from airflow_ft_provider.platforms.record import PlatformRecord
 from airflow_ft_provider.platforms.registry import RECORDS, Platform
 from airflow_ft_provider.testing.core import EmulatorCore
 from airflow_ft_provider.testing.store import JobScript
-from tests.platforms.emulated import PLATFORMS, dialect_for, exchange, locate_job, new_core, replaced
+from tests.platforms.emulated import PLATFORMS, connection_extras, dialect_for, exchange, locate_job, new_core, replaced
 
 #: Ids no platform may send anywhere: path escapes, encodings, queries, control characters, sizes.
 HOSTILE_IDS: list[object] = [
@@ -82,10 +82,7 @@ def test_without_a_host_the_platform_is_reached_over_https(core, platform):
     """Or, where the platform has no endpoint of its own (Azure OpenAI: one per resource), the
     missing host is refused naming the fix: never a guessed or plain-http default."""
     try:
-        if platform is Platform("vertex_ai"):
-            dialect = record_of(platform).dialect.from_extras(None, Extras({}), default_project="p")  # type: ignore[call-arg]
-        else:
-            dialect = record_of(platform).dialect.from_extras(None, Extras({}))
+        dialect = record_of(platform).dialect.from_extras(None, Extras(connection_extras(core, platform)))
     except ExtraError as exc:
         assert "Host" in str(exc) and "https://" in str(exc)
         return

@@ -22,9 +22,10 @@ from airflow_ft_provider.paging import listing
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.paging import AfterIds, NextUrls, NumberedPages, PageSize, PageTokens
 from airflow_ft_provider.platforms.paging_base import BadPageRequest, MalformedPage, Paging, ServedPage
-from airflow_ft_provider.platforms.registry import RECORDS
+from airflow_ft_provider.platforms.registry import RECORDS, Platform
 from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Page
 from airflow_ft_provider.transport.settings import ClientSettings
+from tests.platforms.emulated import connection_extras, new_core
 
 URL = "https://api.example.com/v1/jobs"
 
@@ -80,8 +81,11 @@ class Lister:
     style: Paging
     platform: str = "example"
 
-    def list_request(self, token: str | None, size: int | None) -> ApiRequest:
-        return self.style.request(URL, token, size)
+    def list_request(self, token: str | None, size: int | None, collection: str | None = None) -> ApiRequest:
+        return self.style.request(collection or URL, token, size)
+
+    def list_urls(self) -> tuple[str, ...]:
+        return (URL,)
 
 
 def walk(style: Paging, server: Server, size: int | None, side_by_side: bool) -> list[str]:
@@ -180,7 +184,9 @@ def test_a_malformed_page_is_refused(name, body) -> None:
 
 @pytest.mark.parametrize("name", list(RECORDS))
 def test_a_dialect_reports_a_malformed_page_as_its_own_malformed_answer(name) -> None:
-    dialect = RECORDS[name].dialect.from_extras("https://api.example.com/v1", Extras({"project": "p"}))
+    dialect = RECORDS[name].dialect.from_extras(
+        "https://api.example.com/v1", Extras(connection_extras(new_core(), Platform(name)))
+    )
     request = dialect.list_request(None, 5)
     # Every style's items key, holding no array (DashScope's envelope, holding no page).
     body = {"output": {}, **{style.items_key: 1 for style in STYLES.values()}}  # type: ignore[attr-defined]

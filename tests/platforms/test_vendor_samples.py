@@ -105,6 +105,16 @@ REPLICATE_DONE = Expected(
 BEDROCK_JOB = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/{}"
 BEDROCK_MODEL = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1:0:8k"
 
+#: Fireworks' reference shows generated bodies: every string "<string>", every enum at its zero value.
+FIREWORKS_PLACEHOLDER = Expected(
+    "<string>",
+    "JOB_STATE_UNSPECIFIED",
+    TuningJobState.UNKNOWN,
+    "<string>",
+    datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC),
+    datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC),
+    "<string>",
+)
 CASES = [
     Sample("openai/retrieve_job.json", "job", (OPENAI_DONE,)),
     Sample(
@@ -223,6 +233,8 @@ CASES = [
             ),
         ),
     ),
+    Sample("fireworks/get_supervised_fine_tuning_job.json", "job", (FIREWORKS_PLACEHOLDER,)),
+    Sample("fireworks/list_supervised_fine_tuning_jobs.json", "page", (FIREWORKS_PLACEHOLDER,), "<string>"),
 ]
 
 
@@ -231,7 +243,7 @@ def case_params() -> list[Any]:
 
 
 def dialect_for(platform: str) -> Dialect:
-    return RECORDS[platform].dialect.from_extras(BASE_URL, Extras({}))
+    return RECORDS[platform].dialect.from_extras(BASE_URL, Extras(RECORDS[platform].form.required_examples))
 
 
 def parse(case: Sample) -> tuple[list[TuningJob], str | None]:

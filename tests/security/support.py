@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import uuid
 
+from airflow_ft_provider.errors import InvalidJobIdError
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.platforms.registry import RECORDS
+from tests.platforms.emulated import dialect_for, new_core
 
-#: Ids in each platform's own format that name no job (a 404 from the emulator): the last segment of
-#: its dialect's example, the short form that the connection's own scope completes (a Vertex AI
-#: example's project is not the connection's, and a job there is refused as forbidden, not missing).
-MISSING_IDS: dict[Platform, str] = {
-    Platform(name): record.dialect.id_example.rsplit("/", 1)[-1] for name, record in RECORDS.items()
-}
+
+def _short_form(platform: Platform) -> str:
+    """The shortest tail of the dialect's example id that a connection to the emulator accepts: the
+    short form its own scope completes (a Vertex AI example's project is not the connection's, and a
+    job there is refused as forbidden, not missing; a Fireworks id keeps its collection)."""
+    dialect = dialect_for(new_core(), platform)
+    segments = dialect.id_example.split("/")
+    for n in range(1, len(segments)):
+        tail = "/".join(segments[-n:])
+        try:
+            dialect.canonical_id(tail)
+        except InvalidJobIdError:
+            continue
+        return tail
+    return dialect.id_example
+
+
+#: Ids in each platform's own format that name no job (a 404 from the emulator).
+MISSING_IDS: dict[Platform, str] = {Platform(name): _short_form(Platform(name)) for name in RECORDS}
 
 
 def dag_header(dag_id: str) -> list[str]:

@@ -122,6 +122,17 @@ PLATFORM_IDS: dict[Platform, dict[str, str]] = {
         "name-unicode": "j\u00f6b",
     },
     Platform("azure_openai"): {"v1-dotdot": "../../fine_tuning/jobs", "query": "ftjob-abc?api-version=1"},
+    Platform.FIREWORKS: {
+        "name-dotdot": "accounts/emulator-account/supervisedFineTuningJobs/../dpoJobs/abc",
+        "name-verb": "accounts/emulator-account/supervisedFineTuningJobs/abc:cancel",
+        "name-other-collection": "accounts/emulator-account/datasets/abc",
+        "name-other-account": "accounts/someone-else/supervisedFineTuningJobs/abc",
+        "name-account-dotdot": "accounts/../supervisedFineTuningJobs/abc",
+        "short-verb": "dpoJobs/abc:resume",
+        "short-dotdot": "dpoJobs/../abc",
+        "bare-id": "abc123def456",
+        "leading-slash": "/accounts/emulator-account/dpoJobs/abc",
+    },
 }
 
 #: Not strings at all (a template rendered to a number or a list, say).

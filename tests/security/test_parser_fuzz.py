@@ -458,7 +458,7 @@ def hook_with_answers(platform: Platform, answer: Callable[[httpx.Request], http
 
     from airflow_ft_provider.hooks.registry import hook_class_for_platform
 
-    extra: dict[str, Any] = {"max_retries": 0}
+    extra: dict[str, Any] = {"max_retries": 0, **RECORDS[platform.value].form.required_examples}
     if platform is Platform.VERTEX_AI:
         extra.update(project="my-project", access_token="tok-fuzz-0123")
     conn = Connection(

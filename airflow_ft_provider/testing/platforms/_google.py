@@ -1,14 +1,19 @@
-"""google.rpc.Status error bodies, shared by Vertex AI and the Gemini API."""
+"""What Google-shaped APIs' emulators share: google.rpc.Status error bodies (Vertex AI, the Gemini
+API, Fireworks AI) and AIP-160 list filters (Vertex AI, Fireworks AI)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 
-from airflow_ft_provider.testing.platforms._base import json_response
+from airflow_ft_provider.testing.platforms._base import PlatformSpec, json_response
+from airflow_ft_provider.testing.store import Job, JobView
 
-__all__ = ["STATUS_NAMES", "duration", "google_error"]
+__all__ = ["STATUS_NAMES", "aip160_filter", "duration", "filter_matches", "google_error"]
 
 #: HTTP status -> canonical google.rpc.Code name.
 STATUS_NAMES = {
@@ -61,3 +66,45 @@ def google_error(
     if details:
         error["details"] = details
     return json_response({"error": error}, status, headers)
+
+
+# -- list filters: a useful subset of AIP-160 -------------------------------------------
+def aip160_filter(spec: PlatformSpec, request: Request) -> Callable[[JobView], bool] | None:
+    """The list request's ``filter`` (``state="JOB_STATE_RUNNING"``, ``display_name=...``,
+    ``labels.k=v``) as a predicate on the spec's jobs; None without one."""
+    expr = request.query_params.get("filter", "").strip()
+    if not expr:
+        return None
+    return lambda view: filter_matches(expr, spec.native_state(view), view.job)
+
+
+_TERM = re.compile(r'^\s*(-|NOT\s+)?([\w.]+)\s*(!=|=|:)\s*("(?:[^"\\]|\\.)*"|\S+)\s*$')
+
+
+def _term_matches(term: str, state: str, job: Job) -> bool:
+    m = _TERM.match(term.strip().strip("()"))
+    if m is None:
+        return True  # unknown syntax: ignored, as the brief allows
+    negate, field, op, raw = m.groups()
+    value = raw[1:-1] if raw.startswith('"') else raw
+    if field == "state":
+        actual: str | None = state
+    elif field.startswith("labels."):
+        actual = job.labels.get(field[len("labels.") :])
+        if op == ":" and value == "*":
+            return (actual is not None) != bool(negate)
+    elif field in ("tuned_model_display_name", "display_name"):
+        actual = job.display_name
+    else:
+        return True
+    hit = actual == value if op in ("=", ":") else actual != value
+    return hit != bool(negate)
+
+
+def filter_matches(expr: str, state: str, job: Job) -> bool:
+    """Conjuncts split on AND, each a disjunction split on OR (AIP-160 precedence)."""
+    for conjunct in re.split(r"\s+AND\s+", expr.strip()):
+        alternatives = re.split(r"\s+OR\s+", conjunct.strip().strip("()"))
+        if not any(_term_matches(alt, state, job) for alt in alternatives):
+            return False
+    return True

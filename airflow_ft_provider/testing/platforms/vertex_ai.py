@@ -30,7 +30,7 @@ from airflow_ft_provider.testing.platforms._base import (
     rfc3339,
     vendor_path,
 )
-from airflow_ft_provider.testing.platforms._google import google_error
+from airflow_ft_provider.testing.platforms._google import aip160_filter, google_error
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
 if TYPE_CHECKING:
@@ -119,10 +119,7 @@ class VertexAISpec(PlatformSpec):
         return self.error(404, f"The TuningJob {name} does not exist.")
 
     def list_filter(self, request: Request) -> Callable[[JobView], bool] | None:
-        expr = request.query_params.get("filter", "").strip()
-        if not expr:
-            return None
-        return lambda view: filter_matches(expr, self.native_state(view), view.job)
+        return aip160_filter(self, request)
 
     def cancel_refused(self, view: JobView) -> Response:
         return self.error(
@@ -225,39 +222,6 @@ def render(view: JobView, state: str) -> dict[str, Any]:
         }
     out.update(job.extra)
     return out
-
-
-# -- list filters: a useful subset of AIP-160 -------------------------------------------
-_TERM = re.compile(r'^\s*(-|NOT\s+)?([\w.]+)\s*(!=|=|:)\s*("(?:[^"\\]|\\.)*"|\S+)\s*$')
-
-
-def _term_matches(term: str, state: str, job: Job) -> bool:
-    m = _TERM.match(term.strip().strip("()"))
-    if m is None:
-        return True  # unknown syntax: ignored, as the brief allows
-    negate, field, op, raw = m.groups()
-    value = raw[1:-1] if raw.startswith('"') else raw
-    if field == "state":
-        actual: str | None = state
-    elif field.startswith("labels."):
-        actual = job.labels.get(field[len("labels.") :])
-        if op == ":" and value == "*":
-            return (actual is not None) != bool(negate)
-    elif field in ("tuned_model_display_name", "display_name"):
-        actual = job.display_name
-    else:
-        return True
-    hit = actual == value if op in ("=", ":") else actual != value
-    return hit != bool(negate)
-
-
-def filter_matches(expr: str, state: str, job: Job) -> bool:
-    """Conjuncts split on AND, each a disjunction split on OR (AIP-160 precedence)."""
-    for conjunct in re.split(r"\s+AND\s+", expr.strip()):
-        alternatives = re.split(r"\s+OR\s+", conjunct.strip().strip("()"))
-        if not any(_term_matches(alt, state, job) for alt in alternatives):
-            return False
-    return True
 
 
 SPEC = VertexAISpec()
