@@ -1,4 +1,4 @@
-"""AWS credentials and SigV4 signing for the AWS platforms (Bedrock, SageMaker), from their own or an ``aws`` connection.
+"""AWS credentials and SigV4 signing for Bedrock and SageMaker, from their own or an ``aws`` connection.
 
 Credentials: Login/Password (or the ``aws`` connection's ``aws_access_key_id`` and
 ``aws_secret_access_key`` extras) with an optional ``aws_session_token``; a Password without a
@@ -32,9 +32,9 @@ from airflow_ft_provider.transport.credentials import CredentialHttp, Minted, Re
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+    from botocore.credentials import Credentials, ReadOnlyCredentials
 
     from airflow_ft_provider.platforms.aws import AwsDialect
-    from botocore.credentials import Credentials, ReadOnlyCredentials
 
 INSTALL_HINT = "pip install 'airflow-ft-provider[amazon]'"
 #: Refreshable credentials (STS, SSO, instance roles) are asked again after this long; botocore
@@ -70,7 +70,8 @@ class FoundCredentials:
 
 
 def aws_credentials(conn: Connection, dialect: AwsDialect) -> FoundCredentials:
-    """The connection's signing auth for ``dialect``'s service and region, or :class:`ConnectionConfigError` naming the fix."""
+    """The connection's signing auth for ``dialect``'s service and region, or a
+    :class:`ConnectionConfigError` naming the fix."""
     require_botocore(dialect.service_title)
     region, platform = dialect.region, dialect.platform
     extras = connection.extras(conn)
@@ -87,7 +88,8 @@ def aws_credentials(conn: Connection, dialect: AwsDialect) -> FoundCredentials:
     if secret_raw and not key_id:
         if not dialect.takes_api_key:
             raise connection.config_error(
-                conn, f"{dialect.service_title} takes no API key: put the access key id in Login (Password: its secret)."
+                conn,
+                f"{dialect.service_title} takes no API key: put the access key id in Login (Password: its secret).",
             )
         if role_arn:
             raise connection.config_error(

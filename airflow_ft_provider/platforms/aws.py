@@ -117,7 +117,7 @@ class AwsDialect(Dialect):
             raise ExtraError(f"{exc} Fix the region_name extra.") from None
 
     def refined_error(self, kind: str | None, message: str, request: ApiRequest) -> type[TuningJobError] | None:
-        """A service's own reading of an error type (SageMaker's "not found" ValidationException); None: the shared one."""
+        """A service's own reading of an error (SageMaker's "not found" ValidationException); None: the shared one."""
         return None
 
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:

@@ -68,6 +68,7 @@ _MAX_NAME = 63
 
 CONSOLE_URL = "https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/custom-models/item?arn={arn}"
 
+
 @dataclass(frozen=True)
 class ListFilter:
     """What Bedrock's listing can narrow on the server; the bulk filter still decides (a superset is fine)."""
