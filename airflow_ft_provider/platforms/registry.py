@@ -40,6 +40,7 @@ class Platform(StrEnum):
     DASHSCOPE = "dashscope"
     GEMINI = "gemini"
     OPENAI = "openai"
+    SAGEMAKER = "sagemaker"
     TOGETHER = "together"
     VERTEX_AI = "vertex_ai"
 

@@ -17,13 +17,14 @@ import secrets
 import time
 import uuid
 from abc import abstractmethod
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, parse_qsl, quote
 from xml.sax.saxutils import escape
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -173,6 +174,10 @@ class AwsSpec(PlatformSpec):
         )
         return Response(xml, 200, media_type="text/xml")
 
+    def client_auth(self, key: str) -> httpx.Auth:
+        """Requests signed with the emulator's access key and ``key`` as its secret, in the default region."""
+        return SigV4Signer(self.access_key_id, key, self.signing_name, DEFAULT_REGION)
+
     def sts_route(self, api: JobApi) -> Route:
         async def sts(request: Request) -> Response:
             return await self.assume_role(api.core, request)
@@ -191,6 +196,27 @@ class AwsSpec(PlatformSpec):
             "password": secret,
             "extra": {"region_name": DEFAULT_REGION, **extra},
         }
+
+
+class SigV4Signer(httpx.Auth):
+    """A test client's SigV4 (botocore's signer) over the host, the date and the AWS headers sent."""
+
+    requires_request_body = True
+
+    def __init__(self, key_id: str, secret: str, service: str, region: str) -> None:
+        self.key_id, self.secret, self.service, self.region = key_id, secret, service, region
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        signed = {k: v for k, v in request.headers.items() if k in ("host", "content-type", "x-amz-target")}
+        aws = AWSRequest(method=request.method, url=str(request.url), data=request.content, headers=signed)
+        SigV4Auth(Credentials(self.key_id, self.secret), self.service, self.region).add_auth(aws)
+        for name in ("Authorization", "X-Amz-Date"):
+            request.headers[name] = aws.headers[name]
+        yield request
 
 
 def _signature(request: Request, body: bytes, match: re.Match[str], secret: str) -> str:
