@@ -121,6 +121,20 @@ PLATFORM_IDS: dict[Platform, dict[str, str]] = {
         "name-leading-dash": "-job",
         "name-unicode": "j\u00f6b",
     },
+    Platform("sagemaker"): {
+        "arn-dotdot": "arn:aws:sagemaker:us-east-1:123456789012:training-job/../job",
+        "arn-verb": "arn:aws:sagemaker:us-east-1:123456789012:training-job/job/stop",
+        "arn-other-service": BEDROCK_JOBS + "/abcd1234efgh",
+        "arn-other-region": "arn:aws:sagemaker:eu-west-1:123456789012:training-job/job",
+        "arn-other-resource": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/job",
+        "name-underscore": "my_job",
+        "name-dot": "my.job",
+        "name-too-long": "j" * 64,
+        "name-leading-dash": "-job",
+        "name-trailing-dash": "job-",
+        "name-unicode": "j\u00f6b",
+        "target-injection": '{"TrainingJobName": "x"}',
+    },
     Platform("azure_openai"): {"v1-dotdot": "../../fine_tuning/jobs", "query": "ftjob-abc?api-version=1"},
 }
 

@@ -174,6 +174,9 @@ class AwsSpec(PlatformSpec):
         )
         return Response(xml, 200, media_type="text/xml")
 
+    def secret_fields(self, key: str) -> dict[str, Any]:
+        return {"login": self.access_key_id, "password": key}
+
     def client_auth(self, key: str) -> httpx.Auth:
         """Requests signed with the emulator's access key and ``key`` as its secret, in the default region."""
         return SigV4Signer(self.access_key_id, key, self.signing_name, DEFAULT_REGION)
@@ -199,7 +202,8 @@ class AwsSpec(PlatformSpec):
 
 
 class SigV4Signer(httpx.Auth):
-    """A test client's SigV4 (botocore's signer) over the host, the date and the AWS headers sent."""
+    """A test client's SigV4 over the host, the date and the AWS headers it sends, computed as the
+    emulator checks it (SDK and hook tests sign with botocore: those are the independent check)."""
 
     requires_request_body = True
 
@@ -207,15 +211,17 @@ class SigV4Signer(httpx.Auth):
         self.key_id, self.secret, self.service, self.region = key_id, secret, service, region
 
     def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-
-        signed = {k: v for k, v in request.headers.items() if k in ("host", "content-type", "x-amz-target")}
-        aws = AWSRequest(method=request.method, url=str(request.url), data=request.content, headers=signed)
-        SigV4Auth(Credentials(self.key_id, self.secret), self.service, self.region).add_auth(aws)
-        for name in ("Authorization", "X-Amz-Date"):
-            request.headers[name] = aws.headers[name]
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        request.headers["x-amz-date"] = stamp
+        names = sorted(n for n in ("host", "content-type", "x-amz-date", "x-amz-target") if n in request.headers)
+        scope = (stamp[:8], self.region, self.service)
+        raw_path, _, raw_query = request.url.raw_path.decode("ascii").partition("?")
+        body_hash = hashlib.sha256(request.content).hexdigest()
+        signature = sigv4(request.method, raw_path, raw_query, request.headers, names, body_hash, scope, self.secret)
+        request.headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self.key_id}/{'/'.join(scope)}/aws4_request, "
+            f"SignedHeaders={';'.join(names)}, Signature={signature}"
+        )
         yield request
 
 
@@ -225,26 +231,41 @@ def _signature(request: Request, body: bytes, match: re.Match[str], secret: str)
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     path, _, raw_query = raw_path.decode("latin-1").partition("?")
     raw_query = raw_query or request.scope.get("query_string", b"").decode("latin-1")
-    pairs = sorted((_aws_quote(k), _aws_quote(v)) for k, v in parse_qsl(raw_query, keep_blank_values=True))
-    names = match["headers"].split(";")
-    canonical_headers = "".join(f"{n}:{' '.join(request.headers.get(n, '').split())}\n" for n in names)
     payload = request.headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
+    scope = (match["date"], match["region"], match["service"])
+    return sigv4(request.method, path, raw_query, request.headers, match["headers"].split(";"), payload, scope, secret)
+
+
+def sigv4(
+    method: str,
+    path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    names: list[str],
+    payload: str,
+    scope: tuple[str, str, str],
+    secret: str,
+) -> str:
+    """The SigV4 signature of a request's parts, for ``scope`` (date, region, service)."""
+    pairs = sorted((_aws_quote(k), _aws_quote(v)) for k, v in parse_qsl(raw_query, keep_blank_values=True))
+    canonical_headers = "".join(f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names)
     canonical = "\n".join(
         [
-            request.method.upper(),
+            method.upper(),
             # Every segment encoded once more (all services but S3): '%3A' is signed as '%253A'.
             quote(path or "/", safe="/~"),
             "&".join(f"{k}={v}" for k, v in pairs),
             canonical_headers,
-            match["headers"],
+            ";".join(names),
             payload,
         ]
     )
-    scope = f"{match['date']}/{match['region']}/{match['service']}/aws4_request"
-    stamp = request.headers.get("x-amz-date", "")
-    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    stamp = headers.get("x-amz-date", "")
+    to_sign = (
+        f"AWS4-HMAC-SHA256\n{stamp}\n{'/'.join(scope)}/aws4_request\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    )
     key = f"AWS4{secret}".encode()
-    for part in (match["date"], match["region"], match["service"], "aws4_request"):
+    for part in (*scope, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
 

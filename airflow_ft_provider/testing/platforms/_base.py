@@ -167,6 +167,11 @@ class PlatformSpec(ABC):
         """The key or token the request carries."""
         return bearer_token(request)
 
+    def secret_fields(self, key: str) -> dict[str, Any]:
+        """The connection fields that make ``key`` its one credential (an AWS platform: the access
+        key's secret, beside the emulator's access key id)."""
+        return {"password": key}
+
     def client_auth(self, key: str) -> httpx.Auth:
         """How a plain HTTP client (a test's) authenticates with ``key``: a bearer token by default."""
         return _BearerAuth(key)

@@ -191,6 +191,10 @@ class BedrockSpec(AwsSpec):
     def respond(self, data: Any, status: int = 200) -> Response:
         return json_response(data, status, {"x-amzn-RequestId": str(uuid.uuid4())})
 
+    def secret_fields(self, key: str) -> dict[str, Any]:
+        """A Bedrock API key: a Password without a Login, sent as it is."""
+        return {"login": None, "password": key}
+
     def credential(self, request: Request) -> str | None:
         return super().credential(request) or bearer_token(request)
 
