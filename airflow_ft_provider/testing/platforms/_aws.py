@@ -17,7 +17,7 @@ import secrets
 import time
 import uuid
 from abc import abstractmethod
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Generator, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -210,7 +210,7 @@ class SigV4Signer(httpx.Auth):
     def __init__(self, key_id: str, secret: str, service: str, region: str) -> None:
         self.key_id, self.secret, self.service, self.region = key_id, secret, service, region
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         request.headers["x-amz-date"] = stamp
         names = sorted(n for n in ("host", "content-type", "x-amz-date", "x-amz-target") if n in request.headers)

@@ -15,7 +15,7 @@ import json
 import random
 import string
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -216,7 +216,7 @@ class _BearerAuth(httpx.Auth):
     def __init__(self, key: str) -> None:
         self.key = key
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self.key}"
         yield request
 
