@@ -116,6 +116,9 @@ class AwsDialect(Dialect):
         except ValueError as exc:
             raise ExtraError(f"{exc} Fix the region_name extra.") from None
 
+    def is_rate_limit(self, response: ApiResponse) -> bool:
+        return TYPED.get(error_parts(response, self.platform)[0] or "") is RateLimitedError
+
     def refined_error(self, kind: str | None, message: str, request: ApiRequest) -> type[TuningJobError] | None:
         """A service's own reading of an error (SageMaker's "not found" ValidationException); None: the shared one."""
         return None

@@ -162,3 +162,14 @@ def test_an_aws_connection_naming_sagemaker_gets_its_hook(emu, set_connection):
     found = get_hook(conn_id)
     assert isinstance(found, SageMakerTrainingHook)
     assert found.get_job(name).state is TuningJobState.RUNNING
+
+
+def test_a_throttle_at_400_slows_the_connections_budget_like_a_429(emu, connections):
+    name = emu.seed(SAGEMAKER, script=NEVER_ENDS)
+    sagemaker = hook()
+    budget = sagemaker._budget(sagemaker.prepare())  # one per connection and process
+    before = budget.throttled
+    emu.inject(SAGEMAKER, Fault.status(429, count=2))  # SageMaker's answer: 400 ThrottlingException
+    assert sagemaker.get_job(name).state is TuningJobState.RUNNING
+    assert [r.status for r in emu.requests(SAGEMAKER)][-3:] == [400, 400, 200]
+    assert budget.throttled - before == 2
