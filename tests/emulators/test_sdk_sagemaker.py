@@ -173,3 +173,19 @@ def test_a_throttle_at_400_slows_the_connections_budget_like_a_429(emu, connecti
     assert sagemaker.get_job(name).state is TuningJobState.RUNNING
     assert [r.status for r in emu.requests(SAGEMAKER)][-3:] == [400, 400, 200]
     assert budget.throttled - before == 2
+
+
+def test_the_connections_test_lists_one_job_and_names_a_wrong_secret(emu, connections, set_connection):
+    emu.seed(SAGEMAKER, script=NEVER_ENDS)
+    ok, message = hook().test_connection()
+    assert ok, message
+    set_connection("sagemaker_bad", connection_dict(emu, SAGEMAKER, key="wrong-secret-0123456789"))
+    ok, message = SageMakerTrainingHook(conn_id="sagemaker_bad").test_connection()
+    assert not ok and "wrong-secret-0123456789" not in message
+    set_connection("sagemaker_key_only", {"conn_type": "ft_sagemaker", "password": "a-key", "host": conn_host(emu)})
+    ok, message = SageMakerTrainingHook(conn_id="sagemaker_key_only").test_connection()
+    assert not ok and "takes no API key" in message
+
+
+def conn_host(emu: Any) -> str:
+    return connection_dict(emu, SAGEMAKER)["host"]
