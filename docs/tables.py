@@ -92,12 +92,19 @@ def states() -> str:
     return table(header, rows)
 
 
+def conn_type_cell(r: PlatformRecord) -> str:
+    """The record's own type, then the types it reads too: as they are, or when their ``platform`` extra names it."""
+    others = [f"an existing {code(r.also_conn_types)}"] if r.also_conn_types else []
+    others += [f"an existing {code((t,))} whose `platform` extra is `{r.name}`" for t in r.shared_conn_types]
+    return f"`{r.conn_type}`" + (f" (or {', or '.join(others)})" if others else "")
+
+
 def connection_types() -> str:
     header = ["Platform", "`conn_type`", "Default `conn_id`", "Password field", "Hook"]
     rows = [
         [
             link(r),
-            code(r.conn_types).replace(", ", " (or an existing ", 1) + (")" if r.also_conn_types else ""),
+            conn_type_cell(r),
             f"`{r.default_conn_name}`",
             "hidden" if r.form.hide_password else r.form.key_field_label,
             f"`{r.hook_class_path}`",

@@ -1,8 +1,8 @@
-"""AWS credentials and SigV4 signing for Amazon Bedrock, from an ``ft_bedrock`` or ``aws`` connection.
+"""AWS credentials and SigV4 signing for Bedrock and SageMaker, from their own or an ``aws`` connection.
 
 Credentials: Login/Password (or the ``aws`` connection's ``aws_access_key_id`` and
 ``aws_secret_access_key`` extras) with an optional ``aws_session_token``; a Password without a
-Login is a Bedrock API key, sent as ``Authorization: Bearer``; else botocore's default chain
+Login is an API key where the service takes one (Bedrock: ``Authorization: Bearer``); else botocore's default chain
 (environment, shared files, SSO, container or instance roles). With ``role_arn`` those are only the
 source: STS AssumeRole gives the credentials used, refreshed before they expire.
 botocore is an optional extra, imported only here and only when a connection is configured, so
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
     from botocore.credentials import Credentials, ReadOnlyCredentials
 
-PLATFORM = "bedrock"
-SERVICE = "bedrock"
+    from airflow_ft_provider.platforms.aws import AwsDialect
+
 INSTALL_HINT = "pip install 'airflow-ft-provider[amazon]'"
 #: Refreshable credentials (STS, SSO, instance roles) are asked again after this long; botocore
 #: refreshes them itself ahead of their expiry, so this only bounds how stale a copy gets.
@@ -45,7 +45,7 @@ _EXPIRED = frozenset({"ExpiredTokenException", "ExpiredToken", "RequestExpired"}
 DEFAULT_SESSION_NAME = "airflow-ft-provider"
 
 
-def require_botocore() -> None:
+def require_botocore(service: str) -> None:
     """botocore, or the error naming the extra. Also imports what signing needs, here (a worker, or
     the triggerer's thread reading the connection), so that signing on an event loop imports nothing."""
     try:
@@ -55,7 +55,7 @@ def require_botocore() -> None:
         import botocore.session  # noqa: F401
     except ImportError:
         raise ConnectionConfigError(
-            f"Amazon Bedrock needs botocore (AWS request signing), which is not installed: {INSTALL_HINT}"
+            f"{service} needs botocore (AWS request signing), which is not installed: {INSTALL_HINT}"
         ) from None
 
 
@@ -69,9 +69,11 @@ class FoundCredentials:
     source: str
 
 
-def aws_credentials(conn: Connection, region: str) -> FoundCredentials:
-    """The connection's signing auth for ``region``, or :class:`ConnectionConfigError` naming the fix."""
-    require_botocore()
+def aws_credentials(conn: Connection, dialect: AwsDialect) -> FoundCredentials:
+    """The connection's signing auth for ``dialect``'s service and region, or a
+    :class:`ConnectionConfigError` naming the fix."""
+    require_botocore(dialect.service_title)
+    region, platform = dialect.region, dialect.platform
     extras = connection.extras(conn)
     with connection.named(conn):
         key_id = (conn.login or "").strip() or extras.text("aws_access_key_id")
@@ -84,12 +86,17 @@ def aws_credentials(conn: Connection, region: str) -> FoundCredentials:
     secrets: list[str] = []
     static: tuple[str, str, str | None] | None = None
     if secret_raw and not key_id:
+        if not dialect.takes_api_key:
+            raise connection.config_error(
+                conn,
+                f"{dialect.service_title} takes no API key: put the access key id in Login (Password: its secret).",
+            )
         if role_arn:
             raise connection.config_error(
                 conn, "role_arn needs an access key pair to assume it with: put the access key id in Login."
             )
         api_key = connection.require_secret(conn, secret_raw if isinstance(secret_raw, str) else None, "API key")
-        return FoundCredentials(HeaderAuth(api_key), [api_key], "Bedrock API key")
+        return FoundCredentials(HeaderAuth(api_key), [api_key], f"{dialect.service_title} API key")
     if key_id:
         secret = connection.require_secret(
             conn, secret_raw if isinstance(secret_raw, str) else None, "secret access key"
@@ -109,15 +116,15 @@ def aws_credentials(conn: Connection, region: str) -> FoundCredentials:
 
         if static is not None:
             return Credentials(*static)
-        return _default_chain(conn)
+        return _default_chain(conn, platform)
 
     load: Callable[[StsVia], Credentials] = source_credentials
     if role_arn:
         load = _assumed(conn, source_credentials, role_arn, region, session_name, external_id, sts_endpoint)
         source += " via role_arn"
-    material = repr((static, role_arn, session_name, external_id, sts_endpoint, region))
+    material = repr((static, role_arn, session_name, external_id, sts_endpoint, region, dialect.signing_name))
     key = ("aws_auth", conn.conn_id, hashlib.sha256(material.encode()).hexdigest())
-    auth = process_cache.get(key, lambda: SigV4Auth(load, region))
+    auth = process_cache.get(key, lambda: SigV4Auth(load, region, dialect.signing_name, platform))
     return FoundCredentials(auth, secrets, source)
 
 
@@ -129,7 +136,7 @@ def default_region() -> str | None:
     return str(region) if region else None
 
 
-def _default_chain(conn: Connection) -> Credentials:
+def _default_chain(conn: Connection, platform: str) -> Credentials:
     """botocore's credential chain; blocking (it may ask the instance metadata service)."""
     import botocore.session
 
@@ -139,7 +146,7 @@ def _default_chain(conn: Connection) -> Credentials:
             f"Connection {conn.conn_id!r} holds no AWS credentials and botocore's default chain found "
             "none. Put the access key id in Login and the secret in Password, or configure the chain "
             "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance or task role).",
-            platform=PLATFORM,
+            platform=platform,
         )
     return found
 
@@ -187,7 +194,7 @@ def _assumed(
 
 # -- the auth ---------------------------------------------------------------------------
 class SigV4Auth(RefreshingAuth["ReadOnlyCredentials"]):
-    """Signs each request with botocore's SigV4 signer (service ``bedrock``) for one region.
+    """Signs each request with botocore's SigV4 signer for one service (``bedrock``, ``sagemaker``) and region.
 
     The signature covers the method, the path as sent, the query (rewritten to the canonical,
     strictly encoded form the signature covers), ``host``, the date and the body's hash. A request
@@ -196,19 +203,20 @@ class SigV4Auth(RefreshingAuth["ReadOnlyCredentials"]):
     STS for a role, ahead of their expiry).
     """
 
-    platform = PLATFORM
     requires_request_body = True
 
-    def __init__(self, load: Callable[[StsVia], Credentials], region: str) -> None:
+    def __init__(self, load: Callable[[StsVia], Credentials], region: str, service: str, platform: str) -> None:
         super().__init__()
         self._load = load
         self.region = region
+        self.service = service
+        self.platform = platform
         self._credentials: Credentials | None = None
         self._via = StsVia()
         self._frozen: ReadOnlyCredentials | None = None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(region={self.region!r})"
+        return f"{type(self).__name__}(service={self.service!r}, region={self.region!r})"
 
     @property
     def access_key_id(self) -> str | None:
@@ -236,7 +244,7 @@ class SigV4Auth(RefreshingAuth["ReadOnlyCredentials"]):
             data=request.content,
             params=params,
         )
-        signer = BotoSigner(credential, SERVICE, self.region)
+        signer = BotoSigner(credential, self.service, self.region)
         signer.add_auth(signed)
         if params:
             # Send the query exactly as signed: AWS recomputes it from the strict encoding.
@@ -262,13 +270,13 @@ class SigV4Auth(RefreshingAuth["ReadOnlyCredentials"]):
             if status >= 500 or code in ("Throttling", "ThrottlingException"):
                 raise PlatformUnavailableError(
                     f"AWS STS could not give the connection's credentials now ({code}).",
-                    platform=PLATFORM,
+                    platform=self.platform,
                     native_code=code,
                 ) from None
             raise AuthenticationError(
                 f"AWS refused to give the connection's credentials ({code}). Check role_arn, its trust "
                 "policy and the source credentials.",
-                platform=PLATFORM,
+                platform=self.platform,
                 native_code=code,
             ) from None
         except BotoCoreError as exc:
@@ -276,7 +284,7 @@ class SigV4Auth(RefreshingAuth["ReadOnlyCredentials"]):
             raise PlatformUnavailableError(
                 f"Could not get AWS credentials ({type(exc).__name__}); the credential source "
                 "(STS, SSO, the instance metadata service) did not answer usably.",
-                platform=PLATFORM,
+                platform=self.platform,
             ) from None
         refreshable = hasattr(self._credentials, "refresh_needed")
         minted = [] if frozen == self._frozen else [frozen.secret_key, frozen.token or ""]

@@ -132,6 +132,11 @@ class Dialect(ABC):
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
         """Map a non-2xx answer onto the shared error hierarchy."""
 
+    def is_rate_limit(self, response: ApiResponse) -> bool:
+        """Whether an error answer other than a 429 is the platform's rate limit (AWS's 400
+        ``ThrottlingException``): the request budget slows down for it as for a 429."""
+        return False
+
     def retry_hint(self, response: ApiResponse) -> float | None:
         """The platform's "retry after" in seconds, as sent (the transport clamps it); None if none."""
         return retry_hint_from_headers(response.headers)

@@ -16,23 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
-from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
-from airflow_ft_provider.errors import (
-    AuthenticationError,
-    InvalidJobIdError,
-    JobNotCancellableError,
-    JobNotFoundError,
-    PermissionDeniedError,
-    PlatformUnavailableError,
-    RateLimitedError,
-    TuningJobError,
-)
+from airflow_ft_provider.connection_fields import ConnectionForm
+from airflow_ft_provider.errors import InvalidJobIdError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import EMPTY_OBJECT_OR_NO_BODY
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
-from airflow_ft_provider.platforms.extras import ExtraError, Extras
+from airflow_ft_provider.platforms.aws import DEFAULT_REGION, AwsDialect, aws_fields
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
 from airflow_ft_provider.platforms.fields import parse_time, text
-from airflow_ft_provider.platforms.http_errors import error_by_status
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
 from airflow_ft_provider.platforms.paging import PageSize, PageTokens
 from airflow_ft_provider.platforms.record import PlatformRecord
@@ -41,8 +31,6 @@ from airflow_ft_provider.platforms.states import Phase, StateTable
 if TYPE_CHECKING:
     from airflow_ft_provider.job_filter import JobFilter
 
-#: The region when neither the connection nor the AWS configuration names one (boto's usual default).
-DEFAULT_REGION = "us-east-1"
 #: botocore's ``ModelCustomizationJobIdentifier``: at most 1,011 characters.
 MAX_ID_LENGTH = 1011
 
@@ -77,35 +65,8 @@ _ARN = re.compile(
 )
 _NAME_RE = re.compile(_NAME)
 _MAX_NAME = 63
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
 
 CONSOLE_URL = "https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/custom-models/item?arn={arn}"
-
-#: Error types meaning the credentials themselves were refused (AWS answers them with 403 or 400).
-_AUTH_TYPES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "ExpiredTokenException",
-        "InvalidSignatureException",
-        "IncompleteSignatureException",
-        "MissingAuthenticationTokenException",
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-    }
-)
-_TYPED: dict[str, type[TuningJobError]] = {
-    "AccessDeniedException": PermissionDeniedError,
-    "ResourceNotFoundException": JobNotFoundError,
-    "ThrottlingException": RateLimitedError,
-    "TooManyRequestsException": RateLimitedError,
-    "InternalServerException": PlatformUnavailableError,
-    "ServiceUnavailableException": PlatformUnavailableError,
-}
-
-
-def default_base_url(region: str) -> str:
-    return f"https://bedrock.{region}.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -161,8 +122,18 @@ def server_filter(job_filter: JobFilter, now: datetime) -> ListFilter:
     return ListFilter(status=status, created_before=before, name_contains=contains)
 
 
-class BedrockDialect(Dialect):
+class BedrockDialect(AwsDialect):
     platform = "bedrock"
+    service_title = "Amazon Bedrock"
+    host_template = "https://bedrock.{region}.amazonaws.com"
+    signing_name = "bedrock"
+    takes_api_key = True
+    credentials_hint = (
+        "Check the connection's credentials (Login: access key id, Password: its secret "
+        "or, without a Login, a Bedrock API key) and region."
+    )
+    #: Stopping a job no longer in progress is a ``ConflictException`` (400).
+    cancel_refused_types = frozenset({"ConflictException"})
     id_pattern = _NAME_RE
     id_example = (
         "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/abcd1234efgh"
@@ -183,22 +154,9 @@ class BedrockDialect(Dialect):
     )
 
     def __init__(self, base_url: str | None, region: str = DEFAULT_REGION) -> None:
-        """Raises ``ValueError`` naming a bad region; the hook words it for the connection."""
-        if not _REGION.fullmatch(region):
-            raise ValueError(f"AWS region {region!r:.40} is not valid; expected something like {DEFAULT_REGION!r}.")
-        super().__init__(base_url or default_base_url(region))
-        self.region = region
+        super().__init__(base_url, region)
         #: What every listing of this dialect asks the server to narrow to (see :meth:`narrowed`).
         self.list_filter: ListFilter | None = None
-
-    @classmethod
-    def from_extras(cls, base_url: str | None, extras: Extras, default_region: str | None = None) -> Self:
-        """``default_region``: the AWS configuration's (``AWS_REGION``, ``~/.aws/config``), if the extras name none."""
-        region = extras.text("region_name") or default_region or DEFAULT_REGION
-        try:
-            return cls(base_url, region=region)
-        except ValueError as exc:
-            raise ExtraError(f"{exc} Fix the region_name extra.") from None
 
     # -- ids ------------------------------------------------------------------------------
     def canonical_id(self, job_id: object) -> str:
@@ -278,50 +236,6 @@ class BedrockDialect(Dialect):
             console_url=console_url(arn) if arn else None,
         )
 
-    def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
-        kind, message = error_parts(response, self.platform)
-        info: dict[str, Any] = {
-            "platform": self.platform,
-            "status_code": response.status_code,
-            "native_code": kind,
-            "request_id": response.headers.get("x-amzn-requestid") or response.headers.get("x-amzn-RequestId"),
-            "job_id": request.job_id,
-        }
-        message = message or f"HTTP {response.status_code} from Amazon Bedrock" + (f" ({kind})" if kind else "")
-        if kind in _AUTH_TYPES:
-            return AuthenticationError(
-                f"{message} Check the connection's credentials (Login: access key id, Password: its secret "
-                "or, without a Login, a Bedrock API key) and region.",
-                **info,
-            )
-        if kind == "ConflictException" and request.operation is Operation.CANCEL:
-            return JobNotCancellableError(message, **info)
-        typed = _TYPED.get(kind or "")
-        if typed is not None:
-            return typed(message, **info)
-        del info["status_code"]
-        return error_by_status(
-            response,
-            message,
-            # A stop carries no body and the id is checked first: a 400 to it is about the job's state.
-            cancel_refused=request.operation is Operation.CANCEL and response.status_code in (400, 409),
-            **info,
-        )
-
-
-def error_parts(response: ApiResponse, platform: str) -> tuple[str | None, str | None]:
-    """(error type, message) of an AWS rest-json error: the type from ``x-amzn-ErrorType`` (or the
-    body's ``__type`` / ``code``), without its ``:namespace`` suffix or ``prefix#``."""
-    try:
-        body = response.json_object(platform)
-    except TuningJobError:
-        body = {}
-    lowered = {k.lower(): v for k, v in response.headers.items()}
-    raw = text(lowered.get("x-amzn-errortype")) or text(body.get("__type")) or text(body.get("code"))
-    kind = raw.split(":", 1)[0].rsplit("#", 1)[-1].strip()[:80] if raw else None
-    message = text(body.get("message")) or text(body.get("Message"))
-    return kind or None, message
-
 
 def console_url(arn: str) -> str | None:
     """The job in the AWS console (best effort: the console's routes are not a documented API)."""
@@ -339,24 +253,9 @@ RECORD = PlatformRecord(
     hook_name="Amazon Bedrock Model Customization",
     dialect=BedrockDialect,
     form=ConnectionForm(
-        fields=(
-            ConnField("region_name", "Region", "AWS region of the jobs, e.g. us-east-1.", default=DEFAULT_REGION),
-            ConnField(
-                "aws_session_token",
-                "Session token",
-                "With temporary credentials: the session token belonging to the access key.",
-                secret=True,
-            ),
-            ConnField("role_arn", "Role ARN", "An IAM role to assume (STS AssumeRole) with the credentials above."),
-            ConnField(
-                "endpoint_url",
-                "Endpoint URL",
-                "Another Bedrock endpoint (a VPC endpoint, an emulator); else the region's.",
-            ),
-            *COMMON_FIELDS,
-        ),
+        fields=aws_fields("Bedrock"),
         key_field_label="Secret access key (or Bedrock API key)",
-        host_placeholder=default_base_url(DEFAULT_REGION),
+        host_placeholder=BedrockDialect.default_base_url(DEFAULT_REGION),
         # Login is the access key id (without it, Password is a Bedrock API key); both empty: the
         # default AWS credential chain.
         hidden=("schema", "port"),

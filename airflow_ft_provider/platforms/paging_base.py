@@ -143,12 +143,13 @@ class Paging(ABC):
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> ApiRequest:
-        """The page request to the collection at ``url``; ``params`` (filters) go with every page."""
+        """The page request to the collection at ``url``; ``params`` (filters) go with every page, in
+        the body beside the page's fields where those go there (AWS JSON 1.1 takes every input there)."""
         if token and (named := self.url_of(token)) is not None:
             return ApiRequest(Operation.LIST, "GET", named, headers=headers or {})
         fields = self.ask(token, size)
         if self.in_body:
-            return ApiRequest(Operation.LIST, "POST", url, params=params or {}, json=fields, headers=headers or {})
+            return ApiRequest(Operation.LIST, "POST", url, json={**(params or {}), **fields}, headers=headers or {})
         query = {**(params or {}), **{name: str(value) for name, value in fields.items()}}
         return ApiRequest(Operation.LIST, "GET", url, params=query, headers=headers or {})
 

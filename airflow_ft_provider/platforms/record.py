@@ -57,6 +57,10 @@ class PlatformRecord:
     api_key: ApiKeyAuth | None = None
     #: Other connection types this platform's hook serves (an existing ``google_cloud_platform``).
     also_conn_types: tuple[str, ...] = ()
+    #: Connection types another platform serves (its ``also_conn_types``) that serve this one when
+    #: the connection's ``platform`` extra names it: an ``aws`` connection is Bedrock's unless it
+    #: says ``{"platform": "sagemaker"}`` (see :func:`~airflow_ft_provider.hooks.registry.get_hook`).
+    shared_conn_types: tuple[str, ...] = ()
     #: Whether jobs carry labels a bulk filter can match (Vertex AI labels, OpenAI metadata).
     has_labels: bool = False
     #: Whether the platform can cancel a job at all (the Gemini API cannot).

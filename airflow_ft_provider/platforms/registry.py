@@ -42,6 +42,7 @@ class Platform(StrEnum):
     GEMINI = "gemini"
     OPENAI = "openai"
     REPLICATE = "replicate"
+    SAGEMAKER = "sagemaker"
     TOGETHER = "together"
     VERTEX_AI = "vertex_ai"
 

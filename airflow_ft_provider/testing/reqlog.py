@@ -55,8 +55,11 @@ class RequestRecord:
 
     @property
     def is_cancel(self) -> bool:
-        """A cancel request, on any platform (``.../cancel``, ``...:cancel``, Bedrock's ``.../stop``)."""
-        return self.method == "POST" and self.path.rstrip("/").endswith(("cancel", "/stop"))
+        """A cancel request, on any platform (``.../cancel``, ``...:cancel``, Bedrock's ``.../stop``, an
+        AWS JSON 1.1 ``X-Amz-Target: SageMaker.StopTrainingJob`` to ``/``)."""
+        if self.method != "POST":
+            return False
+        return self.path.rstrip("/").endswith(("cancel", "/stop")) or ".Stop" in self.headers.get("x-amz-target", "")
 
     @property
     def throttled(self) -> bool:

@@ -56,8 +56,12 @@ class PlatformRouter:
 
     def route(self, scope: Scope) -> Served | None:
         """The platform serving ``scope``; under a prefix, ``scope`` is updated as Starlette's
-        :class:`Mount` does (``root_path``), so :func:`vendor_path` gives the vendor's path."""
+        :class:`Mount` does (``root_path``), so :func:`vendor_path` gives the vendor's path. The
+        bare prefix is the vendor's root, ``/`` (botocore posts an AWS JSON 1.1 call to the endpoint
+        as given, ``<emulator>/sagemaker``); the signed ``raw_path`` is left as sent."""
         for mount, platform in self._mounts:
+            if scope["path"] == mount.path:
+                scope["path"] = mount.path + "/"
             match, child = mount.matches(scope)
             if match is Match.FULL:
                 scope.update(child)

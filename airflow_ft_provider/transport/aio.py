@@ -103,7 +103,7 @@ class AsyncTransport:
             ) from None
         except httpx.HTTPError as exc:
             raise exchange.network_error(exc, self.dialect.platform, what, where, seconds, request.job_id) from None
-        self.budget.observe(response.status_code)
+        self.budget.observe(exchange.budget_status(self.dialect, response, body))
         exchange.log_answer(request, response.status_code, time.monotonic() - started)
         return response, body, used
 

@@ -79,6 +79,15 @@ def body_reader(response: httpx.Response, settings: ClientSettings, dialect: Dia
     return reader
 
 
+def budget_status(dialect: Dialect, response: httpx.Response, body: bytes) -> int:
+    """The status the request budget learns from: 429 for any answer the platform means as a rate
+    limit (AWS JSON 1.1 sends ``ThrottlingException`` with 400), else the answer's own."""
+    status = response.status_code
+    if 400 <= status < 500 and status != 429 and dialect.is_rate_limit(ApiResponse(status, response.headers, body)):
+        return 429
+    return status
+
+
 def judge(dialect: Dialect, request: ApiRequest, response: httpx.Response, body: bytes) -> ApiResponse:
     """The answer if it is a success of this operation; else the typed error for it."""
     answer = ApiResponse(response.status_code, response.headers, body)

@@ -90,7 +90,7 @@ class SyncTransport:
             except httpx.HTTPError as exc:
                 where = f"{request.method} {request.url}"
                 raise exchange.network_error(exc, self.dialect.platform, what, where, seconds, request.job_id) from None
-        self.budget.observe(response.status_code)
+        self.budget.observe(exchange.budget_status(self.dialect, response, body))
         exchange.log_answer(request, response.status_code, time.monotonic() - started)
         return response, body, used
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.platforms.registry import RECORDS
 from airflow_ft_provider.testing import Emulator
+from airflow_ft_provider.testing.platforms import SPECS
 
 TLS = ssl.create_default_context()
 
@@ -68,11 +71,15 @@ def hosts(emu: Emulator) -> Iterator[dict[Platform, httpx.Client]]:
 
 @pytest.fixture
 def api(emu: Emulator) -> Iterator[dict[Platform, httpx.Client]]:
-    """One authenticated client per platform, on that platform's base URL."""
-    clients = {
-        p: httpx.Client(base_url=emu.base_url(p), headers=auth_headers(emu, p), timeout=10, verify=TLS)
-        for p in Platform
-    }
+    """One authenticated client per platform, on that platform's base URL: an API-key platform's own
+    header, else what the platform's emulator takes from a client (a bearer token, SigV4)."""
+
+    def credentials(p: Platform) -> dict[str, Any]:
+        if RECORDS[p.value].api_key is not None:
+            return {"headers": auth_headers(emu, p)}
+        return {"auth": SPECS[p].client_auth(emu.api_key(p))}
+
+    clients = {p: httpx.Client(base_url=emu.base_url(p), timeout=10, verify=TLS, **credentials(p)) for p in Platform}
     yield clients
     for c in clients.values():
         c.close()

@@ -10,7 +10,9 @@ import pytest
 
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.platforms.registry import RECORDS
+from airflow_ft_provider.platforms.wire import ApiRequest
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
+from airflow_ft_provider.testing.platforms import SPECS
 from tests.platforms.emulated import dialect_for
 from tests.security.support import MISSING_IDS
 
@@ -23,13 +25,25 @@ def relative(emu: Emulator, platform: Platform, url: str) -> str:
     return url.removeprefix(emu.base_url(platform))
 
 
-def get_path(emu: Emulator, platform: Platform, job_id: str) -> str:
-    """Where the platform's dialect reads ``job_id``."""
-    return relative(emu, platform, dialect_for(emu, platform).get_request(job_id).url)
+def send(api: dict[Platform, httpx.Client], emu: Emulator, platform: Platform, request: ApiRequest) -> httpx.Response:
+    """``request`` (a dialect's) through the platform's authenticated client: its method, path, body
+    and headers (an AWS JSON 1.1 call is a ``POST /`` named by its ``X-Amz-Target``)."""
+    url = relative(emu, platform, request.url)
+    return api[platform].request(request.method, url, json=request.json, headers=dict(request.headers))
 
 
-def cancel_path(emu: Emulator, platform: Platform, job_id: str) -> str:
-    return relative(emu, platform, dialect_for(emu, platform).cancel_request(job_id).url)
+def read(api: dict[Platform, httpx.Client], emu: Emulator, platform: Platform, job_id: str) -> httpx.Response:
+    """The platform's dialect reading ``job_id``."""
+    return send(api, emu, platform, dialect_for(emu, platform).get_request(job_id))
+
+
+def cancel(api: dict[Platform, httpx.Client], emu: Emulator, platform: Platform, job_id: str) -> httpx.Response:
+    return send(api, emu, platform, dialect_for(emu, platform).cancel_request(job_id))
+
+
+def status_of(platform: Platform, status: int) -> int:
+    """The status the platform answers for what is an HTTP ``status`` elsewhere (AWS JSON 1.1: 400)."""
+    return SPECS[platform].error(status).status_code
 
 
 def error_shape(platform: Platform, body: dict) -> None:
@@ -40,6 +54,8 @@ def error_shape(platform: Platform, body: dict) -> None:
         assert set(body) == {"request_id", "code", "message"}
     elif platform is Platform.BEDROCK:  # the type is in x-amzn-ErrorType
         assert set(body) == {"message"}
+    elif platform is Platform.SAGEMAKER:  # AWS JSON 1.1: the type is in the body
+        assert set(body) == {"__type", "message"}
     elif platform is Platform("azure_openai"):
         assert set(body["error"]) == {"code", "message"}
     elif platform is Platform.REPLICATE:  # problem details (RFC 7807)
@@ -53,8 +69,8 @@ def error_shape(platform: Platform, body: dict) -> None:
 def test_status_faults_use_each_platforms_body(emu, api, platform, status):
     job_id = emu.seed(platform)
     emu.inject(platform, Fault.status(status, count=2))
-    responses = [api[platform].get(get_path(emu, platform, job_id)) for _ in range(3)]
-    assert [r.status_code for r in responses] == [status, status, 200]
+    responses = [read(api, emu, platform, job_id) for _ in range(3)]
+    assert [r.status_code for r in responses] == [status_of(platform, status)] * 2 + [200]
     error_shape(platform, responses[0].json())
     assert [r.fault for r in emu.requests(platform)] == ["status", "status", None]
 
@@ -62,7 +78,7 @@ def test_status_faults_use_each_platforms_body(emu, api, platform, status):
 @pytest.mark.parametrize("platform", list(Platform))
 def test_retry_hint_per_platform(emu, api, platform):
     emu.inject(platform, Fault.status(429, retry_after=2.0))
-    response = api[platform].get(get_path(emu, platform, MISSING_IDS[platform]))
+    response = read(api, emu, platform, MISSING_IDS[platform])
     hints = {
         "header": (response.headers.get("retry-after"), response.headers.get("retry-after-ms")),
         "body": [d.get("retryDelay") for d in response.json().get("error", {}).get("details", [])]
@@ -77,6 +93,7 @@ def test_retry_hint_per_platform(emu, api, platform):
         Platform.TOGETHER: {"header": ("2", "2000"), "body": []},
         Platform.OPENAI: {"header": ("2", "2000"), "body": []},
         Platform.BEDROCK: {"header": (None, None), "body": []},
+        Platform.SAGEMAKER: {"header": (None, None), "body": []},
         Platform("azure_openai"): {"header": ("2", "2000"), "body": []},
         Platform.REPLICATE: {"header": ("2", None), "body": []},
     }
@@ -105,8 +122,8 @@ def test_drop_closes_without_a_response(emu, api, platform):
     job_id = emu.seed(platform)
     emu.inject(platform, Fault.drop())
     with pytest.raises(httpx.RemoteProtocolError):
-        api[platform].get(get_path(emu, platform, job_id))
-    assert api[platform].get(get_path(emu, platform, job_id)).status_code == 200  # next request is fine
+        read(api, emu, platform, job_id)
+    assert read(api, emu, platform, job_id).status_code == 200  # next request is fine
     dropped = emu.requests(platform)[0]
     assert (dropped.status, dropped.fault) == (None, "drop")
 
@@ -116,7 +133,7 @@ def test_drop_after_processing_loses_only_the_reply(emu, api, platform):
     job_id = emu.seed(platform, script=JobScript(cancel_s=60))
     emu.inject(platform, Fault.drop(after=True, method="POST"))
     with pytest.raises(httpx.RemoteProtocolError):
-        api[platform].post(cancel_path(emu, platform, job_id))
+        cancel(api, emu, platform, job_id)
     assert emu.job_phase(platform, job_id) == "cancelling"  # the cancel happened all the same
 
 
@@ -146,7 +163,7 @@ def test_a_request_from_before_a_reset_is_not_logged_after_it(emu, api):
 def test_malformed_is_200_with_broken_json(emu, api, platform):
     job_id = emu.seed(platform)
     emu.inject(platform, Fault.malformed())
-    response = api[platform].get(get_path(emu, platform, job_id))
+    response = read(api, emu, platform, job_id)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     with pytest.raises(json.JSONDecodeError):
@@ -183,12 +200,12 @@ def test_concurrent_requests_overlap_their_latency(emu):
 @pytest.mark.parametrize("platform", list(Platform))
 def test_rate_limit_answers_the_platforms_429(emu, api, platform):
     emu.set_rate_limit(platform, per_second=0.5, burst=2)
-    responses = [api[platform].get(get_path(emu, platform, MISSING_IDS[platform])) for _ in range(4)]
-    assert [r.status_code for r in responses] == [404, 404, 429, 429]
+    responses = [read(api, emu, platform, MISSING_IDS[platform]) for _ in range(4)]
+    assert [r.status_code for r in responses] == [status_of(platform, 404)] * 2 + [status_of(platform, 429)] * 2
     error_shape(platform, responses[-1].json())
     assert emu.requests(platform)[-1].fault == "rate_limit"
     emu.set_rate_limit(platform, None)
-    assert {api[platform].get(get_path(emu, platform, MISSING_IDS[platform])).status_code for _ in range(5)} == {404}
+    assert {read(api, emu, platform, MISSING_IDS[platform]).status_code for _ in range(5)} == {status_of(platform, 404)}
 
 
 def test_rate_limit_refills(emu, api):

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_ft_provider.jobs import Platform
+from airflow_ft_provider.testing.platforms import SPECS
 from tests.hostile.servers import LOCATION, PROJECT, FrontServer, HostileServer
 
 #: The two platforms the suite speaks: one REST (OpenAI), one Google (Vertex AI, access_token).
@@ -115,7 +116,8 @@ def front(emu: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., T
         key = emu.api_key(platform)
         conn = airflow_connection(emu, platform, key=key, **{**QUICK, **extra})
         conn["host"] = emu.base_url(platform).replace(emu.url, server.url)
-        conn.pop("login", None)  # Bedrock: a password without a login is an API key
+        if "login" in conn:  # an AWS platform: the one secret as its spec takes it (Bedrock: an API key)
+            conn.update(SPECS[platform].secret_fields(key))
         target = Target(server, f"front_{platform.value}_{len(servers)}", key, {}, monkeypatch)
         target.update(**conn)
         return target

@@ -785,7 +785,8 @@ class _Reader:
                 return None
         body, self.buffer = self.buffer[:length], self.buffer[length:]
         parts = urlsplit(target)
-        routed = speaker.route(method, parts.path)
+        amz_target = headers.get("x-amz-target")
+        routed = json_1_1_route(amz_target) if amz_target else speaker.route(method, parts.path)
         operation, job_id = routed if routed else (None, None)
         return Request(
             method=method,
@@ -806,6 +807,12 @@ _COLLECTIONS = ("/jobs", "/fine-tunes", "/tuningJobs", "/model-customization-job
 _CANCELS = ("/cancel", ":cancel", "/stop")
 #: Hop-by-hop and framing headers: the front frames its own answers.
 _NOT_RELAYED = {"connection", "content-length", "transfer-encoding", "content-encoding", "keep-alive"}
+
+
+def json_1_1_route(target: str) -> tuple[str, str | None]:
+    """The operation of an AWS JSON 1.1 request (every one a ``POST /``), from its ``X-Amz-Target``."""
+    operation = target.rpartition(".")[2]
+    return ("cancel" if operation.startswith("Stop") else "list" if operation.startswith("List") else "get"), None
 
 
 class FrontRouter:

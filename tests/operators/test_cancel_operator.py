@@ -26,7 +26,7 @@ def cancel_dag(dag_id: str, platform: Platform, job_id: str, **params: object) -
 
 
 def posts(emu, platform):
-    return [r for r in emu.requests(platform) if r.method == "POST" and "token" not in r.path]
+    return [r for r in emu.requests(platform) if r.is_cancel]
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])

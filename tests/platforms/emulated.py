@@ -53,13 +53,23 @@ def dialect_for(core: EmulatorCore, platform: Platform) -> Dialect:
 
 def exchange(core: EmulatorCore, platform: Platform, request: ApiRequest) -> ApiResponse:
     """Send ``request`` to the emulator app in memory, with the platform's valid credential."""
-    headers = {**request.headers, **auth_headers(platform, core.api_key(platform))}
+    key = core.api_key(platform)
+    api_key = RECORDS[platform.value].api_key
+    # An API-key platform's own header; else what the emulator takes from a client (a bearer
+    # token, an AWS platform's SigV4 signature).
+    auth = None if api_key else core.spec(platform).client_auth(key)
+    headers = {**request.headers, **(auth_headers(platform, key) if api_key else {})}
 
     async def send() -> httpx.Response:
         transport = httpx.ASGITransport(app=EmulatorApp(core))
         async with httpx.AsyncClient(transport=transport) as client:
             return await client.request(
-                request.method, request.url, params=dict(request.params), json=request.json, headers=headers
+                request.method,
+                request.url,
+                params=dict(request.params),
+                json=request.json,
+                headers=headers,
+                auth=auth or httpx.USE_CLIENT_DEFAULT,
             )
 
     response = asyncio.run(send())
@@ -67,10 +77,10 @@ def exchange(core: EmulatorCore, platform: Platform, request: ApiRequest) -> Api
 
 
 def auth_headers(platform: Platform, key: str) -> dict[str, str]:
+    """The header of an API-key platform."""
     api_key = RECORDS[platform.value].api_key
-    if api_key is not None:
-        return {api_key.header: f"{api_key.scheme} {key}" if api_key.scheme else key}
-    return {"Authorization": f"Bearer {key}"}  # Vertex AI: the emulator's static access token
+    assert api_key is not None
+    return {api_key.header: f"{api_key.scheme} {key}" if api_key.scheme else key}
 
 
 # -- where a platform's answers keep the job ------------------------------------------------------------

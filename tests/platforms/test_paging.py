@@ -228,11 +228,12 @@ def test_a_next_url_on_the_origin_is_followed_as_given() -> None:
 
 def test_json_1_1_pages_go_in_the_body() -> None:
     style = STYLES["json_1_1"]
-    request = style.request(URL, "tok", 5, params={"x": "1"})
+    # JSON 1.1 takes every input in the body: the listing's own parameters go beside the page's.
+    request = style.request(URL, "tok", 5, params={"SortOrder": "Descending"})
     assert (request.method, request.json, dict(request.params)) == (
         "POST",
-        {"NextToken": "tok", "MaxResults": 5},
-        {"x": "1"},
+        {"SortOrder": "Descending", "NextToken": "tok", "MaxResults": 5},
+        {},
     )
     assert style.read_ask({"MaxResults": 5, "NextToken": "tok"}).cursor == "tok"
     with pytest.raises(BadPageRequest):

@@ -104,6 +104,10 @@ REPLICATE_DONE = Expected(
 )
 BEDROCK_JOB = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-express-v1:0:8k/{}"
 BEDROCK_MODEL = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1:0:8k"
+SAGEMAKER_IMAGE = (
+    "763104351884.dkr.ecr.us-east-1.amazonaws.com/"
+    "huggingface-pytorch-training:2.1.0-transformers4.36.0-gpu-py310-cu121-ubuntu20.04"
+)
 
 #: Fireworks' reference shows generated bodies: every string "<string>", every enum at its zero value.
 FIREWORKS_PLACEHOLDER = Expected(
@@ -204,6 +208,38 @@ CASES = [
         next_token="eyJwYWdlIjoyfQ==",
     ),
     Sample("bedrock/stop_model_customization_job.json", "cancel", ()),
+    Sample(
+        "sagemaker/describe_training_job.json",
+        "job",
+        (
+            Expected(
+                "llama-sft-2024-05-01",
+                "Failed",
+                TuningJobState.FAILED,
+                SAGEMAKER_IMAGE,
+                datetime.fromtimestamp(1714557630.123, UTC),
+                at(1714564800),
+                "s3://my-bucket/llama-sft-2024-05-01/output/model.tar.gz",
+            ),
+        ),
+    ),
+    Sample(
+        "sagemaker/list_training_jobs.json",
+        "page",
+        (
+            Expected("serverless-sft-nightly", "InProgress", TuningJobState.RUNNING, None, at(1714640400)),
+            Expected(
+                "llama-sft-2024-05-01",
+                "Stopped",
+                TuningJobState.CANCELLED,
+                None,
+                datetime.fromtimestamp(1714557630.123, UTC),
+                at(1714564800),
+            ),
+        ),
+        next_token="AAMA-EFRSURBSGhqaXRmU2VhcmNoUmVzdWx0",
+    ),
+    Sample("sagemaker/stop_training_job.json", "cancel", ()),
     Sample("replicate/list_trainings.json", "page", (REPLICATE_DONE,)),
     Sample("replicate/get_training_succeeded.json", "job", (REPLICATE_DONE,)),
     Sample(
@@ -305,21 +341,25 @@ def test_every_platform_has_samples_or_says_why_not(platform: str):
     assert has_samples or f"- `{platform}`:" in SOURCES, f"{platform}: no vendor samples and no reason in SOURCES.md"
 
 
-# -- Bedrock's bodies are written to botocore's shapes: check them against the locked model --------------
-BEDROCK_OUTPUTS = {
+# -- The AWS bodies are written to botocore's shapes: check them against the locked model ---------------
+BOTOCORE_OUTPUTS = {
     "bedrock/get_model_customization_job.json": "GetModelCustomizationJob",
     "bedrock/list_model_customization_jobs.json": "ListModelCustomizationJobs",
     "bedrock/stop_model_customization_job.json": "StopModelCustomizationJob",
+    "sagemaker/describe_training_job.json": "DescribeTrainingJob",
+    "sagemaker/list_training_jobs.json": "ListTrainingJobs",
+    "sagemaker/stop_training_job.json": "StopTrainingJob",
 }
 
 
-@pytest.mark.parametrize("path", list(BEDROCK_OUTPUTS))
-def test_the_bedrock_samples_fit_botocores_output_shapes(path: str):
+@pytest.mark.parametrize("path", list(BOTOCORE_OUTPUTS))
+def test_the_aws_samples_fit_botocores_output_shapes(path: str):
     botocore_session = pytest.importorskip("botocore.session")
-    model = botocore_session.get_session().get_service_model("bedrock")
-    shape = model.operation_model(BEDROCK_OUTPUTS[path]).output_shape
+    model = botocore_session.get_session().get_service_model(path.split("/", 1)[0])
+    shape = model.operation_model(BOTOCORE_OUTPUTS[path]).output_shape
     body = parse_json((SAMPLES / path).read_bytes())
-    assert _misfits(body, shape, path) == []
+    # An operation without an output shape (SageMaker's StopTrainingJob) answers nothing but {}.
+    assert (_misfits(body, shape, path) if shape is not None else ([] if body == {} else [f"{path}: not {{}}"])) == []
 
 
 def _misfits(value: Any, shape: Any, where: str) -> list[str]:
@@ -343,8 +383,12 @@ def _misfits(value: Any, shape: Any, where: str) -> list[str]:
             return [f"{where}: not an object"]
         return [p for key, item in value.items() for p in _misfits(item, shape.value, f"{where}.{key}")]
     if kind == "timestamp":
+        if isinstance(value, int | float):  # JSON 1.1: epoch seconds
+            return []
         datetime.fromisoformat(value)  # rest-json timestamps: ISO 8601
         return []
+    if kind in ("integer", "long"):
+        return [] if isinstance(value, int) and not isinstance(value, bool) else [f"{where}: not an integer"]
     if kind == "string":
         meta = shape.metadata
         problems = []

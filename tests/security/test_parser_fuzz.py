@@ -40,6 +40,7 @@ from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect,
 from airflow_ft_provider.platforms.registry import RECORDS  # noqa: E402
 from airflow_ft_provider.platforms.wire import parse_json  # noqa: E402
 from airflow_ft_provider.server_text import clean  # noqa: E402
+from airflow_ft_provider.testing.platforms import SPECS  # noqa: E402
 from airflow_ft_provider.testing.store import JobScript  # noqa: E402
 from tests.platforms.emulated import (  # noqa: E402
     PLATFORMS,
@@ -461,12 +462,9 @@ def hook_with_answers(platform: Platform, answer: Callable[[httpx.Request], http
     extra: dict[str, Any] = {"max_retries": 0, **RECORDS[platform.value].form.required_examples}
     if platform is Platform.VERTEX_AI:
         extra.update(project="my-project", access_token="tok-fuzz-0123")
+    secret = {} if platform is Platform.VERTEX_AI else SPECS[platform].secret_fields("sk-fuzz-0123")
     conn = Connection(
-        conn_id="fuzz",
-        conn_type=f"ft_{platform.value}",
-        host="http://127.0.0.1:9",
-        password=None if platform is Platform.VERTEX_AI else "sk-fuzz-0123",
-        extra=json.dumps(extra),
+        conn_id="fuzz", conn_type=f"ft_{platform.value}", host="http://127.0.0.1:9", extra=json.dumps(extra), **secret
     )
     hook = hook_class_for_platform(platform)(conn_id="fuzz")
     hook.get_connection = lambda _conn_id: conn  # type: ignore[method-assign]

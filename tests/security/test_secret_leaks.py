@@ -45,6 +45,7 @@ from airflow_ft_provider.platforms.registry import RECORDS
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
 from airflow_ft_provider.testing.dags import ensure_db, run_dag_source
+from airflow_ft_provider.testing.platforms import SPECS
 from tests.conftest import CONN_TYPES, LOCATION, PLATFORMS
 from tests.security.support import MISSING_IDS, dag_header, foreign_service_account
 
@@ -85,7 +86,7 @@ class Garden:
         if platform is Platform.VERTEX_AI:
             extra.update(project=f"leak-{core[:8]}", location=LOCATION, access_token=key + suffix)
         else:
-            conn["password"] = key + suffix
+            conn.update(SPECS[platform].secret_fields(key + suffix))
         conn["extra"] = extra
         return self._add(platform, conn, [key, core], extra.get("project"))
 

@@ -30,6 +30,7 @@ from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.platforms.registry import RECORDS
 from airflow_ft_provider.process_cache import process_cache
+from airflow_ft_provider.testing.platforms import SPECS
 from airflow_ft_provider.transport import AsyncClientPool, ClientSettings, new_sync_client, shared_async_pool
 from tests.conftest import CONN_TYPES, PLATFORMS
 
@@ -41,16 +42,12 @@ NO_DEFAULT_HOST = {Platform("azure_openai"): "https://tls-test.openai.azure.com"
 def make_conn(platform: Platform, host: str | None, **extra: Any) -> Connection:
     extra = {"max_retries": 0, "timeout": 5, **RECORDS[platform.value].form.required_examples, **extra}
     host = host if host is not None else NO_DEFAULT_HOST.get(platform)
-    password = KEY
+    secret = SPECS[platform].secret_fields(KEY)
     if platform is Platform.VERTEX_AI:
         extra = {"project": "tls-project", "access_token": KEY, **extra}
-        password = None
+        secret = {}
     return Connection(
-        conn_id=f"tls_{platform.value}",
-        conn_type=CONN_TYPES[platform],
-        host=host,
-        password=password,
-        extra=json.dumps(extra),
+        conn_id=f"tls_{platform.value}", conn_type=CONN_TYPES[platform], host=host, extra=json.dumps(extra), **secret
     )
 
 

@@ -15,10 +15,11 @@ import json
 import random
 import string
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Hashable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -166,6 +167,15 @@ class PlatformSpec(ABC):
         """The key or token the request carries."""
         return bearer_token(request)
 
+    def secret_fields(self, key: str) -> dict[str, Any]:
+        """The connection fields that make ``key`` its one credential (an AWS platform: the access
+        key's secret, beside the emulator's access key id)."""
+        return {"password": key}
+
+    def client_auth(self, key: str) -> httpx.Auth:
+        """How a plain HTTP client (a test's) authenticates with ``key``: a bearer token by default."""
+        return _BearerAuth(key)
+
     def quota_project(self, core: EmulatorCore, request: Request) -> str | None:
         """Which project a request's quota counts against, where the platform has projects."""
         return None
@@ -207,6 +217,15 @@ class PlatformSpec(ABC):
             project = self.quota_project(core, request)
             return f"project {project}" if project else "the platform"
         return "the platform"
+
+
+class _BearerAuth(httpx.Auth):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.key}"
+        yield request
 
 
 def vendor_path(scope: Scope) -> str:

@@ -1,31 +1,23 @@
 """Amazon Bedrock model customization jobs under ``/model-customization-jobs`` (rest-json).
 
-Faithful points: every request is SigV4-signed (service ``bedrock``) and the signature is
-recomputed over the request as received (from AWS's specification, independently of botocore),
-with the emulator's access key (:data:`ACCESS_KEY_ID`, secret: the platform's emulator key); a Bedrock API key
-(``Authorization: Bearer``) works too. Jobs are named by ARN or name, the ARN percent-encoded as
-one path segment; stop answers 200 with an empty body and ``ConflictException`` (400) for a job
-no longer in progress; errors carry their type in ``x-amzn-ErrorType`` and ``{"message"}``;
-listings page on ``maxResults``/``nextToken`` and filter on ``statusEquals``,
-``creationTimeAfter``/``Before`` and ``nameContains``. Jobs live in a region (``seed(region=...)``);
-a request sees the jobs of the region its signature is scoped to. ``/sts`` answers STS AssumeRole
-(signed with the emulator's key) with temporary credentials the Bedrock routes then accept.
+Faithful points: every request is SigV4-signed (service ``bedrock``, checked as :mod:`._aws` does
+for every AWS platform) with the emulator's access key (:data:`ACCESS_KEY_ID`, secret: the
+platform's emulator key); a Bedrock API key (``Authorization: Bearer``) works too. Jobs are named
+by ARN or name, the ARN percent-encoded as one path segment; stop answers 200 with an empty body
+and ``ConflictException`` (400) for a job no longer in progress; errors carry their type in
+``x-amzn-ErrorType`` and ``{"message"}``; listings page on ``maxResults``/``nextToken`` and filter
+on ``statusEquals``, ``creationTimeAfter``/``Before`` and ``nameContains``. Regions and ``/sts``:
+:mod:`._aws`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
-import secrets
-import time
 import uuid
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, parse_qsl, quote
-from xml.sax.saxutils import escape
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,14 +25,8 @@ from starlette.routing import BaseRoute, Route
 
 from airflow_ft_provider.platforms.bedrock import BedrockDialect
 from airflow_ft_provider.platforms.registry import Platform
-from airflow_ft_provider.testing.platforms._base import (
-    EmulatorLike,
-    PlatformSpec,
-    bearer_token,
-    iso8601,
-    json_response,
-    random_id,
-)
+from airflow_ft_provider.testing.platforms._aws import ACCOUNT, STS_PATH, AwsSpec
+from airflow_ft_provider.testing.platforms._base import PlatformSpec, bearer_token, iso8601, json_response, random_id
 from airflow_ft_provider.testing.platforms._paging import list_answer
 from airflow_ft_provider.testing.store import Job, JobView, Phase
 
@@ -50,17 +36,10 @@ if TYPE_CHECKING:
 
 #: The emulator's access key id; its secret access key is the platform's emulator key.
 ACCESS_KEY_ID = "AKIAEMULATORBEDROCK0"
-ACCOUNT = "123456789012"
-DEFAULT_REGION = "us-east-1"
-#: How far a request's X-Amz-Date may be from the emulator's clock (AWS allows 15 minutes).
-MAX_SKEW_S = 15 * 60
 COLLECTION = "/model-customization-jobs"
 #: ``SortOrder`` of botocore's bedrock service model (2023-04-20).
 SORT_ORDERS = ("Ascending", "Descending")
-#: Where STS AssumeRole is served (the ``sts_endpoint_url`` extra of a connection with ``role_arn``).
-STS_PATH = "/sts"
-#: Lifetime of the credentials AssumeRole hands out, unless the request asks for less.
-ASSUMED_LIFETIME_S = 3600
+__all__ = ["ACCESS_KEY_ID", "SPEC", "STS_PATH"]
 _ERRORS = {
     400: ("ValidationException", "Input validation failed."),
     401: ("UnrecognizedClientException", "The security token included in the request is invalid."),
@@ -71,14 +50,6 @@ _ERRORS = {
     500: ("InternalServerException", "An internal server error occurred. Retry your request."),
     503: ("ServiceUnavailableException", "The service isn't currently available. Retry your request."),
 }
-_BAD_SIGNATURE = (
-    "The request signature we calculated does not match the signature you provided. Check your AWS "
-    "Secret Access Key and signing method. Consult the service documentation for details."
-)
-_AUTH_HEADER = re.compile(
-    r"AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)"
-    r"/aws4_request,\s*SignedHeaders=(?P<headers>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})"
-)
 _ARN = re.compile(r"arn:aws[a-z-]*:bedrock:([a-z0-9-]+):([0-9]{12}):model-customization-job/(.+)/([a-z0-9]{12})")
 _MODEL_ID = re.compile(r"[a-z0-9-]{1,63}[.][a-z0-9.-]{1,126}(?::[a-z0-9-]{1,63}){0,2}")
 
@@ -140,79 +111,6 @@ def summary(full: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
-class Signed:
-    """What a valid ``Authorization`` header said."""
-
-    key_id: str
-    region: str
-
-
-def verify_sigv4(
-    request: Request, body: bytes, keys: Mapping[str, str], now: float, service: str = "bedrock"
-) -> Signed | Response:
-    """The signer, if ``request`` carries a valid SigV4 signature by a known key; else AWS's refusal.
-
-    The signature is recomputed over the request as received (method, the raw path, the query,
-    the signed headers, the body's hash) and compared in constant time.
-    """
-    match = _AUTH_HEADER.fullmatch(request.headers.get("authorization", "").strip())
-    if match is None:
-        return error(403, "IncompleteSignatureException", "Authorization header requires a valid SigV4 signature.")
-    secret = keys.get(match["key"])
-    if secret is None:
-        return error(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
-    if match["service"] != service:
-        return error(403, "InvalidSignatureException", f"Credential should be scoped to correct service: '{service}'.")
-    stamp = request.headers.get("x-amz-date", "")
-    signed_names = match["headers"].split(";")
-    if "host" not in signed_names or "x-amz-date" not in signed_names or not stamp.startswith(match["date"]):
-        return error(403, "IncompleteSignatureException", "The host and x-amz-date headers must be signed.")
-    try:
-        when = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return error(403, "IncompleteSignatureException", f"Invalid X-Amz-Date {stamp[:40]!r}.")
-    if abs(now - when) > MAX_SKEW_S:
-        return error(403, "InvalidSignatureException", "Signature expired: the request time is too far from now.")
-    if not hmac.compare_digest(_signature(request, body, match, secret), match["signature"]):
-        return error(403, "InvalidSignatureException", _BAD_SIGNATURE)
-    return Signed(match["key"], match["region"])
-
-
-def _signature(request: Request, body: bytes, match: re.Match[str], secret: str) -> str:
-    """SigV4 of the request as received, computed from AWS's specification (not botocore's code,
-    which signs on the client side: two implementations must agree)."""
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    path, _, raw_query = raw_path.decode("latin-1").partition("?")
-    raw_query = raw_query or request.scope.get("query_string", b"").decode("latin-1")
-    pairs = sorted((_aws_quote(k), _aws_quote(v)) for k, v in parse_qsl(raw_query, keep_blank_values=True))
-    names = match["headers"].split(";")
-    canonical_headers = "".join(f"{n}:{' '.join(request.headers.get(n, '').split())}\n" for n in names)
-    payload = request.headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
-    canonical = "\n".join(
-        [
-            request.method.upper(),
-            # Every segment encoded once more (all services but S3): '%3A' is signed as '%253A'.
-            quote(path or "/", safe="/~"),
-            "&".join(f"{k}={v}" for k, v in pairs),
-            canonical_headers,
-            match["headers"],
-            payload,
-        ]
-    )
-    scope = f"{match['date']}/{match['region']}/{match['service']}/aws4_request"
-    stamp = request.headers.get("x-amz-date", "")
-    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    key = f"AWS4{secret}".encode()
-    for part in (match["date"], match["region"], match["service"], "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-
-
-def _aws_quote(text: str) -> str:
-    return quote(text, safe="-_.~")
-
-
 async def _listing(api: JobApi, request: Request) -> Response:
     """One page of ListModelCustomizationJobs, after its sort order and filters are checked."""
     q = request.query_params
@@ -257,22 +155,18 @@ def _list_filter(spec: PlatformSpec, request: Request) -> Callable[[JobView], bo
     return matches
 
 
-class BedrockSpec(PlatformSpec):
+class BedrockSpec(AwsSpec):
     platform = Platform("bedrock")
     conn_type = "ft_bedrock"
-    auxiliary_paths = (STS_PATH,)
+    access_key_id = ACCESS_KEY_ID
+    signing_name = "bedrock"
     auth_note = f"SigV4 (service bedrock) with access key {ACCESS_KEY_ID} and the key as its secret, or Bearer <key>"
     default_base_model = "amazon.titan-text-express-v1:0:8k"
-    seed_fields = {"region": DEFAULT_REGION}
     collections = (COLLECTION,)
     # Served by :meth:`extra_routes`: an ARN holds "/" once decoded, and auth needs the body.
     operations = frozenset[str]()
     repeat_cancel_refused = True
     paging = BedrockDialect.paging
-
-    def __init__(self) -> None:
-        #: Temporary credentials handed out by AssumeRole: access key id -> (secret, token, expiry).
-        self.issued: dict[str, tuple[str, str, float]] = {}
 
     def new_id(self, display_name: str, created: float) -> str:
         return random_id(12)
@@ -285,31 +179,24 @@ class BedrockSpec(PlatformSpec):
     def client_id(self, core: EmulatorCore, job: Job) -> str:
         return arn(job)
 
-    def scope(self, core: EmulatorCore, fields: Mapping[str, str | None]) -> tuple[dict[str, str], Hashable]:
-        region = str(fields.get("region") or DEFAULT_REGION)
-        return {"region": region}, region
-
-    def partitions(self, core: EmulatorCore, request: Request) -> tuple[Hashable, ...]:
-        """The region the request's signature is scoped to (a Bedrock API key: the default region)."""
-        match = _AUTH_HEADER.fullmatch(request.headers.get("authorization", "").strip())
-        return (match["region"] if match else DEFAULT_REGION,)
-
     def error(
         self, status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None
     ) -> Response:
         # No retry hint: Bedrock documents none (botocore backs off on its own).
         return error(status, code, message)
 
+    def aws_error(self, status: int, kind: str | None = None, message: str | None = None) -> Response:
+        return error(status, kind, message)
+
     def respond(self, data: Any, status: int = 200) -> Response:
         return json_response(data, status, {"x-amzn-RequestId": str(uuid.uuid4())})
 
-    def credential(self, request: Request) -> str | None:
-        match = _AUTH_HEADER.fullmatch(request.headers.get("authorization", "").strip())
-        return match["key"] if match else bearer_token(request)
+    def secret_fields(self, key: str) -> dict[str, Any]:
+        """A Bedrock API key: a Password without a Login, sent as it is."""
+        return {"login": None, "password": key}
 
-    def authorize(self, core: EmulatorCore, request: Request, action: str) -> Response | None:
-        # Checked where the body is at hand: see :meth:`verified`.
-        return None
+    def credential(self, request: Request) -> str | None:
+        return super().credential(request) or bearer_token(request)
 
     async def verified(self, core: EmulatorCore, request: Request) -> Response | None:
         """None if the request is signed (or carries the Bedrock API key), else the refusal."""
@@ -317,46 +204,7 @@ class BedrockSpec(PlatformSpec):
         if token is not None:
             ok = hmac.compare_digest(token.encode(), core.api_key(self.platform).encode())
             return None if ok else error(403, "UnrecognizedClientException", "Invalid API key.")
-        if "authorization" not in request.headers:
-            return error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
-        now = time.time()
-        temporary = self.issued.get(_key_id(request))
-        if temporary is not None:
-            _, token, expires = temporary
-            if now >= expires:
-                return error(403, "ExpiredTokenException", "The security token included in the request is expired")
-            if not hmac.compare_digest(request.headers.get("x-amz-security-token", "").encode(), token.encode()):
-                return error(
-                    403, "UnrecognizedClientException", "The security token included in the request is invalid."
-                )
-        keys = {ACCESS_KEY_ID: core.api_key(self.platform), **{k: v[0] for k, v in self.issued.items()}}
-        signed = verify_sigv4(request, await request.body(), keys, now)
-        return signed if isinstance(signed, Response) else None
-
-    async def assume_role(self, core: EmulatorCore, request: Request) -> Response:
-        """STS AssumeRole (query protocol): temporary credentials for the role, as XML."""
-        body = await request.body()
-        signed = verify_sigv4(request, body, {ACCESS_KEY_ID: core.api_key(self.platform)}, time.time(), "sts")
-        if isinstance(signed, Response):
-            return _sts_error(403, "SignatureDoesNotMatch" if signed.status_code == 403 else "InvalidClientTokenId")
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        role, session = form.get("RoleArn", ""), form.get("RoleSessionName", "")
-        if form.get("Action") != "AssumeRole" or not re.fullmatch(r"arn:aws:iam::[0-9]{12}:role/[\w+=,.@/-]+", role):
-            return _sts_error(400, "ValidationError")
-        lifetime = min(int(form.get("DurationSeconds", ASSUMED_LIFETIME_S)), ASSUMED_LIFETIME_S)
-        key_id, secret, token = "ASIA" + random_id(16).upper(), secrets.token_urlsafe(30), secrets.token_urlsafe(60)
-        expires = time.time() + lifetime
-        self.issued[key_id] = (secret, token, expires)
-        expiration = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        xml = (
-            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
-            f"<Credentials><AccessKeyId>{key_id}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey>"
-            f"<SessionToken>{token}</SessionToken><Expiration>{expiration}</Expiration></Credentials>"
-            f"<AssumedRoleUser><AssumedRoleId>AROAEMULATOR:{escape(session)}</AssumedRoleId>"
-            f"<Arn>{escape(role)}/{escape(session)}</Arn></AssumedRoleUser></AssumeRoleResult>"
-            f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></AssumeRoleResponse>"
-        )
-        return Response(xml, 200, media_type="text/xml")
+        return await super().verified(core, request)
 
     def render(self, core: EmulatorCore, view: JobView) -> dict[str, Any]:
         return render(view, self.native_state(view))
@@ -371,19 +219,6 @@ class BedrockSpec(PlatformSpec):
         return error(
             400, "ConflictException", f"Job is in {self.native_state(view)} state; only InProgress jobs can be stopped."
         )
-
-    def connection(
-        self, emu: EmulatorLike, *, key: str | None, project: str, location: str, extra: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Signed with the emulator's access key; ``key`` replaces the secret (a wrong one is refused)."""
-        secret = key if key is not None else emu.api_key(self.platform)
-        return {
-            "conn_type": self.conn_type,
-            "host": emu.base_url(self.platform),
-            "login": ACCESS_KEY_ID,
-            "password": secret,
-            "extra": {"region_name": DEFAULT_REGION, **extra},
-        }
 
     def find(self, api: JobApi, request: Request, job_id: str) -> Job | None:
         """The job an ARN or a name names, among those the request can see."""
@@ -422,29 +257,12 @@ class BedrockSpec(PlatformSpec):
             refused = await self.verified(core, request)
             return refused or await _listing(api, request)
 
-        async def sts(request: Request) -> Response:
-            return await self.assume_role(core, request)
-
         return [
-            Route(STS_PATH, sts, methods=["POST"]),
+            self.sts_route(api),
             Route(COLLECTION, listing, methods=["GET"]),
             Route(COLLECTION + "/{job_id:path}/stop", stop, methods=["POST"]),
             Route(COLLECTION + "/{job_id:path}", get, methods=["GET"]),
         ]
-
-
-def _key_id(request: Request) -> str:
-    match = _AUTH_HEADER.fullmatch(request.headers.get("authorization", "").strip())
-    return match["key"] if match else ""
-
-
-def _sts_error(status: int, code: str) -> Response:
-    xml = (
-        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
-        f"<Code>{code}</Code><Message>{code} (emulator)</Message></Error>"
-        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-    )
-    return Response(xml, status, media_type="text/xml")
 
 
 SPEC = BedrockSpec()
