@@ -75,8 +75,12 @@ class Dialect(ABC):
         jobs (None: the client's default), capped to the platform's largest page, of the collection
         at ``collection`` (one of :meth:`list_urls`; None: :meth:`list_url`)."""
         return self.paging.request(
-            collection or self.list_url(), page_token, page_size, params=self.list_params(), headers=self.headers
+            collection or self.list_url(), page_token, page_size, params=self.list_params(), headers=self.list_headers()
         )
+
+    def list_headers(self) -> Mapping[str, str]:
+        """A listing's headers: the dialect's own, unless the listing is named by one (AWS JSON 1.1)."""
+        return self.headers
 
     @abstractmethod
     def list_url(self) -> str:

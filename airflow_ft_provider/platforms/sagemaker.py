@@ -15,6 +15,7 @@ Signing is the hook's business (``hooks/aws.py``); this module is pure.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_ft_provider.connection_fields import ConnectionForm
@@ -141,14 +142,8 @@ class SageMakerDialect(AwsDialect):
         """Newest first (the paging style puts these in the body beside the page fields)."""
         return {"SortBy": "CreationTime", "SortOrder": "Descending"}
 
-    def list_request(self, page_token: str | None, page_size: int | None) -> ApiRequest:
-        return self.paging.request(
-            self.list_url(),
-            page_token,
-            page_size,
-            params=self.list_params(),
-            headers={**self.headers, **target_headers("ListTrainingJobs")},
-        )
+    def list_headers(self) -> Mapping[str, str]:
+        return {**self.headers, **target_headers("ListTrainingJobs")}
 
     # -- answers --------------------------------------------------------------------------
     def parse_job(self, response: ApiResponse) -> TuningJob:
