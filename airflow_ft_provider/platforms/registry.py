@@ -42,6 +42,7 @@ class Platform(StrEnum):
     OPENAI = "openai"
     TOGETHER = "together"
     VERTEX_AI = "vertex_ai"
+    WATSONX = "watsonx"
 
 
 _BUILT_IN_NAMES = frozenset(platform.value for platform in Platform)

@@ -166,6 +166,11 @@ class PlatformSpec(ABC):
         """The key or token the request carries."""
         return bearer_token(request)
 
+    def bearer(self, core: EmulatorCore) -> str:
+        """What a client holding the valid key sends as ``Authorization: Bearer``: the key itself, or
+        where the platform exchanges keys for tokens (watsonx.ai's IAM), a token minted for it."""
+        return core.api_key(self.platform)
+
     def quota_project(self, core: EmulatorCore, request: Request) -> str | None:
         """Which project a request's quota counts against, where the platform has projects."""
         return None
