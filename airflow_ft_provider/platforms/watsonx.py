@@ -72,7 +72,11 @@ class WatsonxDialect(Dialect):
     states = STATES
     #: ``204 No Content`` (what ibm-watsonx-ai's ``training.cancel`` expects).
     cancel_ack = EMPTY_OBJECT_OR_NO_BODY
-    success_statuses = {Operation.GET: frozenset({200}), Operation.LIST: frozenset({200}), Operation.CANCEL: frozenset({204})}
+    success_statuses = {
+        Operation.GET: frozenset({200}),
+        Operation.LIST: frozenset({200}),
+        Operation.CANCEL: frozenset({204}),
+    }
     #: ``limit`` 1-200 (100 when not given) -> ``{"resources", "next": {"href"}}``; the href's ``start``
     #: is the service's cursor, its query repeats the version and scope.
     paging = NextUrls(
@@ -230,14 +234,23 @@ RECORD = PlatformRecord(
     form=ConnectionForm(
         fields=(
             ConnField("project_id", "Project ID", "The project whose fine-tunings are read. Set this or space_id."),
-            ConnField("space_id", "Space ID", "The deployment space whose fine-tunings are read, instead of a project."),
+            ConnField(
+                "space_id", "Space ID", "The deployment space whose fine-tunings are read, instead of a project."
+            ),
             ConnField(
                 "region",
                 "Region",
-                f"Where the service runs: us-south (the default), eu-de, eu-gb, jp-tok, au-syd, ca-tor.",
+                "Where the service runs: us-south (the default), eu-de, eu-gb, jp-tok, au-syd, ca-tor.",
             ),
-            ConnField("url", "Service URL", "The service's whole URL instead of region, e.g. https://eu-de.ml.cloud.ibm.com."),
-            ConnField("version", "API version", f"The version date every call carries (default {DEFAULT_VERSION}).", default=None),
+            ConnField(
+                "url", "Service URL", "The service's whole URL instead of region, e.g. https://eu-de.ml.cloud.ibm.com."
+            ),
+            ConnField(
+                "version",
+                "API version",
+                f"The version date every call carries (default {DEFAULT_VERSION}).",
+                default=None,
+            ),
             ConnField(
                 "iam_url", "IAM token URL", f"Where the API key is exchanged for a token (default {DEFAULT_IAM_URL})."
             ),

@@ -53,7 +53,9 @@ def build(client: httpx.Client | httpx.AsyncClient, request: ApiRequest, seconds
         return client.build_request(
             request.method,
             request.url,
-            params=dict(request.params),
+            # None when there are none: httpx (0.28+) replaces a URL's query with any ``params``, even
+            # empty ones, and a next-page URL carries its whole query (the cursor, the version, ...).
+            params=dict(request.params) or None,
             json=request.json,
             headers={**request.headers, "Accept-Encoding": ACCEPT_ENCODING},
             timeout=httpx.Timeout(seconds),

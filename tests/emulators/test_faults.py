@@ -24,12 +24,15 @@ def relative(emu: Emulator, platform: Platform, url: str) -> str:
 
 
 def get_path(emu: Emulator, platform: Platform, job_id: str) -> str:
-    """Where the platform's dialect reads ``job_id``."""
-    return relative(emu, platform, dialect_for(emu, platform).get_request(job_id).url)
+    """Where the platform's dialect reads ``job_id``, with the query it sends (watsonx.ai's version)."""
+    request = dialect_for(emu, platform).get_request(job_id)
+    return str(httpx.URL(relative(emu, platform, request.url), params=request.params or None))
 
 
-def cancel_path(emu: Emulator, platform: Platform, job_id: str) -> str:
-    return relative(emu, platform, dialect_for(emu, platform).cancel_request(job_id).url)
+def send_cancel(emu: Emulator, client: httpx.Client, platform: Platform, job_id: str) -> httpx.Response:
+    """The platform's cancel of ``job_id``, as its dialect sends it (a POST, watsonx.ai's DELETE)."""
+    request = dialect_for(emu, platform).cancel_request(job_id)
+    return client.request(request.method, relative(emu, platform, request.url), params=request.params or None)
 
 
 def error_shape(platform: Platform, body: dict) -> None:
@@ -42,6 +45,12 @@ def error_shape(platform: Platform, body: dict) -> None:
         assert set(body) == {"message"}
     elif platform is Platform("azure_openai"):
         assert set(body["error"]) == {"code", "message"}
+    elif platform is Platform("watsonx"):
+        assert set(body) == {"errors", "trace", "status_code"} and set(body["errors"][0]) == {
+            "code",
+            "message",
+            "more_info",
+        }
     else:
         assert set(body["error"]) == {"message", "type", "param", "code"}
 
@@ -75,6 +84,7 @@ def test_retry_hint_per_platform(emu, api, platform):
         Platform.OPENAI: {"header": ("2", "2000"), "body": []},
         Platform.BEDROCK: {"header": (None, None), "body": []},
         Platform("azure_openai"): {"header": ("2", "2000"), "body": []},
+        Platform("watsonx"): {"header": ("2", None), "body": []},
     }
     assert hints == expected[platform]
 
@@ -110,9 +120,9 @@ def test_drop_closes_without_a_response(emu, api, platform):
 @pytest.mark.parametrize("platform", CANCELLABLE)
 def test_drop_after_processing_loses_only_the_reply(emu, api, platform):
     job_id = emu.seed(platform, script=JobScript(cancel_s=60))
-    emu.inject(platform, Fault.drop(after=True, method="POST"))
+    emu.inject(platform, Fault.drop(after=True, method=dialect_for(emu, platform).cancel_request(job_id).method))
     with pytest.raises(httpx.RemoteProtocolError):
-        api[platform].post(cancel_path(emu, platform, job_id))
+        send_cancel(emu, api[platform], platform, job_id)
     assert emu.job_phase(platform, job_id) == "cancelling"  # the cancel happened all the same
 
 

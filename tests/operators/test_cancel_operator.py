@@ -8,6 +8,8 @@ from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import Fault, JobScript
 from airflow_ft_provider.testing.dags import run_dag_source
 from tests.conftest import PLATFORMS, conn_id_for
+from tests.platforms.emulated import dialect_for
+from tests.security.support import MISSING_IDS
 
 CANCELLABLE = [p for p in PLATFORMS if p is not Platform.GEMINI]
 
@@ -26,7 +28,9 @@ def cancel_dag(dag_id: str, platform: Platform, job_id: str, **params: object) -
 
 
 def posts(emu, platform):
-    return [r for r in emu.requests(platform) if r.method == "POST" and "token" not in r.path]
+    """The cancels the emulator saw: its dialect's method (a POST; watsonx.ai's DELETE), not a token endpoint's."""
+    method = dialect_for(emu, platform).cancel_request(MISSING_IDS[platform]).method
+    return [r for r in emu.requests(platform) if r.method == method and not emu.spec(platform).is_auxiliary(r.path)]
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])

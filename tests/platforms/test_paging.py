@@ -22,9 +22,10 @@ from airflow_ft_provider.paging import listing
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.paging import AfterIds, NextUrls, NumberedPages, PageSize, PageTokens
 from airflow_ft_provider.platforms.paging_base import BadPageRequest, MalformedPage, Paging, ServedPage
-from airflow_ft_provider.platforms.registry import RECORDS
+from airflow_ft_provider.platforms.registry import RECORDS, Platform
 from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Page
 from airflow_ft_provider.transport.settings import ClientSettings
+from tests.platforms.emulated import connection_extra, new_core
 
 URL = "https://api.example.com/v1/jobs"
 
@@ -180,7 +181,8 @@ def test_a_malformed_page_is_refused(name, body) -> None:
 
 @pytest.mark.parametrize("name", list(RECORDS))
 def test_a_dialect_reports_a_malformed_page_as_its_own_malformed_answer(name) -> None:
-    dialect = RECORDS[name].dialect.from_extras("https://api.example.com/v1", Extras({"project": "p"}))
+    extras = Extras({"project": "p", **connection_extra(new_core(), Platform(name))})
+    dialect = RECORDS[name].dialect.from_extras("https://api.example.com/v1", extras)
     request = dialect.list_request(None, 5)
     # Every style's items key, holding no array (DashScope's envelope, holding no page).
     body = {"output": {}, **{style.items_key: 1 for style in STYLES.values()}}  # type: ignore[attr-defined]

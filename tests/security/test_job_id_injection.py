@@ -122,6 +122,8 @@ PLATFORM_IDS: dict[Platform, dict[str, str]] = {
         "name-unicode": "j\u00f6b",
     },
     Platform("azure_openai"): {"v1-dotdot": "../../fine_tuning/jobs", "query": "ftjob-abc?api-version=1"},
+    # A query smuggled into the DELETE that cancels: ``hard_delete`` would erase an ended job's record.
+    Platform("watsonx"): {"collection-dotdot": "../deployments", "hard-delete": "8c3a2f1e?hard_delete=true"},
 }
 
 #: Not strings at all (a template rendered to a number or a list, say).

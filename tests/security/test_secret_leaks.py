@@ -80,7 +80,9 @@ class Garden:
         if valid:
             self.emu.config.api_keys[platform.value] = key
         conn: dict[str, Any] = {"conn_type": CONN_TYPES[platform], "host": self.emu.base_url(platform)}
-        extra: dict[str, Any] = dict(FAST)
+        # The extras the platform's connection needs (a watsonx.ai project, its IAM), as its emulator writes them.
+        spec_extra = self.emu.spec(platform).connection(self.emu, key=key, project="p", location=LOCATION, extra={})
+        extra: dict[str, Any] = {**spec_extra["extra"], **FAST}
         if platform is Platform.VERTEX_AI:
             extra.update(project=f"leak-{core[:8]}", location=LOCATION, access_token=key + suffix)
         else:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from airflow_ft_provider.testing.platforms._routes import JobApi
 
 #: IAM's token endpoint, at its own path under this platform's prefix (``iam_url`` points here).
-IAM_TOKEN_PATH = "/identity/token"
+IAM_TOKEN_PATH = "/identity/token"  # noqa: S105 - a path, not a secret
 COLLECTION = "/ml/v1/fine_tunings"
 #: The project jobs are seeded in unless a test names another (``seed(..., project_id=...)``).
 DEFAULT_PROJECT_ID = "0f3c6a52-6e0b-4d8e-9a51-2c7b9d4e1a07"
@@ -161,7 +161,9 @@ class WatsonxSpec(PlatformSpec):
         self, status: int, message: str | None = None, retry_after: float | None = None, code: str | None = None
     ) -> Response:
         default_code, default_message = _MESSAGES.get(status, ("internal_error", "Error."))
-        return ibm_error(status, code or default_code, message or default_message, retry_headers(retry_after))
+        # A whole-second Retry-After, as HTTP writes it (IBM documents no finer hint).
+        hint = {} if retry_after is None else {"retry-after": retry_headers(retry_after)["retry-after"]}
+        return ibm_error(status, code or default_code, message or default_message, hint)
 
     def authorize(self, core: EmulatorCore, request: Request, action: str) -> Response | None:
         return self.token_refusal(request) or self._scope_refusal(request)
