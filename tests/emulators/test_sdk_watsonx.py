@@ -105,7 +105,7 @@ def test_get_list_over_pages_and_cancel(emu, client):
 
 
 def test_a_missing_fine_tuning_is_the_sdks_error(emu, client):
-    with pytest.raises(ibm_watsonx_ai.wml_client_error.WMLClientError, match="404|not found"):
+    with pytest.raises(ibm_watsonx_ai.wml_client_error.WMLClientError, match=r"404|not found"):
         client.training.get_details("8c3a2f1e-0000-4000-8000-000000000000", _is_fine_tuning=True)
 
 
