@@ -55,7 +55,10 @@ class RequestRecord:
 
     @property
     def is_cancel(self) -> bool:
-        """A cancel request, on any platform (``.../cancel``, ``...:cancel``, Bedrock's ``.../stop``)."""
+        """A cancel request, on any platform (``.../cancel``, ``...:cancel``, Bedrock's ``.../stop``,
+        watsonx.ai's ``DELETE`` of the job)."""
+        if self.method == "DELETE":
+            return True
         return self.method == "POST" and self.path.rstrip("/").endswith(("cancel", "/stop"))
 
     @property

@@ -47,8 +47,8 @@ def run(dag_id: str, body: str, **values: Any) -> RunResult:
 
 
 def cancel_posts(emu: Emulator, platform: Platform) -> list[str]:
-    stops = ("cancel", "/stop")  # Bedrock stops a job
-    return [r.path for r in emu.requests(platform) if r.method == "POST" and any(s in r.path for s in stops)]
+    """The paths of the cancels the emulator saw (Bedrock's stop, watsonx.ai's DELETE too)."""
+    return [r.path for r in emu.requests(platform) if r.is_cancel]
 
 
 def callback_log(capfd: pytest.CaptureFixture[str]) -> str:
