@@ -193,3 +193,14 @@ def test_cancel_is_a_delete_without_hard_delete(emu, set_connection, iam):
     (delete,) = [r for r in reads(emu) if r.method == "DELETE"]
     assert delete.status == 204 and "hard_delete" not in delete.query
     assert hook.get_job(job_id).state is TuningJobState.CANCELLED
+
+
+def test_an_access_token_extra_is_used_as_given(emu, set_connection, iam):
+    job_id = emu.seed(PLATFORM, script=NEVER_ENDS)
+    conn = airflow_connection(emu, PLATFORM, access_token=iam.issue_token()["access_token"])
+    set_connection(CONN_ID, {**conn, "password": None})
+    assert WatsonxTuningHook(conn_id=CONN_ID).get_job(job_id).state is TuningJobState.RUNNING
+    assert exchanges(emu) == [] and iam.issued == 1
+    set_connection(CONN_ID, conn)  # the API key too: which one is meant is not guessed
+    with pytest.raises(ConnectionConfigError, match="Keep one of them"):
+        WatsonxTuningHook(conn_id=CONN_ID).prepare()
