@@ -199,7 +199,8 @@ class Unpaged(Paging):
 
 @dataclass(frozen=True)
 class NextUrls(Paging):
-    """The answer names the next page's full URL (Replicate's ``{"results", "next"}``).
+    """The answer names the next page's full URL (Replicate's ``{"results", "next"}``, watsonx.ai's
+    ``{"resources", "next": {"href"}}``).
 
     A next URL is followed only on the origin (scheme, host and port) of the request that named it:
     the client sends its credentials there, so a server must not be able to send them elsewhere.
@@ -207,6 +208,9 @@ class NextUrls(Paging):
 
     items_key: str = "results"
     next_key: str = "next"
+    #: The member of the ``next_key`` object that holds the URL (watsonx.ai: ``href``); None: the
+    #: URL is ``next_key``'s value itself. An answer without a next page leaves that object out.
+    next_member: str | None = None
     #: Where the server keeps its cursor in the URLs it hands out.
     cursor_param: str = "cursor"
     size: PageSize | None = None
@@ -227,7 +231,7 @@ class NextUrls(Paging):
 
     def read(self, body: Mapping[str, Any], request: ApiRequest) -> PageAnswer:
         items = items_of(body, self.items_key, may_be_absent=False)
-        following = token_of(body, self.next_key)
+        following = self._next_url(body)
         if following is not None and not same_origin(following, request.url):
             raise MalformedPage(f"List answer's '{self.next_key}' URL leaves the API's origin; not followed")
         return PageAnswer(items, following)
@@ -241,7 +245,19 @@ class NextUrls(Paging):
             parts = urlsplit(page.url)
             query = [(k, v) for k, v in parse_qsl(parts.query) if k != self.cursor_param]
             following = urlunsplit(parts._replace(query=urlencode([*query, (self.cursor_param, page.next_cursor)])))
-        return {self.items_key: page.items, self.next_key: following}
+        if self.next_member is None:
+            return {self.items_key: page.items, self.next_key: following}
+        return {self.items_key: page.items, **({self.next_key: {self.next_member: following}} if following else {})}
+
+    def _next_url(self, body: Mapping[str, Any]) -> str | None:
+        if self.next_member is None:
+            return token_of(body, self.next_key)
+        holder = body.get(self.next_key)
+        if holder is None:
+            return None
+        if not isinstance(holder, dict):
+            raise MalformedPage(f"List answer's '{self.next_key}' is not an object")
+        return token_of(holder, self.next_member)
 
 
 def same_origin(url: str, base: str) -> bool:

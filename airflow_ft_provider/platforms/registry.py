@@ -45,6 +45,7 @@ class Platform(StrEnum):
     SAGEMAKER = "sagemaker"
     TOGETHER = "together"
     VERTEX_AI = "vertex_ai"
+    WATSONX = "watsonx"
 
 
 _BUILT_IN_NAMES = frozenset(platform.value for platform in Platform)

@@ -56,7 +56,9 @@ class RequestRecord:
     @property
     def is_cancel(self) -> bool:
         """A cancel request, on any platform (``.../cancel``, ``...:cancel``, Bedrock's ``.../stop``, an
-        AWS JSON 1.1 ``X-Amz-Target: SageMaker.StopTrainingJob`` to ``/``)."""
+        AWS JSON 1.1 ``X-Amz-Target: SageMaker.StopTrainingJob`` to ``/``, watsonx.ai's ``DELETE`` of the job)."""
+        if self.method == "DELETE":
+            return True
         if self.method != "POST":
             return False
         return self.path.rstrip("/").endswith(("cancel", "/stop")) or ".Stop" in self.headers.get("x-amz-target", "")

@@ -25,7 +25,7 @@ TLS = ssl.create_default_context()
 def auth_headers(emu: Emulator, platform: Platform | str, key: str | None = None) -> dict[str, str]:
     """The platform's own credential header carrying ``key`` (default: the valid one)."""
     platform = Platform(platform)
-    key = emu.api_key(platform) if key is None else key
+    key = emu.spec(platform).bearer(emu) if key is None else key
     if platform is Platform.GEMINI:
         return {"x-goog-api-key": key}
     return {"Authorization": f"Bearer {key}"}

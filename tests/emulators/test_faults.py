@@ -26,10 +26,13 @@ def relative(emu: Emulator, platform: Platform, url: str) -> str:
 
 
 def send(api: dict[Platform, httpx.Client], emu: Emulator, platform: Platform, request: ApiRequest) -> httpx.Response:
-    """``request`` (a dialect's) through the platform's authenticated client: its method, path, body
-    and headers (an AWS JSON 1.1 call is a ``POST /`` named by its ``X-Amz-Target``)."""
+    """``request`` (a dialect's) through the platform's authenticated client: its method, path, query,
+    body and headers (watsonx.ai's version and project; an AWS JSON 1.1 call is a ``POST /`` named by
+    its ``X-Amz-Target``)."""
     url = relative(emu, platform, request.url)
-    return api[platform].request(request.method, url, json=request.json, headers=dict(request.headers))
+    return api[platform].request(
+        request.method, url, params=request.params or None, json=request.json, headers=dict(request.headers)
+    )
 
 
 def read(api: dict[Platform, httpx.Client], emu: Emulator, platform: Platform, job_id: str) -> httpx.Response:
@@ -60,6 +63,12 @@ def error_shape(platform: Platform, body: dict) -> None:
         assert set(body["error"]) == {"code", "message"}
     elif platform is Platform.REPLICATE:  # problem details (RFC 7807)
         assert {"detail", "status"} <= set(body) <= {"title", "detail", "status"}
+    elif platform is Platform.WATSONX:
+        assert set(body) == {"errors", "trace", "status_code"} and set(body["errors"][0]) == {
+            "code",
+            "message",
+            "more_info",
+        }
     else:
         assert set(body["error"]) == {"message", "type", "param", "code"}
 
@@ -96,6 +105,7 @@ def test_retry_hint_per_platform(emu, api, platform):
         Platform.SAGEMAKER: {"header": (None, None), "body": []},
         Platform("azure_openai"): {"header": ("2", "2000"), "body": []},
         Platform.REPLICATE: {"header": ("2", None), "body": []},
+        Platform.WATSONX: {"header": ("2", None), "body": []},
     }
     assert hints == expected[platform]
 
@@ -131,7 +141,7 @@ def test_drop_closes_without_a_response(emu, api, platform):
 @pytest.mark.parametrize("platform", CANCELLABLE)
 def test_drop_after_processing_loses_only_the_reply(emu, api, platform):
     job_id = emu.seed(platform, script=JobScript(cancel_s=60))
-    emu.inject(platform, Fault.drop(after=True, method="POST"))
+    emu.inject(platform, Fault.drop(after=True, method=dialect_for(emu, platform).cancel_request(job_id).method))
     with pytest.raises(httpx.RemoteProtocolError):
         cancel(api, emu, platform, job_id)
     assert emu.job_phase(platform, job_id) == "cancelling"  # the cancel happened all the same

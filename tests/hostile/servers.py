@@ -803,7 +803,8 @@ class _Reader:
 
 # -- any platform: a hostile front of the emulator ----------------------------------------------
 #: Paths of the platforms' job collections (their listings); a GET below one reads a job.
-_COLLECTIONS = ("/jobs", "/fine-tunes", "/tuningJobs", "/model-customization-jobs", "/tunedModels")
+_COLLECTIONS = ("/jobs", "/fine-tunes", "/tuningJobs", "/model-customization-jobs", "/tunedModels", "/fine_tunings")
+#: How a POST cancels; a DELETE of a job cancels it too (watsonx.ai).
 _CANCELS = ("/cancel", ":cancel", "/stop")
 #: Hop-by-hop and framing headers: the front frames its own answers.
 _NOT_RELAYED = {"connection", "content-length", "transfer-encoding", "content-encoding", "keep-alive"}
@@ -822,7 +823,7 @@ class FrontRouter:
         self.platform = platform
 
     def route(self, method: str, path: str) -> tuple[str, str | None] | None:
-        if method == "POST" and path.endswith(_CANCELS):
+        if (method == "POST" and path.endswith(_CANCELS)) or method == "DELETE":
             return "cancel", None
         if method == "GET":
             return ("list", None) if path.endswith(_COLLECTIONS) else ("get", None)

@@ -47,6 +47,7 @@ def run(dag_id: str, body: str, **values: Any) -> RunResult:
 
 
 def cancel_posts(emu: Emulator, platform: Platform) -> list[str]:
+    """The paths of the cancels the emulator saw (Bedrock's stop, watsonx.ai's DELETE too)."""
     return [r.path for r in emu.requests(platform) if r.is_cancel]
 
 

@@ -26,6 +26,7 @@ def cancel_dag(dag_id: str, platform: Platform, job_id: str, **params: object) -
 
 
 def posts(emu, platform):
+    """The cancels the emulator saw (a POST; Bedrock's stop, SageMaker's target, watsonx.ai's DELETE)."""
     return [r for r in emu.requests(platform) if r.is_cancel]
 
 

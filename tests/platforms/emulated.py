@@ -20,9 +20,9 @@ from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.registry import RECORDS, Platform
 from airflow_ft_provider.testing.app import EmulatorApp
 from airflow_ft_provider.testing.core import EmulatorCore
-from airflow_ft_provider.testing.platforms import SPECS
 
-HOST = "http://emulator"
+#: Loopback, where a connection may speak plain http; nothing listens there (the app is called in memory).
+HOST = "http://127.0.0.1:9"
 PLATFORMS = [Platform(name) for name in RECORDS]
 
 
@@ -38,26 +38,31 @@ def logged_path(emu: Any, platform: Platform, url: str) -> str:
     return urlsplit(url).path.removeprefix(urlsplit(emu.platform_url(platform)).path)
 
 
-def connection_extras(core: EmulatorCore, platform: Platform) -> dict[str, Any]:
-    """The extras of the emulator's own connection for ``platform`` (Vertex AI's project, Fireworks'
-    account): whatever the platform's connection requires, as its emulator spec fills it in."""
-    conn = SPECS[platform].connection(core, key=None, project="emulator-project", location="us-central1", extra={})
-    return dict(conn["extra"])
+def connection_extra(core: EmulatorCore, platform: Platform) -> dict[str, Any]:
+    """The extras of the platform's connection to ``core``, as its emulator spec writes them (a
+    watsonx.ai project, a Bedrock region), and Vertex AI's project and location."""
+    conn = core.spec(platform).connection(core, key=None, project="emulator-project", location="us-central1", extra={})
+    return {"project": "emulator-project", "location": "us-central1", **(conn.get("extra") or {})}
+
+
+def connection_extras(core: EmulatorCore, platform: Platform) -> Extras:
+    return Extras(connection_extra(core, platform))
 
 
 def dialect_for(core: EmulatorCore, platform: Platform) -> Dialect:
     """The platform's dialect for a connection to ``core`` (Vertex AI: in the emulator's project)."""
     record = RECORDS[platform.value]
-    return record.dialect.from_extras(core.base_url(platform), Extras(connection_extras(core, platform)))
+    return record.dialect.from_extras(core.base_url(platform), connection_extras(core, platform))
 
 
 def exchange(core: EmulatorCore, platform: Platform, request: ApiRequest) -> ApiResponse:
     """Send ``request`` to the emulator app in memory, with the platform's valid credential."""
-    key = core.api_key(platform)
+    spec = core.spec(platform)
+    key = spec.bearer(core)
     api_key = RECORDS[platform.value].api_key
     # An API-key platform's own header; else what the emulator takes from a client (a bearer
-    # token, an AWS platform's SigV4 signature).
-    auth = None if api_key else core.spec(platform).client_auth(key)
+    # token, minted from the key on watsonx.ai; an AWS platform's SigV4 signature).
+    auth = None if api_key else spec.client_auth(key)
     headers = {**request.headers, **(auth_headers(platform, key) if api_key else {})}
 
     async def send() -> httpx.Response:
@@ -84,23 +89,63 @@ def auth_headers(platform: Platform, key: str) -> dict[str, str]:
 
 
 # -- where a platform's answers keep the job ------------------------------------------------------------
+_ABSENT = object()
+
+
 @dataclass(frozen=True)
 class JobLocation:
-    """Where a job sits in a read answer: the keys down to its object, and its id and state members."""
+    """Where a job sits in a read answer: the keys down to its object, and within it the keys down to
+    its id and its native state (one key each on most platforms; watsonx.ai: ``metadata.id`` and
+    ``entity.status.state``)."""
 
     path: tuple[str, ...]
-    id_key: str
-    state_key: str
+    id_path: tuple[str, ...]
+    state_path: tuple[str, ...]
 
     def get(self, body: Any) -> Any:
         """The job object of ``body`` (None where the body has none at the path)."""
         return member(body, self.path)
+
+    def id_of(self, job: Any) -> Any:
+        return member(job, self.id_path)
+
+    def state_of(self, job: Any, default: Any = None) -> Any:
+        """The job's state member; ``default`` where an object on the way lacks it."""
+        found = _member_or(job, self.state_path, _ABSENT)
+        return default if found is _ABSENT else found
+
+    def with_state(self, job: Any, value: Any) -> Any:
+        """A copy of ``job`` whose state member is ``value`` (left out: ``value`` is :data:`MISSING`)."""
+        return _set(job, self.state_path, value)
+
+    def without_state(self, job: Any) -> Any:
+        return _set(job, self.state_path, _ABSENT)
 
 
 def member(body: Any, path: tuple[str, ...]) -> Any:
     for key in path:
         body = body.get(key) if isinstance(body, dict) else None
     return body
+
+
+def _member_or(body: Any, path: tuple[str, ...], default: Any) -> Any:
+    for key in path:
+        if not isinstance(body, dict) or key not in body:
+            return default
+        body = body[key]
+    return body
+
+
+def _set(body: Any, path: tuple[str, ...], value: Any) -> Any:
+    head, rest = path[0], path[1:]
+    out = dict(body)
+    if rest:
+        out[head] = _set(body[head], rest, value)
+    elif value is _ABSENT:
+        out.pop(head, None)
+    else:
+        out[head] = value
+    return out
 
 
 def replaced(body: Any, path: tuple[str, ...], value: Any) -> Any:
@@ -111,29 +156,41 @@ def replaced(body: Any, path: tuple[str, ...], value: Any) -> Any:
 
 
 def locate_job(body: Any, job: TuningJob, path: tuple[str, ...] = ()) -> JobLocation:
-    """Find the object ``job`` was parsed from: the one naming its id and its native state once each."""
+    """Find the object ``job`` was parsed from: the one naming its id and its native state once each,
+    as members, or else within its members (the innermost object that does)."""
     if isinstance(body, dict):
-        ids = [key for key, value in body.items() if value == job.job_id]
-        states = [key for key, value in body.items() if value == job.native_state]
+        for key, value in body.items():
+            if isinstance(value, dict):
+                try:
+                    return locate_job(value, job, (*path, key))
+                except LookupError:
+                    continue
+        ids, states = _paths_to(body, job.job_id), _paths_to(body, job.native_state)
         if len(ids) == 1 and len(states) == 1:
             return JobLocation(path, ids[0], states[0])
-        for key, value in body.items():
-            try:
-                return locate_job(value, job, (*path, key))
-            except LookupError:
-                continue
     raise LookupError(f"no object naming job {job.job_id!r} in state {job.native_state!r} once each")
 
 
-def locate_items(body: Any, id_key: str, path: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The keys down to a listing's array of jobs (objects with ``id_key``)."""
+def _paths_to(body: dict[str, Any], value: str, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The paths of ``body``'s members (through nested objects) equal to ``value``."""
+    found: list[tuple[str, ...]] = []
+    for key, child in body.items():
+        if child == value:
+            found.append((*path, key))
+        elif isinstance(child, dict):
+            found.extend(_paths_to(child, value, (*path, key)))
+    return found
+
+
+def locate_items(body: Any, at: JobLocation, path: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The keys down to a listing's array of jobs (objects with an id where ``at`` says)."""
     if isinstance(body, dict):
         for key, value in body.items():
-            if isinstance(value, list) and value and all(isinstance(v, dict) and id_key in v for v in value):
+            if isinstance(value, list) and value and all(at.id_of(v) is not None for v in value):
                 return (*path, key)
             if isinstance(value, dict):
                 try:
-                    return locate_items(value, id_key, (*path, key))
+                    return locate_items(value, at, (*path, key))
                 except LookupError:
                     continue
-    raise LookupError(f"no array of jobs with {id_key!r} in the listing")
+    raise LookupError(f"no array of jobs with an id at {'.'.join(at.id_path)!r} in the listing")

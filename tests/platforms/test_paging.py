@@ -19,7 +19,6 @@ import pytest
 
 from airflow_ft_provider.errors import ListingLimitError, MalformedResponseError
 from airflow_ft_provider.paging import listing
-from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.paging import AfterIds, NextUrls, NumberedPages, PageSize, PageTokens
 from airflow_ft_provider.platforms.paging_base import BadPageRequest, MalformedPage, Paging, ServedPage
 from airflow_ft_provider.platforms.registry import RECORDS, Platform
@@ -185,7 +184,7 @@ def test_a_malformed_page_is_refused(name, body) -> None:
 @pytest.mark.parametrize("name", list(RECORDS))
 def test_a_dialect_reports_a_malformed_page_as_its_own_malformed_answer(name) -> None:
     dialect = RECORDS[name].dialect.from_extras(
-        "https://api.example.com/v1", Extras(connection_extras(new_core(), Platform(name)))
+        "https://api.example.com/v1", connection_extras(new_core(), Platform(name))
     )
     request = dialect.list_request(None, 5)
     # Every style's items key, holding no array (DashScope's envelope, holding no page).

@@ -147,6 +147,8 @@ PLATFORM_IDS: dict[Platform, dict[str, str]] = {
         "bare-id": "abc123def456",
         "leading-slash": "/accounts/emulator-account/dpoJobs/abc",
     },
+    # A query smuggled into the DELETE that cancels: ``hard_delete`` would erase an ended job's record.
+    Platform.WATSONX: {"collection-dotdot": "../deployments", "hard-delete": "8c3a2f1e?hard_delete=true"},
 }
 
 #: Not strings at all (a template rendered to a number or a list, say).

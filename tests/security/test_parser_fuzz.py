@@ -36,7 +36,7 @@ from airflow_ft_provider.jobs import (  # noqa: E402
     TuningJob,
     TuningJobState,
 )
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Page  # noqa: E402
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation, Page  # noqa: E402
 from airflow_ft_provider.platforms.registry import RECORDS  # noqa: E402
 from airflow_ft_provider.platforms.wire import parse_json  # noqa: E402
 from airflow_ft_provider.server_text import clean  # noqa: E402
@@ -45,6 +45,7 @@ from airflow_ft_provider.testing.store import JobScript  # noqa: E402
 from tests.platforms.emulated import (  # noqa: E402
     PLATFORMS,
     JobLocation,
+    connection_extra,
     dialect_for,
     exchange,
     locate_items,
@@ -84,14 +85,6 @@ class Shape:
     error: Any
     cancel_answer: Any
 
-    @property
-    def id_key(self) -> str:
-        return self.at.id_key
-
-    @property
-    def state_key(self) -> str:
-        return self.at.state_key
-
     def wrap_job(self, job: Any) -> Any:
         return replaced(self.read_body, self.at.path, job)
 
@@ -119,11 +112,11 @@ def shape_of(platform: Platform) -> Shape:
     parsed = dialect.parse_job(ApiResponse(200, {}, dumps(read_body)))
     at = locate_job(read_body, parsed)
     job = at.get(read_body)
-    without_state = {k: v for k, v in job.items() if k != at.state_key}
+    without_state = at.without_state(job)
     missing = dialect.parse_job(ApiResponse(200, {}, dumps(replaced(read_body, at.path, without_state))))
     list_request = dialect.list_request(None, 1)
     page_body = parse_json(exchange(core, platform, list_request).content)
-    items_path = locate_items(page_body, at.id_key)
+    items_path = locate_items(page_body, at)
     parent = member(page_body, items_path[:-1])
     without_items = replaced(page_body, items_path[:-1], {k: v for k, v in parent.items() if k != items_path[-1]})
     try:
@@ -147,7 +140,11 @@ def shape_of(platform: Platform) -> Shape:
         missing_state=None if missing.native_state == "None" else missing.native_state,
         error=parse_json(bytes(error.body)),
         # A platform that cannot cancel (the Gemini API) has no acknowledgement: start from its job.
-        cancel_answer=parse_json(ack.content or b"{}") if ack.status_code == 200 else read_body,
+        cancel_answer=(
+            parse_json(ack.content or b"{}")
+            if ack.status_code in dialect.success_statuses[Operation.CANCEL]
+            else read_body
+        ),
     )
 
 
@@ -251,12 +248,7 @@ def job_variants(shape: Shape) -> st.SearchStrategy[dict[str, Any]]:
     state = st.one_of(st.sampled_from(own), st.sampled_from(ALL_NATIVE_STATES), NEAR_STATES, JSON, st.just(MISSING))
 
     def build(value: Any) -> dict[str, Any]:
-        job = dict(shape.job)
-        if value is MISSING:
-            job.pop(shape.state_key)
-        else:
-            job[shape.state_key] = value
-        return job
+        return shape.at.without_state(shape.job) if value is MISSING else shape.at.with_state(shape.job, value)
 
     return state.map(build)
 
@@ -282,7 +274,7 @@ ERROR_STATUS = st.one_of(
 
 # -- the properties ---------------------------------------------------------------------------
 def expected_state(shape: Shape, dialect: Dialect, item: Any) -> tuple[TuningJobState, str]:
-    raw = item.get(shape.state_key, shape.missing_state) if isinstance(item, dict) else None
+    raw = shape.at.state_of(item, shape.missing_state) if isinstance(item, dict) else None
     state = dialect.states.get(raw) if isinstance(raw, str) else None
     return state or TuningJobState.UNKNOWN, str(raw)
 
@@ -291,7 +283,7 @@ def check_job(shape: Shape, dialect: Dialect, job: Any, item: Any) -> None:
     assert isinstance(job, TuningJob)
     assert job.platform is shape.platform
     assert isinstance(item, dict), "a job was parsed out of something that is not an object"
-    assert job.job_id == clean(item[shape.id_key])
+    assert job.job_id == clean(shape.at.id_of(item))
     assert isinstance(job.job_id, str)
     assert job.job_id
     state, native = expected_state(shape, dialect, item)
@@ -459,12 +451,20 @@ def hook_with_answers(platform: Platform, answer: Callable[[httpx.Request], http
 
     from airflow_ft_provider.hooks.registry import hook_class_for_platform
 
-    extra: dict[str, Any] = {"max_retries": 0, **RECORDS[platform.value].form.required_examples}
-    if platform is Platform.VERTEX_AI:
-        extra.update(project="my-project", access_token="tok-fuzz-0123")
-    secret = {} if platform is Platform.VERTEX_AI else SPECS[platform].secret_fields("sk-fuzz-0123")
+    # The extras its emulator's connection carries (a project), and where the platform takes a token
+    # as given (Vertex AI, watsonx.ai), a token instead of a key that would be exchanged first.
+    core = new_core()
+    extra: dict[str, Any] = {**connection_extra(core, platform), "max_retries": 0}
+    token_only = "access_token" in {field.name for field in RECORDS[platform.value].form.fields}
+    if token_only:
+        extra["access_token"] = "tok-fuzz-0123"
+    secret = {} if token_only else SPECS[platform].secret_fields("sk-fuzz-0123")
     conn = Connection(
-        conn_id="fuzz", conn_type=f"ft_{platform.value}", host="http://127.0.0.1:9", extra=json.dumps(extra), **secret
+        conn_id="fuzz",
+        conn_type=f"ft_{platform.value}",
+        host=core.base_url(platform),  # where the pages' next URLs point (their origin is checked)
+        extra=json.dumps(extra),
+        **secret,
     )
     hook = hook_class_for_platform(platform)(conn_id="fuzz")
     hook.get_connection = lambda _conn_id: conn  # type: ignore[method-assign]

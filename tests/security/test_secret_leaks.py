@@ -41,7 +41,6 @@ import pytest
 
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
-from airflow_ft_provider.platforms.registry import RECORDS
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
 from airflow_ft_provider.testing.dags import ensure_db, run_dag_source
@@ -82,7 +81,9 @@ class Garden:
         if valid:
             self.emu.config.api_keys[platform.value] = key
         conn: dict[str, Any] = {"conn_type": CONN_TYPES[platform], "host": self.emu.base_url(platform)}
-        extra: dict[str, Any] = {**FAST, **RECORDS[platform.value].form.required_examples}
+        # The extras the platform's connection needs (a watsonx.ai project, its IAM), as its emulator writes them.
+        spec_extra = self.emu.spec(platform).connection(self.emu, key=key, project="p", location=LOCATION, extra={})
+        extra: dict[str, Any] = {**spec_extra["extra"], **FAST}
         if platform is Platform.VERTEX_AI:
             extra.update(project=f"leak-{core[:8]}", location=LOCATION, access_token=key + suffix)
         else:

@@ -28,11 +28,11 @@ from airflow_ft_provider.errors import ConnectionConfigError, PlatformUnavailabl
 from airflow_ft_provider.hooks.base import TuningJobHook
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
-from airflow_ft_provider.platforms.registry import RECORDS
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.testing.platforms import SPECS
 from airflow_ft_provider.transport import AsyncClientPool, ClientSettings, new_sync_client, shared_async_pool
 from tests.conftest import CONN_TYPES, PLATFORMS
+from tests.platforms.emulated import connection_extra, new_core
 
 KEY = "sk-tls-test-0123456789"
 #: The host that stands for "the platform's default" where a platform has none (one endpoint per resource).
@@ -40,7 +40,8 @@ NO_DEFAULT_HOST = {Platform("azure_openai"): "https://tls-test.openai.azure.com"
 
 
 def make_conn(platform: Platform, host: str | None, **extra: Any) -> Connection:
-    extra = {"max_retries": 0, "timeout": 5, **RECORDS[platform.value].form.required_examples, **extra}
+    # What the platform's connection needs besides its host (a watsonx.ai project), as its emulator writes it.
+    extra = {**connection_extra(new_core(), platform), "max_retries": 0, "timeout": 5, **extra}
     host = host if host is not None else NO_DEFAULT_HOST.get(platform)
     secret = SPECS[platform].secret_fields(KEY)
     if platform is Platform.VERTEX_AI:

@@ -176,6 +176,11 @@ class PlatformSpec(ABC):
         """How a plain HTTP client (a test's) authenticates with ``key``: a bearer token by default."""
         return _BearerAuth(key)
 
+    def bearer(self, core: EmulatorCore) -> str:
+        """What a client holding the valid key sends as ``Authorization: Bearer``: the key itself, or
+        where the platform exchanges keys for tokens (watsonx.ai's IAM), a token minted for it."""
+        return core.api_key(self.platform)
+
     def quota_project(self, core: EmulatorCore, request: Request) -> str | None:
         """Which project a request's quota counts against, where the platform has projects."""
         return None
