@@ -77,7 +77,7 @@ def api(emu: Emulator) -> Iterator[dict[Platform, httpx.Client]]:
     def credentials(p: Platform) -> dict[str, Any]:
         if RECORDS[p.value].api_key is not None:
             return {"headers": auth_headers(emu, p)}
-        return {"auth": SPECS[p].client_auth(emu.api_key(p))}
+        return {"auth": SPECS[p].client_auth(SPECS[p].bearer(emu))}
 
     clients = {p: httpx.Client(base_url=emu.base_url(p), timeout=10, verify=TLS, **credentials(p)) for p in Platform}
     yield clients
