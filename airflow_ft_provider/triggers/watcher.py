@@ -40,9 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_ft_provider.errors import RequestTimeoutError, TuningJobError
 from airflow_ft_provider.flows.steps import GetJobs, Listed, ListUntil
-from airflow_ft_provider.flows.watch import read_round
+from airflow_ft_provider.flows.watch import cheaper_to_list, read_round
 from airflow_ft_provider.platforms.record_ids import RecordIds
 from airflow_ft_provider.process_cache import process_cache
+from airflow_ft_provider.triggers.watch_stats import WatchStats
 
 if TYPE_CHECKING:
     from airflow_ft_provider.hooks.base import PlatformSetup, TuningJobHook
@@ -64,40 +65,14 @@ URGENT_BEFORE_DEADLINE = 2 * BACKGROUND_GATHER
 
 
 @dataclass
-class WatchStats:
-    """What the watcher did, for logs, benchmarks and tests (counts, never times)."""
-
-    #: Listing rounds, the listings they sent and the pages those fetched (requests).
-    rounds: int = 0
-    listings: int = 0
-    pages: int = 0
-    #: Records listed, and those built into jobs (the watched ones).
-    records: int = 0
-    built: int = 0
-    #: Targeted reads (requests), urgent ones among them.
-    reads: int = 0
-    urgent_reads: int = 0
-    #: States handed to waiting triggers, and those a listing served.
-    answered: int = 0
-    listed_answers: int = 0
-    #: Times the round loop woke up.
-    wakes: int = 0
-
-    @property
-    def requests(self) -> int:
-        return self.pages + self.reads
-
-    def requests_per_answer(self) -> float:
-        return self.requests / self.answered if self.answered else math.nan
-
-    def listed_share(self) -> float:
-        return self.listed_answers / self.answered if self.answered else math.nan
-
-
-@dataclass
 class _Waiter:
     future: asyncio.Future[TuningJob]
     asked: float = field(default_factory=time.monotonic)
+
+
+class _Batch(dict[str, list["_Waiter"]]):
+    """The jobs a round will read, each with its waiters (oldest first); only ever changed by one
+    read or one answer at a time, and iterated once per round."""
 
 
 @dataclass
@@ -113,8 +88,9 @@ class JobWatcher:
         # assume a few pages, so that two or three waits read their jobs directly.
         self._pages_per_listing = 1 if self.page_size is None else 3
         self._records_per_listing = 0
-        #: The batch: background waiters of the next round, by job id (oldest first).
-        self._pending: dict[str, list[_Waiter]] = {}
+        #: The batch: background waiters of the next round, by job id; when the first of them asked.
+        self._pending = _Batch()
+        self._oldest_ask = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_listing = float("-inf")
@@ -142,7 +118,10 @@ class JobWatcher:
         self._count_ask(job_id, waiter.asked)
         waiters = self._pending.setdefault(job_id, [])
         waiters.append(waiter)
-        if len(self._pending) == 1 or len(self._pending) == self._listing_pays_at():
+        if len(self._pending) == 1:
+            self._oldest_ask = waiter.asked
+            self._wake.set()
+        elif len(self._pending) == self._listing_pays_at():
             self._wake.set()
         self._start()
         try:
@@ -191,7 +170,7 @@ class JobWatcher:
                     await asyncio.wait_for(self._wake.wait(), wait)
                 continue
             # The batch, taken whole: reads asked from now on gather for the next round.
-            batch, self._pending = self._pending, {}
+            batch, self._pending = self._pending, _Batch()
             try:
                 await self._round(batch)
             except Exception as exc:  # a bug must not leave triggers waiting for ever
@@ -214,15 +193,18 @@ class JobWatcher:
         """Seconds until the next round should start (0: now). O(1): the batch is not scanned."""
         now = time.monotonic()
         pays_at = self._listing_pays_at()
+        listing_free = self._last_listing + MIN_LISTING_INTERVAL
         if len(self._pending) >= pays_at:  # a listing pays: as soon as listings may start
-            due = self._last_listing + MIN_LISTING_INTERVAL
+            due = listing_free
         elif max(len(self._window_jobs), self._last_window_jobs) >= pays_at:  # it will: gather
-            due = next(iter(self._pending.values()))[0].asked + BACKGROUND_GATHER
-        else:  # few waits on this connection: reading them job by job is cheaper
+            due = max(self._oldest_ask + BACKGROUND_GATHER, listing_free)
+        elif cheaper_to_list(len(self._pending), self._pages_per_listing):  # few, but more than a listing costs
+            due = listing_free
+        else:  # few waits on this connection: read job by job at once
             due = now
         return max(0.0, due - now)
 
-    async def _round(self, batch: dict[str, list[_Waiter]]) -> None:
+    async def _round(self, batch: _Batch) -> None:
         self.stats.rounds += 1
         flow = read_round(batch, pages_per_listing=self._pages_per_listing, page_size=self.page_size, urgent=False)
         step = next(flow)
