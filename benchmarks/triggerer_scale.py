@@ -109,7 +109,7 @@ def _per_poll_trigger_class() -> type:
                     async def aget_job(self, job_id: str, **kwargs: Any) -> TuningJob:
                         setup = await self.aprepare()
                         async with httpx.AsyncClient(verify=setup.settings.verify_tls) as client:
-                            pool = AsyncClientPool([client], setup.settings.max_connections)
+                            pool = AsyncClientPool([client], setup.settings.max_connections, setup.settings)
                             budget = RequestBudget(setup.settings.max_requests_per_minute)
                             transport = AsyncTransport(setup.dialect, setup.auth, setup.settings, pool, budget)
                             return await transport.call(setup.dialect.get_request(job_id), setup.dialect.parse_job)

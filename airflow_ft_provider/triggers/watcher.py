@@ -59,7 +59,7 @@ MIN_LISTING_INTERVAL = 1.0
 BACKGROUND_GATHER = 5.0
 #: A listing starts before the gather time is up once the jobs waiting are at least this share of
 #: the records it read last time: parsing pages is what a round costs the triggerer's CPU.
-MIN_ANSWERED_SHARE = 0.1
+MIN_ANSWERED_SHARE = 0.25
 #: A wait this close to its deadline reads at once rather than wait for a round.
 URGENT_BEFORE_DEADLINE = 2 * BACKGROUND_GATHER
 
@@ -125,7 +125,7 @@ class JobWatcher:
             self._wake.set()
         self._start()
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.future), self._timeout(deadline))
+            return await asyncio.wait_for(waiter.future, self._timeout(deadline))
         except TimeoutError:
             raise self._too_late(job_id) from None
         finally:
