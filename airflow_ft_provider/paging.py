@@ -9,7 +9,7 @@ at most ``max_pages`` pages and ``max_listed_jobs`` jobs, no page token seen twi
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 
 from airflow_ft_provider.errors import ListingLimitError
 from airflow_ft_provider.platforms.base import ApiRequest, Dialect, Page
@@ -20,7 +20,7 @@ from airflow_ft_provider.transport.settings import ClientSettings
 MAX_PAGE_TOKEN = 4096
 
 #: Pages come back parsed (:class:`Page`) or with their records raw (:class:`PageAnswer`).
-Listing = Generator[list[ApiRequest], list[Page] | list[PageAnswer], None]
+Listing = Generator[list[ApiRequest], Sequence[Page | PageAnswer], None]
 
 
 def listing(dialect: Dialect, settings: ClientSettings, page_size: int | None, *, side_by_side: bool) -> Listing:

@@ -292,7 +292,7 @@ class TuningJobHook(BaseHook):
             for page in pages:
                 yield page
             try:
-                batch = walk.send([view(page) for page in pages])  # type: ignore[arg-type]
+                batch = walk.send([view(page) for page in pages])
             except StopIteration:
                 return
 
