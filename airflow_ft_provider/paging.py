@@ -9,16 +9,18 @@ at most ``max_pages`` pages and ``max_listed_jobs`` jobs, no page token seen twi
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 
 from airflow_ft_provider.errors import ListingLimitError
 from airflow_ft_provider.platforms.base import ApiRequest, Dialect, Page
+from airflow_ft_provider.platforms.paging_base import PageAnswer
 from airflow_ft_provider.transport.settings import ClientSettings
 
 #: No platform's page token comes near this; a longer one is refused before it reaches a URL.
 MAX_PAGE_TOKEN = 4096
 
-Listing = Generator[list[ApiRequest], list[Page], None]
+#: Pages come back parsed (:class:`Page`) or with their records raw (:class:`PageAnswer`).
+Listing = Generator[list[ApiRequest], Sequence[Page | PageAnswer], None]
 
 
 def listing(dialect: Dialect, settings: ClientSettings, page_size: int | None, *, side_by_side: bool) -> Listing:
@@ -35,7 +37,7 @@ def listing(dialect: Dialect, settings: ClientSettings, page_size: int | None, *
                 raise _limit(dialect, f"it has more than max_pages={settings.max_pages} pages")
             answered = yield batch
             pages += len(answered)
-            jobs += sum(len(page.jobs) for page in answered)
+            jobs += sum(len(page.jobs if isinstance(page, Page) else page.items) for page in answered)
             if jobs > settings.max_listed_jobs:
                 raise _limit(dialect, f"it holds more than max_listed_jobs={settings.max_listed_jobs} jobs")
             last = answered[-1]

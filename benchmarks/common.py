@@ -405,3 +405,16 @@ def fmt_compare(alternative: float, provider: float, less: str = "less", more: s
     if provider <= alternative:
         return fmt_ratio(alternative / provider, less)
     return fmt_ratio(provider / alternative, more)
+
+
+def watcher_counts() -> tuple[int, int]:
+    """Job states the provider's shared watchers on the running loop handed to triggers so far, and
+    how many of them listings served (``triggers.watcher.WatchStats``)."""
+    from airflow_ft_provider.process_cache import process_cache
+
+    watchers = [
+        entry.stats
+        for key, entry in process_cache.on_loop().items()
+        if isinstance(key, tuple) and key and key[0] == "watcher"
+    ]
+    return sum(s.answered for s in watchers), sum(s.listed_answers for s in watchers)

@@ -70,6 +70,7 @@ from benchmarks.common import (
     run_worker,
     set_connection,
     verdict,
+    watcher_counts,
 )
 from benchmarks.triggerer_scale import cpu_seconds, stop_runner
 
@@ -158,18 +159,17 @@ def timeline(duration: float) -> tuple[float, float]:
 
 def states_read(variant: str) -> int:
     """Job states handed to triggers so far in this process (on the running loop)."""
+    return read_counts(variant)[0]
+
+
+def read_counts(variant: str) -> tuple[int, int]:
+    """Job states handed to triggers so far in this process, and how many of them listings served."""
     if variant == "polling":
         # The trigger class lives in ``benchmarks.quota`` (this file may run as ``__main__``).
         from benchmarks import quota
 
-        return quota.POLLED_STATES[0]
-    from airflow_ft_provider.process_cache import process_cache
-
-    return sum(
-        entry.stats.answered
-        for key, entry in process_cache.on_loop().items()
-        if isinstance(key, tuple) and key and key[0] == "watcher"
-    )
+        return quota.POLLED_STATES[0], 0
+    return watcher_counts()
 
 
 async def worker(args: argparse.Namespace) -> dict[str, Any]:
@@ -275,6 +275,7 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
     ends = {job_id: seeded + first + (last - first) * i / max(1, n - 1) for i, job_id in enumerate(job_ids)}
     remote.set_quota(platform, quota.limit, per=quota.per, sliding=quota.sliding, hint=quota.hint)  # type: ignore[arg-type]
     metered = time.monotonic()
+    counts_at_metered = read_counts(args.variant)
     tasks.append(asyncio.create_task(ticker()))
     ids = {i: job_id for i, job_id in enumerate(job_ids, start=1)}
     # As a triggerer takes them from the database: in chunks, yielding between them. A process that
@@ -318,6 +319,7 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
     stopped = time.monotonic()
     cpu_window = cpu_seconds() - cpu_start
     reads = states_read(args.variant) - reads_start
+    answered, listed = (now - then for now, then in zip(read_counts(args.variant), counts_at_metered, strict=True))
     stop.set()
     for task in cancel_tasks:
         task.cancel()
@@ -354,6 +356,9 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
         "failed_triggers": len(failed),
         "cpu_window": cpu_window,
         "states_read": reads,
+        # Counts over the whole metered time (the requests' window): what the times above rest on.
+        "requests_per_read": len(records) / answered if answered else math.nan,
+        "listed_pct": 100 * listed / answered if answered else 0.0,
         "cpu_ms_per_read": cpu_window * 1000 / reads if reads else math.nan,
         "kb_per_trigger": (max(steady_rss) - rss_before) / 1024 / max(1, started),
         "lag_ms_p99": percentile([lag for at, lag in lags if at >= window_start], 99) * 1000,
@@ -454,6 +459,12 @@ MEASURES: list[tuple[str, str, Any, Any]] = [
             and median(r["confirm_s"]) <= TARGETS["confirm_median_s"]
             and percentile(r["confirm_s"], 90) <= TARGETS["confirm_p90_s"]
         ),
+    ),
+    (
+        "requests per state read; share of reads served by listings",
+        "≥ 90 % by listings",
+        lambda r: f"{r['requests_per_read']:.3f}; {r['listed_pct']:.1f} %",
+        lambda r: r["listed_pct"] >= 90.0,
     ),
     (
         "CPU per watched job per state read",

@@ -21,7 +21,8 @@ the last start until ``--ramp + --window`` seconds after the first, the worker m
 
 - resident memory per trigger: RSS at the end of the window minus RSS before the first
   trigger (after one warm-up trigger ran, so that imports are not counted), over N;
-- CPU per poll: the process's CPU time in the window over the GETs the emulator logged in it;
+- CPU per poll: the process's CPU time in the window over the polls in it: job states handed to
+  triggers (the shared watcher answers most from listings, so requests per poll are printed too);
 - open connections: sockets among the process's file descriptors, sampled twice a second;
 - event-loop lag: oversleep of a 100 ms ticker (what the triggerer's ``block_watchdog`` watches);
 - how many of the expected polls happened (falls below 100 % when something saturates), and
@@ -30,9 +31,10 @@ the last start until ``--ramp + --window`` seconds after the first, the worker m
 Then the jobs end, and every trigger must yield exactly one ``reached`` event within an
 interval and 5 s (the comparison variant gets 10 s in all, as it cannot keep up anyway).
 
-The comparison, ``PerPollClientTrigger``, is the same trigger with one change: every poll
-opens its own ``httpx.AsyncClient`` (connection pool, TCP connection) and closes it, the
-pattern of triggers that do ``async with <client>`` inside their polling loop.
+The comparison, ``PerPollClientTrigger``, is the same trigger reading its own job (not through
+the shared watcher), and every poll opens its own ``httpx.AsyncClient`` (connection pool, TCP
+connection) and closes it, the pattern of triggers that do ``async with <client>`` inside their
+polling loop.
 
 Run alone: ``python -m benchmarks.triggerer_scale [--quick] [--sizes 1000,5000]``.
 """
@@ -66,6 +68,7 @@ from benchmarks.common import (
     rss_bytes,
     run_worker,
     verdict,
+    watcher_counts,
 )
 
 if TYPE_CHECKING:
@@ -106,13 +109,17 @@ def _per_poll_trigger_class() -> type:
                     async def aget_job(self, job_id: str, **kwargs: Any) -> TuningJob:
                         setup = await self.aprepare()
                         async with httpx.AsyncClient(verify=setup.settings.verify_tls) as client:
-                            pool = AsyncClientPool([client], setup.settings.max_connections)
+                            pool = AsyncClientPool([client], setup.settings.max_connections, setup.settings)
                             budget = RequestBudget(setup.settings.max_requests_per_minute)
                             transport = AsyncTransport(setup.dialect, setup.auth, setup.settings, pool, budget)
                             return await transport.call(setup.dialect.get_request(job_id), setup.dialect.parse_job)
 
                 hook_classes[base] = PerPollClientHook
             return hook_classes[base](conn_id=self.conn_id)
+
+        def _reads(self) -> Any:
+            """Its own reads, as such a trigger does: not through the shared watcher."""
+            return self._hook()
 
     PerPollClientTrigger.__module__ = __name__
     return PerPollClientTrigger
@@ -258,8 +265,10 @@ async def triggerer(args: argparse.Namespace) -> dict[str, Any]:
     window = seeded + ramp + window - window_start
     await asyncio.sleep(max(0.0, window_start - time.monotonic()))
     cpu_start, emu_start = cpu_seconds(), emulator_cpu(args.emulator_pid)
+    counts_start = watcher_counts()
     await asyncio.sleep(window)
     window_end = time.monotonic()
+    answered, listed = (now - then for now, then in zip(watcher_counts(), counts_start, strict=True))
     cpu_window, emu_window = cpu_seconds() - cpu_start, emulator_cpu(args.emulator_pid) - emu_start
     rss_end = rss_bytes()
     triggers_alive = len(runner.triggers)
@@ -271,18 +280,17 @@ async def triggerer(args: argparse.Namespace) -> dict[str, Any]:
     stop.set()
     await stop_runner(runner, [loop_task, *tasks])
 
-    gets = [
-        r
-        for r in remote.requests(PLATFORM, since=window_start)
-        if r.method == "GET" and r.time < window_end and "tuningJobs/" in r.path
-    ]
+    requests = [r for r in remote.requests(PLATFORM, since=window_start) if r.method == "GET" and r.time < window_end]
+    single_gets = sum("tuningJobs/" in r.path for r in requests)
     remote.close()
     # TriggerEventEntry(trigger_id, event, ...) on Airflow 3.3, (trigger_id, event) before.
     statuses = Counter(entry[1].payload.get("status", "?") for entry in events)
     window_lags = [lag for at, lag in lags if window_start <= at < window_end]
     ramp_lags = [lag for at, lag in lags if at < window_start]
     window_samples = [s for s in samples if window_start <= s[0] < window_end]
-    polls = len(gets)
+    # A poll is a job state handed to a trigger: the shared watcher's answers (most from listings,
+    # which are not GETs of one job), the comparison's own GETs.
+    polls = answered if args.variant == "shared" else single_gets
     expected = n * window / interval
     return {
         "variant": args.variant,
@@ -297,6 +305,9 @@ async def triggerer(args: argparse.Namespace) -> dict[str, Any]:
         "rss_end": rss_end,
         "kb_per_trigger": (rss_end - rss_before) / 1024 / n,
         "polls": polls,
+        "requests": len(requests),
+        "requests_per_poll": len(requests) / polls if polls else math.nan,
+        "listed_pct": 100 * listed / answered if answered else 0.0,
         "expected_polls": expected,
         "poll_rate": polls / window,
         "cpu_window": cpu_window,
@@ -440,7 +451,8 @@ def _rows(n: int, interval: float, s: dict[str, Any], p: dict[str, Any], quick: 
             "3 triggerer",
             f"{title}: polls done / expected, events",
             alt(lambda r: f"{r['polls'] / r['expected_polls']:.0%}, {_events(r)}"),
-            f"{s['polls'] / s['expected_polls']:.0%}, {_events(s)}",
+            f"{s['polls'] / s['expected_polls']:.0%}, {_events(s)}; {s['requests_per_poll']:.3f} requests "
+            f"per poll, {s['listed_pct']:.0f} % from listings",
             "",
             f"{n} reached",
             judged(complete),

@@ -24,6 +24,7 @@ from airflow_ft_provider.errors import TuningJobError, UnexpectedResponseError
 from airflow_ft_provider.jobs import TuningJob
 from airflow_ft_provider.paging import listing
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Page
+from airflow_ft_provider.platforms.paging_base import PageAnswer
 from airflow_ft_provider.platforms.registry import known_platform
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.transport import (
@@ -41,11 +42,14 @@ if TYPE_CHECKING:
     from airflow_ft_provider.job_filter import JobFilter
     from airflow_ft_provider.platforms.record import PlatformRecord
 
-__all__ = ["PlatformSetup", "TuningJobHook", "declare_hook"]
+__all__ = ["PlatformSetup", "RawPage", "TuningJobHook", "declare_hook"]
 
 H = TypeVar("H", bound="type[TuningJobHook]")
+P = TypeVar("P")
 #: Runs a function over page requests, e.g. an executor's ``map`` to fetch numbered pages side by side.
 PageMap = Callable[[Callable[[ApiRequest], Page], Sequence[ApiRequest]], Iterable[Page]]
+#: A listed page with its records unparsed, and the answer it came in (records are read against it).
+RawPage = tuple[PageAnswer, ApiResponse]
 
 
 @dataclass
@@ -256,22 +260,39 @@ class TuningJobHook(BaseHook):
         self, page_size: int | None = None, *, deadline: float | None = None, urgent: bool = True
     ) -> AsyncIterator[TuningJob]:
         """Every job of the connection, page by page (numbered pages side by side)."""
+        async for page in self._apages(_page_reader, lambda page: page, page_size, deadline, urgent):
+            for job in page.jobs:
+                yield job
+
+    def alist_raw_pages(
+        self, page_size: int | None = None, *, deadline: float | None = None, urgent: bool = True
+    ) -> AsyncIterator[RawPage]:
+        """The listing's pages with their records unparsed (``Dialect.read_page``), for a reader that
+        needs few of them: the triggerer's watcher parses only the jobs it waits for."""
+        return self._apages(_raw_page_reader, lambda page: page[0], page_size, deadline, urgent)
+
+    async def _apages(
+        self,
+        reader: Callable[[Dialect, ApiRequest], Callable[[ApiResponse], P]],
+        view: Callable[[P], Page | PageAnswer],
+        page_size: int | None,
+        deadline: float | None,
+        urgent: bool,
+    ) -> AsyncIterator[P]:
+        """One listing's pages as ``reader`` reads them; ``view``: what the walk reads of a page."""
         transport = await self.atransport()
 
-        async def fetch(request: ApiRequest) -> Page:
-            return await transport.call(
-                request, _page_reader(transport.dialect, request), deadline=deadline, urgent=urgent
-            )
+        async def fetch(request: ApiRequest) -> P:
+            return await transport.call(request, reader(transport.dialect, request), deadline=deadline, urgent=urgent)
 
         walk = listing(transport.dialect, transport.settings, page_size, side_by_side=True)
         batch = next(walk)
         while True:
             pages = list(await asyncio.gather(*(fetch(request) for request in batch)))
             for page in pages:
-                for job in page.jobs:
-                    yield job
+                yield page
             try:
-                batch = walk.send(pages)
+                batch = walk.send([view(page) for page in pages])
             except StopIteration:
                 return
 
@@ -311,6 +332,10 @@ def _about_asked_job(dialect: Dialect, request: ApiRequest, response: ApiRespons
 
 def _page_reader(dialect: Dialect, request: ApiRequest) -> Callable[[ApiResponse], Page]:
     return lambda response: dialect.parse_page(response, request)
+
+
+def _raw_page_reader(dialect: Dialect, request: ApiRequest) -> Callable[[ApiResponse], RawPage]:
+    return lambda response: (dialect.read_page(response, request), response)
 
 
 #: A connection read in the triggerer serves the triggers of that connection asking within this time.

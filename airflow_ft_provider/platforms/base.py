@@ -24,7 +24,7 @@ from airflow_ft_provider.platforms.acks import Ack, read_ack
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import log_unknown_state
 from airflow_ft_provider.platforms.http_errors import retry_hint_from_headers
-from airflow_ft_provider.platforms.paging_base import MalformedPage, Paging
+from airflow_ft_provider.platforms.paging_base import MalformedPage, PageAnswer, Paging
 from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse, Operation, Page
 from airflow_ft_provider.server_text import clean
 
@@ -105,12 +105,17 @@ class Dialect(ABC):
     def parse_page(self, response: ApiResponse, request: ApiRequest) -> Page:
         """One page of jobs and the token of the next; an answer not shaped as :attr:`paging`
         says is a malformed one."""
-        try:
-            answer = self.paging.read(self.list_body(response), request)
-        except MalformedPage as exc:
-            raise self.malformed(str(exc), response) from None
+        answer = self.read_page(response, request)
         jobs = [self.job_from_json(item, response) for item in answer.items]
         return Page(jobs, answer.next_token, answer.later_tokens)
+
+    def read_page(self, response: ApiResponse, request: ApiRequest) -> PageAnswer:
+        """One page with its records left raw (:meth:`job_from_json` reads each): for a reader
+        that needs few of the records it lists (the triggerer's watcher)."""
+        try:
+            return self.paging.read(self.list_body(response), request)
+        except MalformedPage as exc:
+            raise self.malformed(str(exc), response) from None
 
     def list_body(self, response: ApiResponse) -> Mapping[str, Any]:
         """The object of a list answer that holds the page (DashScope: inside its envelope)."""

@@ -2,21 +2,29 @@
 
 Without it, every deferred wait polls its own job: 5,000 waits polling every 30 s send ~166
 requests a second, sixteen times Vertex AI's quota. Here each :class:`TuningJobStateTrigger` asks
-the connection's watcher for its job's state, and the watcher reads all the jobs asked for
-together, round after round (``flows.watch.read_round``): a listing where one page covers many of
-them (stopping as soon as all were seen), targeted reads for the rest, all within the connection's
-request budget. A confirmation due (a job this provider just cancelled: an urgent read) never
-waits for a round: it is read at once, on its own, ahead of background watching in the budget (a
-round lists every watched job, and the cancelled one may be on its last page).
+the connection's watcher for its job's state, and:
 
-Background reads that a listing would serve gather for a few seconds first (``BACKGROUND_GATHER``),
-so 10,000 sensors polling every 30 s cost a listing every few seconds, not one per second.
+- **Background reads wait for the next listing round.** Their ids gather in one batch, kept as
+  they come and go (a read adds its id, an answer or a wait that gives up removes it) and taken
+  whole when a round starts, never rebuilt. A round (``flows.watch.read_round``) lists until every
+  id of its batch was seen, then reads on their own the few the listing did not show. It starts as
+  soon as a listing pays: when it costs fewer requests than reading the batch job by job and
+  answers a fair share of the records it parses (:data:`MIN_ANSWERED_SHARE`), at most every
+  :data:`MIN_LISTING_INTERVAL`; at the latest when the oldest read has waited
+  :data:`BACKGROUND_GATHER` (a round that small reads job by job if that is cheaper). A connection
+  with too few waits for a listing ever to pay (fewer reads in a gather time) reads at once.
+- **Urgent reads go at once**, from :meth:`JobWatcher.read` itself, ahead of background watching
+  in the connection's budget: a confirmation due (a job this provider just cancelled) and a wait
+  about to reach its deadline never wait for a round.
+- **Records nobody waits for are not built**: a listing's pages come with their records raw
+  (``TuningJobHook.alist_raw_pages``); each record's id is read from its id field
+  (``platforms.record_ids``) and only watched jobs become :class:`TuningJob`\\ s.
 
 Triggers keep everything they own (their schedule, deadline, transient-error tolerance, the one
-event they yield); the watcher only answers "what is the state of job X now". It holds nothing a
-restarted triggerer would need: it is rebuilt from the triggers that ask. A read that does not
-finish holds up only its own job: targeted reads resolve their triggers one by one, and a stalled
-listing is bounded by the connection's timeout.
+event they yield); the watcher only answers "what is the state of job X now", with a read that
+started after the question. It holds nothing a restarted triggerer would need: it is rebuilt from
+the triggers that ask. A read that does not finish holds up only its own job: targeted reads
+resolve their triggers one by one, and a stalled listing is bounded by the connection's timeout.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -32,7 +41,9 @@ from typing import TYPE_CHECKING, Any
 from airflow_ft_provider.errors import RequestTimeoutError, TuningJobError
 from airflow_ft_provider.flows.steps import GetJobs, Listed, ListUntil
 from airflow_ft_provider.flows.watch import cheaper_to_list, read_round
+from airflow_ft_provider.platforms.record_ids import RecordIds
 from airflow_ft_provider.process_cache import process_cache
+from airflow_ft_provider.triggers.watch_stats import WatchStats
 
 if TYPE_CHECKING:
     from airflow_ft_provider.hooks.base import PlatformSetup, TuningJobHook
@@ -43,28 +54,25 @@ log = logging.getLogger(__name__)
 #: Listings start no more often than this: each parses every job on its pages, and a trigger's
 #: schedule is seconds to minutes, so faster rounds would cost CPU and budget for nothing.
 MIN_LISTING_INTERVAL = 1.0
-#: Background reads worth a listing gather this long first, so one listing answers many of them
-#: (a sensor polls every 30 s; a few seconds more cost it nothing). Urgent reads never wait for it,
-#: and a few reads that a listing would not save are sent at once.
+#: The longest a background read waits for others to share a round with (a sensor polls every
+#: 30 s; a few seconds more cost it nothing).
 BACKGROUND_GATHER = 5.0
-
-
-@dataclass
-class WatchStats:
-    """What the watcher did, for logs and benchmarks."""
-
-    rounds: int = 0
-    listings: int = 0
-    pages: int = 0
-    reads: int = 0
-    answered: int = 0
+#: A listing starts before the gather time is up once the jobs waiting are at least this share of
+#: the records it read last time: parsing pages is what a round costs the triggerer's CPU.
+MIN_ANSWERED_SHARE = 0.25
+#: A wait this close to its deadline reads at once rather than wait for a round.
+URGENT_BEFORE_DEADLINE = 2 * BACKGROUND_GATHER
 
 
 @dataclass
 class _Waiter:
     future: asyncio.Future[TuningJob]
-    urgent: bool
     asked: float = field(default_factory=time.monotonic)
+
+
+class _Batch(dict[str, list["_Waiter"]]):
+    """The jobs a round will read, each with its waiters (oldest first); only ever changed by one
+    read or one answer at a time, and iterated once per round."""
 
 
 @dataclass
@@ -79,11 +87,18 @@ class JobWatcher:
         # A listing of an unpaged platform is one request; elsewhere, until a listing says otherwise,
         # assume a few pages, so that two or three waits read their jobs directly.
         self._pages_per_listing = 1 if self.page_size is None else 3
-        self._waiting: dict[str, list[_Waiter]] = {}
-        self._in_flight: set[str] = set()
+        self._records_per_listing = 0
+        #: The batch: background waiters of the next round, by job id; when the first of them asked.
+        self._pending = _Batch()
+        self._oldest_ask = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_listing = float("-inf")
+        self._ids: RecordIds | None = None
+        # The jobs read in the background in the current and the previous gather time: how many to expect.
+        self._window_start = float("-inf")
+        self._window_jobs: set[str] = set()
+        self._last_window_jobs = 0
 
     @classmethod
     def of(cls, hook: TuningJobHook) -> JobWatcher:
@@ -97,30 +112,49 @@ class JobWatcher:
 
     async def read(self, job_id: str, *, urgent: bool, deadline: float | None) -> TuningJob:
         """The job's state from a read that starts after this call; RequestTimeoutError at ``deadline``."""
-        future: asyncio.Future[TuningJob] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(future, urgent)
-        self._waiting.setdefault(job_id, []).append(waiter)
+        if urgent or (deadline is not None and deadline - time.time() < URGENT_BEFORE_DEADLINE):
+            return await self._read_now(job_id, deadline)
+        waiter = _Waiter(asyncio.get_running_loop().create_future())
+        self._count_ask(job_id, waiter.asked)
+        waiters = self._pending.setdefault(job_id, [])
+        waiters.append(waiter)
+        if len(self._pending) == 1:
+            self._oldest_ask = waiter.asked
+            self._wake.set()
+        elif len(self._pending) == self._listing_pays_at():
+            self._wake.set()
         self._start()
-        self._wake.set()
-        timeout = None if deadline is None else max(0.0, deadline - time.time())
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            return await asyncio.wait_for(waiter.future, self._timeout(deadline))
         except TimeoutError:
-            raise RequestTimeoutError(
-                f"No state of job {job_id} was read before the wait's deadline.", job_id=job_id
-            ) from None
+            raise self._too_late(job_id) from None
         finally:
-            waiters = self._waiting.get(job_id, [])
-            if waiter in waiters:
+            if not waiter.future.done():
+                waiter.future.cancel()
+            # Still in the batch (no round took it): this wait gave up, so it leaves the batch.
+            if self._pending.get(job_id) is waiters:
                 waiters.remove(waiter)
-            if not waiters:
-                self._waiting.pop(job_id, None)
-            if not future.done():
-                future.cancel()
+                if not waiters:
+                    del self._pending[job_id]
 
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+    async def _read_now(self, job_id: str, deadline: float | None) -> TuningJob:
+        """A targeted urgent read; it also answers the background waits of the job asked before it."""
+        earlier = list(self._pending.get(job_id, ()))
+        self.stats.reads += 1
+        self.stats.urgent_reads += 1
+        try:
+            job = await asyncio.wait_for(
+                self.hook.aget_job(job_id, deadline=deadline, urgent=True), self._timeout(deadline)
+            )
+        except TimeoutError:
+            raise self._too_late(job_id) from None
+        self.stats.answered += 1
+        self._settle(earlier, job)
+        return job
 
     def _start(self) -> None:
         if self._task is None or self._task.done():
@@ -128,51 +162,53 @@ class JobWatcher:
 
     async def _rounds(self) -> None:
         while True:
-            # The waiters this round answers: a read must start after the request it answers.
-            batch = {
-                job_id: unanswered
-                for job_id, waiters in self._waiting.items()
-                if job_id not in self._in_flight and (unanswered := [w for w in waiters if not w.future.done()])
-            }
-            if not batch:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            for job_id in [job_id for job_id, waiters in batch.items() if any(w.urgent for w in waiters)]:
-                self._in_flight.add(job_id)
-                asyncio.get_running_loop().create_task(self._read_one(job_id, batch.pop(job_id), True))
-            if not batch:
-                continue
-            if gather := self._gathering(batch):
+            self.stats.wakes += 1
+            wait = self._until_due() if self._pending else None
+            if wait is None or wait > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), gather)
+                    await asyncio.wait_for(self._wake.wait(), wait)
                 continue
+            # The batch, taken whole: reads asked from now on gather for the next round.
+            batch, self._pending = self._pending, _Batch()
             try:
                 await self._round(batch)
             except Exception as exc:  # a bug must not leave triggers waiting for ever
                 log.exception("Job watcher round failed")
-                for unanswered in batch.values():
-                    self._settle(unanswered, exc)
+                for waiters in batch.values():
+                    self._settle(waiters, exc)
 
-    def _gathering(self, batch: dict[str, list[_Waiter]]) -> float:
-        """Seconds to wait for more background reads before this round (0: go now)."""
-        waiters = [w for ws in batch.values() for w in ws]
-        if not cheaper_to_list(len(batch), self._pages_per_listing):
-            return 0.0
-        oldest = min(w.asked for w in waiters)
-        return max(0.0, oldest + BACKGROUND_GATHER - time.monotonic())
+    def _listing_pays_at(self) -> int:
+        """How many jobs waiting make a listing worth starting now (fewer wait for the gather time)."""
+        return max(self._pages_per_listing + 1, math.ceil(self._records_per_listing * MIN_ANSWERED_SHARE))
 
-    async def _round(self, batch: dict[str, list[_Waiter]]) -> None:
+    def _count_ask(self, job_id: str, now: float) -> None:
+        if now - self._window_start >= BACKGROUND_GATHER:
+            recent = now - self._window_start < 2 * BACKGROUND_GATHER
+            self._last_window_jobs = len(self._window_jobs) if recent else 0
+            self._window_start, self._window_jobs = now, set()
+        self._window_jobs.add(job_id)
+
+    def _until_due(self) -> float:
+        """Seconds until the next round should start (0: now). O(1): the batch is not scanned."""
+        now = time.monotonic()
+        pays_at = self._listing_pays_at()
+        listing_free = self._last_listing + MIN_LISTING_INTERVAL
+        if len(self._pending) >= pays_at:  # a listing pays: as soon as listings may start
+            due = listing_free
+        elif max(len(self._window_jobs), self._last_window_jobs) >= pays_at:  # it will: gather
+            due = max(self._oldest_ask + BACKGROUND_GATHER, listing_free)
+        elif cheaper_to_list(len(self._pending), self._pages_per_listing):  # few, but more than a listing costs
+            due = listing_free
+        else:  # few waits on this connection: read job by job at once
+            due = now
+        return max(0.0, due - now)
+
+    async def _round(self, batch: _Batch) -> None:
         self.stats.rounds += 1
-        job_ids = list(batch)
-        # Background reads only: urgent ones were sent on their own (see _rounds).
-        flow = read_round(job_ids, pages_per_listing=self._pages_per_listing, page_size=self.page_size, urgent=False)
+        flow = read_round(batch, pages_per_listing=self._pages_per_listing, page_size=self.page_size, urgent=False)
         step = next(flow)
         if isinstance(step, ListUntil):
-            wait = self._last_listing + MIN_LISTING_INTERVAL - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
             self._last_listing = time.monotonic()
             try:
                 listed = await self._list_until(step)
@@ -181,63 +217,84 @@ class JobWatcher:
                     self._settle(waiters, exc)
                 return
             for job_id, job in listed.found.items():
-                self._settle(batch[job_id], job)
+                self.stats.listed_answers += self._settle(batch[job_id], job)
             try:
                 step = flow.send(listed)
             except StopIteration:
                 return
         if isinstance(step, GetJobs):
             for job_id in step.job_ids:
-                self._in_flight.add(job_id)
-                asyncio.get_running_loop().create_task(self._read_one(job_id, batch[job_id], step.urgent))
+                asyncio.get_running_loop().create_task(self._read_one(job_id, batch[job_id]))
         flow.close()
 
     async def _list_until(self, step: ListUntil) -> Listed:
+        """List until every job of ``step`` was seen, building only those jobs' records."""
         self.stats.listings += 1
         dialect = (await self.hook.aprepare()).dialect
+        if self._ids is None or self._ids.dialect is not dialect:  # a new connection version: learn again
+            self._ids = RecordIds(dialect)
+        ids = self._ids
         wanted = {dialect.job_key(job_id): job_id for job_id in step.job_ids}
         found: dict[str, TuningJob] = {}
-        listed = 0
-        jobs: AsyncIterator[TuningJob] = self.hook.alist_jobs(step.page_size, urgent=step.urgent)
+        listed = pages = 0
+        walk = self.hook.alist_raw_pages(step.page_size, urgent=step.urgent)
         try:
-            async for job in jobs:
-                listed += 1
-                asked = wanted.get(dialect.job_key(job.job_id))
-                if asked is not None:
+            async for answer, response in walk:
+                pages += 1
+                listed += len(answer.items)
+                for item in answer.items:
+                    raw_id = ids.id_of(item, response)
+                    asked = None if raw_id is None else wanted.get(dialect.job_key(raw_id))
+                    if asked is None:
+                        continue
+                    job = dialect.job_from_json(item, response)
+                    self.stats.built += 1
+                    if not ids.agrees(item, job) and (asked := wanted.get(dialect.job_key(job.job_id))) is None:
+                        continue
                     found[asked] = job
-                    if len(found) == len(wanted):
-                        break
+                if len(found) == len(wanted):
+                    break
         finally:
-            await jobs.aclose()  # type: ignore[attr-defined]
-        pages = 1 if step.page_size is None else max(1, -(-listed // step.page_size))
+            await walk.aclose()  # type: ignore[attr-defined]
         self.stats.pages += pages
-        self._pages_per_listing = pages
+        self.stats.records += listed
+        self._pages_per_listing = max(1, pages)
+        self._records_per_listing = listed
         return Listed(found, pages)
 
-    async def _read_one(self, job_id: str, waiters: list[_Waiter], urgent: bool) -> None:
+    async def _read_one(self, job_id: str, waiters: list[_Waiter]) -> None:
+        """A background targeted read of a job the listing did not show."""
         self.stats.reads += 1
         try:
-            outcome: TuningJob | Exception = await self.hook.aget_job(job_id, urgent=urgent)
+            outcome: TuningJob | Exception = await self.hook.aget_job(job_id, urgent=False)
         except TuningJobError as exc:
             outcome = exc
         except Exception as exc:  # reported to the waiting triggers, which end with an error event
             log.exception("Reading job %s failed", job_id)
             outcome = exc
-        finally:
-            self._in_flight.discard(job_id)
         self._settle(waiters, outcome)
-        self._wake.set()
 
-    def _settle(self, waiters: list[_Waiter], outcome: Any) -> None:
-        """Answer ``waiters`` (those still waiting: a trigger may have given up meanwhile)."""
+    def _settle(self, waiters: list[_Waiter], outcome: Any) -> int:
+        """Answer ``waiters`` (those still waiting: a trigger may have given up meanwhile); how many."""
+        answered = 0
         for waiter in waiters:
             if waiter.future.done():
                 continue
-            self.stats.answered += 1
+            answered += 1
             if isinstance(outcome, BaseException):
                 waiter.future.set_exception(outcome)
             else:
                 waiter.future.set_result(outcome)
+        self.stats.answered += answered
+        return answered
+
+    @staticmethod
+    def _timeout(deadline: float | None) -> float | None:
+        return None if deadline is None else max(0.0, deadline - time.time())
+
+    @staticmethod
+    def _too_late(job_id: str) -> TuningJobError:
+        return RequestTimeoutError(f"No state of job {job_id} was read before the wait's deadline.", job_id=job_id)
 
 
 class WatchedJobs:

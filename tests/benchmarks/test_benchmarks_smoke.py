@@ -61,9 +61,10 @@ def test_triggerer_scale() -> None:
     rows, _ = triggerer_scale.run(quick=True)
     check(rows, "3 triggerer", 5)
     shared = rows[0].data["shared"]
-    # Every trigger saw its job end, so the watcher read them; how ("polls" counts single GETs in
-    # the measuring window) is not asserted: the shared watcher may serve them all from listings,
-    # and a loaded machine can spend the quick run's seconds on the ramp (0 polls seen at load 8).
+    # Every trigger saw its job end, so the watcher read them. How many states it handed out in the
+    # two-second window ("polls") is not asserted: a loaded machine can spend the quick run's seconds
+    # on the ramp (0 polls seen at load 8). The counts asserted at a small size are in
+    # tests/triggers/test_watcher_counts.py.
     assert shared["events"] == {"reached": shared["triggers"]}
 
 
