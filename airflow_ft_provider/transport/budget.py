@@ -40,8 +40,11 @@ from dataclasses import dataclass
 
 #: The bucket's size, in seconds of the current rate (at least one token).
 _BURST_SECONDS = 0.05
-#: No span this long gets more than this long's worth of the configured budget.
+#: No span this long gets more than this long's worth of the configured budget...
 _SPAN = 1.0
+#: ...counted over a span this much longer: the time between our send and the platform's count
+#: varies (threads, the network), and a request counted early in a full window is a 429.
+_MARGIN = 0.05
 #: No 429 for this long counts as quiet: the rate grows again.
 _QUIET = 1.0
 #: Growth per quiet second, multiplicative.
@@ -50,7 +53,9 @@ _GROWTH = 1.25
 _CUT = 0.8
 #: Hintless 429s cut the rate at most this often: those answering requests sent before are the same burst.
 _CUT_SPACING = 1.0
-#: The rate never drops below this share of the budget (nor below one request a minute).
+#: The rate never drops below this share of the budget, nor below one request a minute, and this
+#: floor is never above one request a second: a budget set far above the platform's limit (a
+#: million a minute, "no budget") must still be able to slow down to it.
 _FLOOR = 1 / 64
 
 
@@ -73,13 +78,13 @@ class RequestBudget:
         self.granted = self.wakeups = self.throttled = self.pauses = self.cuts = 0
         self.clock = clock
         self._cap = max(1, math.floor(self.ceiling * _SPAN + 1e-9))
+        self._floor = max(1 / 60, min(1.0, self.ceiling * _FLOOR))
         self._recent: deque[float] = deque()  # grant times within the last span
         now = clock()
         self._tokens = self._burst()
         self._updated = now
         self._last_429 = self._last_cut = self._pause_start = self.paused_until = now - _QUIET - _SPAN
-        self._answered = 0  # non-429 answers since _mark (a pause's end or a cut)
-        self._mark = now
+        self._answers: deque[float] = deque()  # times of non-429 answers within the last span
         self._urgent: deque[_Waiter] = deque()
         self._background: deque[_Waiter] = deque()
         self._tickets = 0
@@ -193,11 +198,10 @@ class RequestBudget:
         start = max(now, self.paused_until)
         need = position + 1 - self._tokens
         at = start if need <= 0 else start + need / self.rate
-        while self._recent and self._recent[0] <= now - _SPAN:
-            self._recent.popleft()
+        self._forget(self._recent, now, _MARGIN)
         index = len(self._recent) - self._cap + position
         if 0 <= index < len(self._recent):
-            at = max(at, self._recent[index] + _SPAN)
+            at = max(at, self._recent[index] + _SPAN + _MARGIN)
         return at
 
     def _grant(self, now: float) -> float:
@@ -213,9 +217,9 @@ class RequestBudget:
         with self._lock:
             now = self.clock()
             self._refill(now)
+            self._forget(self._answers, now)
             if status != 429:
-                if now >= self._mark:
-                    self._answered += 1
+                self._answers.append(now)
                 return
             self.throttled += 1
             self._last_429 = now
@@ -238,15 +242,15 @@ class RequestBudget:
         if until > self.paused_until:
             self.paused_until = self._updated = until
             self._tokens = 0.0
-            self._answered, self._mark = 0, until
 
     def _cut(self, now: float) -> None:
-        """A lower rate: what the platform let through since the last pause or cut, at most ``_CUT`` of it."""
-        let_through = self._answered / (now - self._mark) if now - self._mark >= 1 / self.rate else math.inf
-        self.rate = max(self.ceiling * _FLOOR, 1 / 60, min(self.rate * _CUT, let_through))
+        """A lower rate: what the platform let through in the last span, at most ``_CUT`` of the rate."""
+        cut = self.rate * _CUT
+        if self._answers:
+            cut = min(cut, len(self._answers) / _SPAN)
+        self.rate = max(self._floor, cut)
         self.cuts += 1
-        self._last_cut = self._mark = now
-        self._answered = 0
+        self._last_cut = now
 
     def _refill(self, now: float) -> None:
         if now <= self._updated:  # paused, or no time passed
@@ -256,6 +260,12 @@ class RequestBudget:
             self.rate = min(self.ceiling, self.rate * _GROWTH ** (now - grow_from))
         self._tokens = min(self._burst(), self._tokens + (now - self._updated) * self.rate)
         self._updated = now
+
+    @staticmethod
+    def _forget(times: deque[float], now: float, margin: float = 0.0) -> None:
+        """Drop the times older than one span (and ``margin``)."""
+        while times and times[0] <= now - _SPAN - margin:
+            times.popleft()
 
     def _burst(self) -> float:
         return max(1.0, self.rate * _BURST_SECONDS)

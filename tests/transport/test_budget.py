@@ -44,8 +44,8 @@ def test_no_second_gets_more_than_a_second_of_the_budget(clock):
         clock.now += 0.005 + 1e-9
         assert budget.take(True) is not None
     clock.now += 0.005  # the bucket has a token again, but a 201st within one second would pass the budget
-    assert budget.take(True, time_left=0.04) is None
-    clock.now = started + 1.0
+    assert budget.take(True, time_left=0.09) is None  # (counted over 1.05 s: the platform counts a bit later)
+    clock.now = started + 1.05
     assert budget.take(True) == clock.now
 
 
@@ -70,12 +70,12 @@ def test_429s_that_continue_after_the_pause_cut_the_rate_to_what_got_through(clo
     sent = budget.take(True)
     budget.observe(429, sent, hint=0.1)
     clock.now += 0.2
-    for _ in range(5):  # after the pause: 5 answers in 0.1 s, then 429s again
+    for _ in range(5):  # after the pause: 5 answers, then 429s again
         budget.observe(200)
     clock.now += 0.1
     budget.observe(429, clock.now - 0.05, hint=0.1)
     assert budget.cuts == 1
-    assert budget.rate == pytest.approx(5 / 0.2)  # 5 answers since the pause ended (0.2 s ago)
+    assert budget.rate == pytest.approx(5.0)  # the platform answered 5 in the last second
     budget.observe(429, clock.now - 0.05, hint=0.1)  # sent before this second pause: no second cut
     assert budget.cuts == 1
 
