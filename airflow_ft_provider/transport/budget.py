@@ -43,8 +43,9 @@ _BURST_SECONDS = 0.05
 #: No span this long gets more than this long's worth of the configured budget...
 _SPAN = 1.0
 #: ...counted over a span this much longer: the time between our send and the platform's count
-#: varies (threads, the network), and a request counted early in a full window is a 429.
-_MARGIN = 0.05
+#: varies (threads, the network), and a request counted early in a full window is a 429. (It costs
+#: 2 % of the budget when the budget is all used.)
+_MARGIN = 0.02
 #: No 429 for this long counts as quiet: the rate grows again.
 _QUIET = 1.0
 #: Growth per quiet second, multiplicative.
@@ -199,9 +200,12 @@ class RequestBudget:
         need = position + 1 - self._tokens
         at = start if need <= 0 else start + need / self.rate
         self._forget(self._recent, now, _MARGIN)
-        index = len(self._recent) - self._cap + position
-        if 0 <= index < len(self._recent):
-            at = max(at, self._recent[index] + _SPAN + _MARGIN)
+        # The grant ``_cap`` before this one (recent, or itself ahead in the queue: then the same
+        # rule again) must be a span before it.
+        spans = position // self._cap + 1
+        index = len(self._recent) + position - spans * self._cap
+        if index >= 0:
+            at = max(at, self._recent[index] + spans * (_SPAN + _MARGIN))
         return at
 
     def _grant(self, now: float) -> float:
