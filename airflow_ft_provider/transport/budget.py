@@ -54,6 +54,10 @@ _GROWTH = 1.25
 _CUT = 0.8
 #: Hintless 429s cut the rate at most this often: those answering requests sent before are the same burst.
 _CUT_SPACING = 1.0
+#: A waiter woken this little before its token is due (at most half a slot) takes it: timed waits
+#: end a little early, a late taker shifts the slots after it, and sleeping again for a few
+#: milliseconds would double a request's wake-ups. The one-second cap still holds.
+_EARLY = 0.01
 #: The rate never drops below this share of the budget, nor below one request a minute, and this
 #: floor is never above one request a second: a budget set far above the platform's limit (a
 #: million a minute, "no budget") must still be able to slow down to it.
@@ -157,7 +161,7 @@ class RequestBudget:
                     ahead = 0 if urgent else len(self._urgent)
                     if queue[0] is waiter and not ahead:
                         at = self._due(now, 0)
-                        if at <= now:
+                        if at <= now + min(_EARLY, 0.5 / self.rate):
                             queue.popleft()
                             granted = True
                             sent = self._grant(now)
@@ -196,17 +200,20 @@ class RequestBudget:
     def _due(self, now: float, position: int) -> float:
         """When the token of the request with ``position`` requests ahead of it may be taken."""
         self._refill(now)
-        start = max(now, self.paused_until)
-        need = position + 1 - self._tokens
-        at = start if need <= 0 else start + need / self.rate
         self._forget(self._recent, now, _MARGIN)
-        # The grant ``_cap`` before this one (recent, or itself ahead in the queue: then the same
-        # rule again) must be a span before it.
-        spans = position // self._cap + 1
-        index = len(self._recent) + position - spans * self._cap
-        if index >= 0:
-            at = max(at, self._recent[index] + spans * (_SPAN + _MARGIN))
-        return at
+        start = max(now, self.paused_until)
+
+        def bucket(place: int) -> float:
+            need = place + 1 - self._tokens
+            return start if need <= 0 else start + need / self.rate
+
+        # The one-second cap: a grant comes a span after the one ``_cap`` grants before it. Follow
+        # that chain back through the queue to its first link, which the bucket and the grants
+        # already made place.
+        spans, first = divmod(position, self._cap)
+        index = len(self._recent) + first - self._cap
+        at_first = bucket(first) if index < 0 else max(bucket(first), self._recent[index] + _SPAN + _MARGIN)
+        return max(bucket(position), at_first + spans * (_SPAN + _MARGIN))
 
     def _grant(self, now: float) -> float:
         self._tokens -= 1.0
