@@ -16,10 +16,11 @@ bucket that refills at the budget's rate, so the process stays inside its share.
   operation) go before background ones (watching jobs nobody just touched).
 - **Never over the budget.** The bucket holds a twentieth of a second's worth of tokens (a few
   requests go at once, never a second's worth), and no one-second span gets more than a second's
-  worth of the budget: the shape of a one-second sliding-window quota.
+  worth of the budget (counted over :data:`_SPAN` + :data:`_MARGIN`): the shape of a one-second
+  sliding-window quota.
 - **429s.** A 429 with a hint pauses the whole connection (nobody sends) until the hint, and the
   rate that was working is kept; only if 429s continue for requests sent after the pause is the
-  rate cut, to what the platform let through since the pause (at most :data:`_CUT` of it). A 429
+  rate cut, to what the platform answered in the last second (at most :data:`_CUT` of it). A 429
   without a hint cuts at once (once a second). After a quiet second the rate grows back by
   :data:`_GROWTH` a second, multiplicatively, up to the configured budget.
 
@@ -169,7 +170,7 @@ class RequestBudget:
                             return sent
                     else:
                         # Its place, counted by tickets (an overestimate once someone ahead left early:
-                        # the promotion below wakes it in time).
+                        # _promote wakes it in time when it becomes the head).
                         at = self._due(now, ahead + waiter.ticket - queue[0].ticket)
                         at = max(at, now + 1 / self.rate)  # due, but those ahead have not taken theirs yet
                     if limit is not None and at >= limit:
