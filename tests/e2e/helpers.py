@@ -10,7 +10,6 @@ from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.platforms.registry import record_for
 from airflow_ft_provider.platforms.states import Phase
 from airflow_ft_provider.testing import RemoteEmulator, RequestRecord
-from airflow_ft_provider.testing.platforms import SPECS
 from tests.e2e.deployment import VERTEX_PROJECT
 
 ENDED_PHASES = frozenset({"succeeded", "failed", "cancelled"})
@@ -38,16 +37,10 @@ def short_id(job_id: str) -> str:
     return job_id.rsplit("/", 1)[-1]
 
 
-def concerns(record: RequestRecord, job_id: str) -> bool:
-    """Whether ``record`` is about ``job_id``: its path names the job, or its logged body does (an AWS
-    JSON 1.1 call such as SageMaker's ``DescribeTrainingJob`` is a ``POST /`` naming the job in the body)."""
-    short = short_id(job_id)
-    return short in record.path or short in (record.body or "")
-
-
 def job_requests(emu: RemoteEmulator, platform: Platform | str, job_id: str) -> list[RequestRecord]:
-    """Every request about ``job_id`` (reads and cancels), oldest first."""
-    return [r for r in emu.requests(platform) if concerns(r, job_id)]
+    """Every request about ``job_id`` (reads and cancels; its path or body names it), oldest first."""
+    short = short_id(job_id)
+    return [r for r in emu.requests(platform) if r.mentions(short)]
 
 
 def cancels(records: Iterable[RequestRecord]) -> list[RequestRecord]:
@@ -59,15 +52,8 @@ def accepted_cancels(records: Iterable[RequestRecord]) -> list[RequestRecord]:
     return [r for r in cancels(records) if r.status is not None and 200 <= r.status < 300]
 
 
-def is_read(record: RequestRecord) -> bool:
-    """A request to the platform's API that is no cancel and no auxiliary call (a token exchange):
-    a ``GET`` on most platforms, a ``POST`` naming its operation in ``X-Amz-Target`` on SageMaker."""
-    spec = SPECS.get(record.platform) if record.platform is not None else None
-    return not record.is_cancel and (spec is None or not spec.is_auxiliary(record.path))
-
-
 def reads(records: Iterable[RequestRecord]) -> list[RequestRecord]:
-    return [r for r in records if is_read(r)]
+    return [r for r in records if r.is_read]
 
 
 def now() -> float:

@@ -10,7 +10,7 @@ from airflow_ft_provider.platforms.registry import record_for
 from airflow_ft_provider.platforms.states import Phase
 from airflow_ft_provider.testing import JobScript
 from tests.e2e.deployment import conn_id
-from tests.e2e.helpers import accepted_cancels, cancels, is_read, job_requests, reads, seed
+from tests.e2e.helpers import accepted_cancels, cancels, job_requests, reads, seed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -50,7 +50,7 @@ def test_example_dag_cancels_a_running_job_on_every_platform(api, emu):
         log = job_requests(emu, platform, job_id)
         # Read first, one cancel, then (unless the cancel's answer confirmed it) reads in the
         # triggerer until it confirmed.
-        assert is_read(log[0]), log
+        assert log[0].is_read, log
         assert len(cancels(log)) == 1, log
         assert len(accepted_cancels(log)) == 1, log
         if not confirmed_by_the_cancel(platform):
