@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = Path(tempfile.mkdtemp(prefix="ft-demo-airflow-"))
@@ -38,7 +39,7 @@ os.environ.update(
 from airflow_ft_provider.hooks.registry import get_hook  # noqa: E402
 from airflow_ft_provider.jobs import Platform  # noqa: E402
 from airflow_ft_provider.platforms.registry import record_for  # noqa: E402
-from airflow_ft_provider.testing import Emulator, JobScript, airflow_connection  # noqa: E402
+from airflow_ft_provider.testing import Emulator, JobScript, RequestRecord, airflow_connection  # noqa: E402
 
 #: The sweep runs on every platform that can cancel (the Gemini API cannot).
 SWEPT = [platform for platform in Platform if record_for(platform).can_cancel]
@@ -94,8 +95,34 @@ def configure_connections(emu: Emulator) -> None:
         os.environ[f"AIRFLOW_CONN_{conn_id(platform).upper()}"] = json.dumps(conn)
 
 
-#: How the platforms' listing paths end (Vertex AI ...tuningJobs, Bedrock model-customization-jobs).
-LISTING_PATHS = ("Jobs", "fine-tunes", "fine_tuning/jobs", "model-customization-jobs")
+@dataclass(frozen=True)
+class Listing:
+    """A listing request as the request log shows it: method, vendor path and, where the operation is
+    named by a header rather than the path (AWS JSON 1.1: ``POST /``), its ``X-Amz-Target``."""
+
+    method: str
+    path: str
+    target: str | None
+
+    def matches(self, record: RequestRecord) -> bool:
+        return (record.method, record.path, record.headers.get("x-amz-target")) == (
+            self.method,
+            self.path,
+            self.target,
+        )
+
+
+def listings(emu: Emulator, platform: Platform) -> list[Listing]:
+    """The first page of each collection a listing reads, from the dialect the demo's connection builds."""
+    dialect = get_hook(conn_id(platform)).prepare().dialect
+    prefix = urlsplit(emu.platform_url(platform)).path
+    out = []
+    for url in dialect.list_urls():
+        request = dialect.list_request(None, None, url)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        path = urlsplit(request.url).path.removeprefix(prefix) or "/"
+        out.append(Listing(request.method, path, headers.get("x-amz-target")))
+    return out
 
 
 def short(job_id: str) -> str:
@@ -112,19 +139,21 @@ def state_of(platform: Platform, job_id: str) -> str:
 def confirmation_seconds(emu: Emulator, platform: Platform, job_id: str, by_listing: bool = False) -> float | None:
     """From the cancel request to the last read that could have seen the job ended.
 
-    Single-job waits read the job itself; the sweep confirms by re-listing, so for its jobs
-    this is the time until the last listing (when every swept job had ended).
+    Single-job waits read the job itself (its id in the path, or in the body on SageMaker); the
+    sweep confirms by re-listing, so for its jobs this is the time until the last listing (when
+    every swept job had ended).
     """
     records = emu.requests(platform)
-    cancels = [r.time for r in records if r.is_cancel and short(job_id) in r.path]
+    cancels = [r.time for r in records if r.is_cancel and r.mentions(short(job_id))]
     if not cancels:
         return None
-    after = [r for r in records if r.method == "GET" and r.time >= cancels[0]]
-    own = [r.time for r in after if short(job_id) in r.path]
-    listings = [
-        r.time for r in after if r.path.endswith(("Jobs", "fine-tunes", "fine_tuning/jobs", "model-customization-jobs"))
-    ]
-    return max((listings if by_listing else own) or cancels) - cancels[0]
+    after = [r for r in records if r.is_read and r.time >= cancels[0]]
+    if by_listing:
+        kinds = listings(emu, platform)
+        seen = [r.time for r in after if any(kind.matches(r) for kind in kinds)]
+    else:
+        seen = [r.time for r in after if r.mentions(short(job_id))]
+    return max(seen or cancels) - cancels[0]
 
 
 def seed(emu: Emulator) -> tuple[dict[Platform, str], dict[Platform, str], dict[Platform, str]]:
