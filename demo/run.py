@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,17 +266,18 @@ def print_summary(rows: list[Row], outcome: dict[str, str], elapsed: float) -> N
     targets = [r for r in rows if not r.dag.startswith("(sweep") and r.platform is not Platform.GEMINI]
     cancelled = sum(r.after == "CANCELLED" for r in targets)
     platforms = sorted({r.platform.value for r in targets if r.after == "CANCELLED"})
-    print(
-        f"{cancelled} of {len(targets)} targeted jobs confirmed CANCELLED on {', '.join(platforms)}; "
-        "DAG runs: "
-        + ", ".join(f"{k}={v}{' (as designed)' if k in EXPECTED_FAILED else ''}" for k, v in outcome.items())
-        + "."
-    )
+    runs = ", ".join(f"{k}={v}{' (as designed)' if k in EXPECTED_FAILED else ''}" for k, v in outcome.items())
+    done = f"{cancelled} of {len(targets)} targeted jobs confirmed CANCELLED on {', '.join(platforms)}."
+    print(textwrap.fill(done, width))
+    print(textwrap.fill(f"DAG runs: {runs}.", width))
     at_once = ", ".join(p.value for p in SWEPT if Phase.CANCELLING not in record_for(p).dialect.states.timeline)
-    print("'confirmed' = seconds from the accepted cancel request to the read that saw the job ended; the")
-    print(f"platform itself took 2-6 s to cancel each job, except where it has no cancelling state ({at_once}):")
-    print("there the job reads cancelled at once. The sweep confirms its jobs in rounds, one listing or one read")
-    print(f"per job each, whichever costs fewer requests. Total {elapsed:.0f} s. Logs: {LOGS}")
+    note = (
+        "'confirmed' = seconds from the accepted cancel request to the read that saw the job ended; the "
+        f"platform itself took 2-6 s to cancel each job, except where it has no cancelling state ({at_once}): "
+        "there the job reads cancelled at once. The sweep confirms its jobs in rounds, one listing or one read "
+        f"per job each, whichever costs fewer requests. Total {elapsed:.0f} s. Logs: {LOGS}"
+    )
+    print(textwrap.fill(note, width))
 
 
 if __name__ == "__main__":
