@@ -17,10 +17,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = Path(tempfile.mkdtemp(prefix="ft-demo-airflow-"))
@@ -38,7 +40,8 @@ os.environ.update(
 from airflow_ft_provider.hooks.registry import get_hook  # noqa: E402
 from airflow_ft_provider.jobs import Platform  # noqa: E402
 from airflow_ft_provider.platforms.registry import record_for  # noqa: E402
-from airflow_ft_provider.testing import Emulator, JobScript, airflow_connection  # noqa: E402
+from airflow_ft_provider.platforms.states import Phase  # noqa: E402
+from airflow_ft_provider.testing import Emulator, JobScript, RequestRecord, airflow_connection  # noqa: E402
 
 #: The sweep runs on every platform that can cancel (the Gemini API cannot).
 SWEPT = [platform for platform in Platform if record_for(platform).can_cancel]
@@ -94,8 +97,34 @@ def configure_connections(emu: Emulator) -> None:
         os.environ[f"AIRFLOW_CONN_{conn_id(platform).upper()}"] = json.dumps(conn)
 
 
-#: How the platforms' listing paths end (Vertex AI ...tuningJobs, Bedrock model-customization-jobs).
-LISTING_PATHS = ("Jobs", "fine-tunes", "fine_tuning/jobs", "model-customization-jobs")
+@dataclass(frozen=True)
+class Listing:
+    """A listing request as the request log shows it: method, vendor path and, where the operation is
+    named by a header rather than the path (AWS JSON 1.1: ``POST /``), its ``X-Amz-Target``."""
+
+    method: str
+    path: str
+    target: str | None
+
+    def matches(self, record: RequestRecord) -> bool:
+        return (record.method, record.path, record.headers.get("x-amz-target")) == (
+            self.method,
+            self.path,
+            self.target,
+        )
+
+
+def listings(emu: Emulator, platform: Platform) -> list[Listing]:
+    """The first page of each collection a listing reads, from the dialect the demo's connection builds."""
+    dialect = get_hook(conn_id(platform)).prepare().dialect
+    prefix = urlsplit(emu.platform_url(platform)).path
+    out = []
+    for url in dialect.list_urls():
+        request = dialect.list_request(None, None, url)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        path = urlsplit(request.url).path.removeprefix(prefix) or "/"
+        out.append(Listing(request.method, path, headers.get("x-amz-target")))
+    return out
 
 
 def short(job_id: str) -> str:
@@ -110,21 +139,21 @@ def state_of(platform: Platform, job_id: str) -> str:
 
 
 def confirmation_seconds(emu: Emulator, platform: Platform, job_id: str, by_listing: bool = False) -> float | None:
-    """From the cancel request to the last read that could have seen the job ended.
+    """From the accepted cancel request to the last read that could have seen the job ended; None
+    when no cancel was accepted (the Gemini API has none).
 
-    Single-job waits read the job itself; the sweep confirms by re-listing, so for its jobs
-    this is the time until the last listing (when every swept job had ended).
+    Single-job waits read the job itself (its id in the path, or in the body on SageMaker). The
+    sweep reads in rounds, each either the cancelled jobs one by one or, where that costs more
+    requests, one listing of them all: for its jobs this is the time until the last of either.
     """
     records = emu.requests(platform)
-    cancels = [r.time for r in records if r.is_cancel and short(job_id) in r.path]
+    cancels = [r.time for r in records if r.is_cancel and r.mentions(short(job_id)) and r.status in range(200, 300)]
     if not cancels:
         return None
-    after = [r for r in records if r.method == "GET" and r.time >= cancels[0]]
-    own = [r.time for r in after if short(job_id) in r.path]
-    listings = [
-        r.time for r in after if r.path.endswith(("Jobs", "fine-tunes", "fine_tuning/jobs", "model-customization-jobs"))
-    ]
-    return max((listings if by_listing else own) or cancels) - cancels[0]
+    after = [r for r in records if r.is_read and r.time >= cancels[0]]
+    kinds = listings(emu, platform) if by_listing else []
+    seen = [r.time for r in after if r.mentions(short(job_id)) or any(kind.matches(r) for kind in kinds)]
+    return max(seen or cancels) - cancels[0]
 
 
 def seed(emu: Emulator) -> tuple[dict[Platform, str], dict[Platform, str], dict[Platform, str]]:
@@ -222,29 +251,33 @@ EXPECTED_FAILED = {"cancel-gemini", "pipeline"}
 
 
 def print_summary(rows: list[Row], outcome: dict[str, str], elapsed: float) -> None:
-    width = 132
+    pw = max(len("platform"), *(len(p.value) for p in Platform))
+    width = 104 + pw
     print()
-    print(f"{'DAG':<28} {'platform':<10} {'job':<30} {'before':<10} {'after':<10} {'confirmed':>9}  note")
+    print(f"{'DAG':<28} {'platform':<{pw}} {'job':<30} {'before':<10} {'after':<10} {'confirmed':>9}  note")
     print("-" * width)
     for r in rows:
         confirmed = f"{r.confirmed_s:.1f} s" if r.confirmed_s is not None else "-"
         print(
-            f"{r.dag:<28} {r.platform.value:<10} {short(r.job_id)[:30]:<30} {r.before:<10} {r.after:<10} "
+            f"{r.dag:<28} {r.platform.value:<{pw}} {short(r.job_id)[:30]:<30} {r.before:<10} {r.after:<10} "
             f"{confirmed:>9}  {r.note}"
         )
     print("-" * width)
     targets = [r for r in rows if not r.dag.startswith("(sweep") and r.platform is not Platform.GEMINI]
     cancelled = sum(r.after == "CANCELLED" for r in targets)
     platforms = sorted({r.platform.value for r in targets if r.after == "CANCELLED"})
-    print(
-        f"{cancelled} of {len(targets)} targeted jobs confirmed CANCELLED on {', '.join(platforms)}; "
-        "DAG runs: "
-        + ", ".join(f"{k}={v}{' (as designed)' if k in EXPECTED_FAILED else ''}" for k, v in outcome.items())
-        + "."
+    runs = ", ".join(f"{k}={v}{' (as designed)' if k in EXPECTED_FAILED else ''}" for k, v in outcome.items())
+    done = f"{cancelled} of {len(targets)} targeted jobs confirmed CANCELLED on {', '.join(platforms)}."
+    print(textwrap.fill(done, width))
+    print(textwrap.fill(f"DAG runs: {runs}.", width))
+    at_once = ", ".join(p.value for p in SWEPT if Phase.CANCELLING not in record_for(p).dialect.states.timeline)
+    note = (
+        "'confirmed' = seconds from the accepted cancel request to the read that saw the job ended; the "
+        f"platform itself took 2-6 s to cancel each job, except where it has no cancelling state ({at_once}): "
+        "there the job reads cancelled at once. The sweep confirms its jobs in rounds, one listing or one read "
+        f"per job each, whichever costs fewer requests. Total {elapsed:.0f} s. Logs: {LOGS}"
     )
-    print("'confirmed' = seconds from the cancel request to the read that saw the job ended; the platform")
-    print("itself took 2-6 s to cancel each job (OpenAI answers the cancel with the job already cancelled);")
-    print(f"the sweep confirms all its jobs with one listing per poll. Total {elapsed:.0f} s. Logs: {LOGS}")
+    print(textwrap.fill(note, width))
 
 
 if __name__ == "__main__":

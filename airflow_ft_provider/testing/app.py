@@ -113,6 +113,7 @@ class EmulatorApp:
                     fault=fault[0],
                     body=kept,
                     throttle=fault[1],
+                    auxiliary=auxiliary,
                 )
             )
 

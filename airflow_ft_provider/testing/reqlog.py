@@ -36,7 +36,8 @@ class RequestRecord:
     ``path`` is the vendor's path, below the platform's prefix (``/v1/fine_tuning/jobs`` for a
     request to ``/openai/v1/fine_tuning/jobs``); a request under no platform keeps its whole path.
 
-    ``fault`` names what the emulator did instead of serving it (``status``, ``drop``,
+    ``auxiliary`` marks a request to a vendor path that is not the jobs API (a token endpoint: the
+    spec's ``auxiliary_paths``). ``fault`` names what the emulator did instead of serving it (``status``, ``drop``,
     ``slow``, ``malformed``, or ``rate_limit`` when a quota refused it); ``throttle`` says
     which quota and whose budget, e.g. ``fixed_window 600/60s per project: project
     123456789012/us-central1 over quota``.
@@ -52,6 +53,7 @@ class RequestRecord:
     fault: str | None = None
     body: str | None = None
     throttle: str | None = None
+    auxiliary: bool = False
 
     @property
     def is_cancel(self) -> bool:
@@ -62,6 +64,17 @@ class RequestRecord:
         if self.method != "POST":
             return False
         return self.path.rstrip("/").endswith(("cancel", "/stop")) or ".Stop" in self.headers.get("x-amz-target", "")
+
+    @property
+    def is_read(self) -> bool:
+        """A request to a platform's jobs API that is no cancel: a ``GET`` on most platforms, an AWS
+        JSON 1.1 ``POST /`` naming its operation in ``X-Amz-Target`` on SageMaker; never a token exchange."""
+        return self.platform is not None and not self.auxiliary and not self.is_cancel
+
+    def mentions(self, text: str) -> bool:
+        """Whether the path or the logged body holds ``text`` (a job's id: AWS JSON 1.1 names the
+        job in the body, ``{"TrainingJobName": ...}``, not in the path)."""
+        return text in self.path or text in (self.body or "")
 
     @property
     def throttled(self) -> bool:

@@ -38,9 +38,9 @@ def short_id(job_id: str) -> str:
 
 
 def job_requests(emu: RemoteEmulator, platform: Platform | str, job_id: str) -> list[RequestRecord]:
-    """Every request about ``job_id`` (reads and cancels), oldest first."""
+    """Every request about ``job_id`` (reads and cancels; its path or body names it), oldest first."""
     short = short_id(job_id)
-    return [r for r in emu.requests(platform) if short in r.path]
+    return [r for r in emu.requests(platform) if r.mentions(short)]
 
 
 def cancels(records: Iterable[RequestRecord]) -> list[RequestRecord]:
@@ -53,7 +53,7 @@ def accepted_cancels(records: Iterable[RequestRecord]) -> list[RequestRecord]:
 
 
 def reads(records: Iterable[RequestRecord]) -> list[RequestRecord]:
-    return [r for r in records if r.method == "GET"]
+    return [r for r in records if r.is_read]
 
 
 def now() -> float:

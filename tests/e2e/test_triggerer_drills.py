@@ -21,7 +21,7 @@ import pytest
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import JobScript, RemoteEmulator, RequestRecord
 from tests.e2e.deployment import VERTEX_PROJECT, AirflowApi, Deployment, ManagedProcess, conn_id, wait_for
-from tests.e2e.helpers import NATIVE_SUCCEEDED, cancels, now, short_id
+from tests.e2e.helpers import NATIVE_SUCCEEDED, cancels, now, reads, short_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -101,7 +101,7 @@ def wait_for_reads(
     def resumed() -> bool:
         log = platform_requests(emu, since)
         minted = not token or any(r.path == "/token" for r in log)
-        return minted and any(r.method == "GET" and r.path != "/token" for r in log)
+        return minted and bool(reads(log))
 
     wait_for(what, resumed, timeout=180, diag=deployment.diagnostics)
     return now()
@@ -178,7 +178,7 @@ def test_waits_handed_to_a_second_triggerer_are_not_cancelled(
         # (ci12), so wait for the next read rather than a fixed window; nobody reading fails here.
         wait_for(
             "the jobs to be watched after the first triggerer stopped",
-            lambda: any(r.method == "GET" for r in platform_requests(emu, after_stop)),
+            lambda: bool(reads(platform_requests(emu, after_stop))),
             timeout=30,
             diag=deployment.diagnostics,
         )

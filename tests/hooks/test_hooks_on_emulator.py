@@ -253,3 +253,19 @@ def test_a_host_without_its_scheme_fails_with_a_hint(emu, set_connection):
     hook = hook_class_for_platform(platform)(conn_id="ft_openai_noscheme")
     with pytest.raises(PlatformUnavailableError, match="write the connection's host with http://"):
         hook.get_job("ftjob-abc")
+
+
+@pytest.mark.parametrize("platform", CANCELLABLE)
+def test_the_request_log_tells_a_read_from_a_cancel_and_a_token_exchange(emu, connections, platform):
+    """What e2e tests and the demo count on: the read and the cancel of a job name it (SageMaker in
+    the body), only the read is a read, and nothing else the hook sent is (token exchanges)."""
+    job_id = emu.seed(platform, script=NEVER_ENDS)
+    emu.clear_requests()
+    hook = hook_for(platform)
+    hook.get_job(job_id)
+    hook.cancel_job(job_id)
+    log = emu.requests(platform)
+    about = [r for r in log if r.mentions(job_id.rsplit("/", 1)[-1])]
+    assert [(r.is_read, r.is_cancel) for r in about] == [(True, False), (False, True)], about
+    others = [r for r in log if r not in about]
+    assert all(r.auxiliary and not r.is_read for r in others), others

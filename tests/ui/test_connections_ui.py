@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import airflow
@@ -25,6 +25,7 @@ from airflow_ft_provider.connection_fields import ConnField
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.platforms.registry import record_for
 from airflow_ft_provider.testing import Emulator
+from airflow_ft_provider.testing.platforms import SPECS
 from tests.conftest import CONN_TYPES
 from tests.security.support import foreign_service_account
 from tests.ui.conftest import ApiServer, Browser, api_json
@@ -45,8 +46,13 @@ REFUSALS = {
     Platform.OPENAI: "Incorrect API key",
     Platform.BEDROCK: "Invalid API key",  # the form's Password alone is a Bedrock API key
     Platform("azure_openai"): "invalid subscription key",
+    Platform.SAGEMAKER: "The request signature we calculated does not match",
+    Platform.FIREWORKS: "unauthenticated: invalid API key",
+    Platform.WATSONX: "IBM Cloud IAM refused the connection's API key",
+    Platform.REPLICATE: "You did not pass a valid authentication token",
 }
-#: Extras filled in through the form, per platform (besides max_retries and timeout).
+#: Optional extras filled in through the form to see them stored (besides max_retries, timeout and
+#: the extras the emulator's connection needs, :func:`form_extras`).
 FILLED_EXTRAS: dict[Platform, dict[str, str]] = {
     Platform.OPENAI: {"organization": "org-ui-test", "project": "proj_ui"},
     Platform.DASHSCOPE: {"workspace": "ws-ui-test"},
@@ -60,10 +66,13 @@ class Credentials:
     wrong: str
     #: Strings that must never come back to the browser.
     secrets: list[str]
+    #: Standard fields that go with the secret (an AWS platform's Login: the access key id).
+    beside: dict[str, str] = field(default_factory=dict)
 
 
 def credentials(emu: Emulator, platform: Platform) -> Credentials:
-    """A valid and a wrong credential; Vertex AI gets a service-account key in a secret extra."""
+    """A valid and a wrong credential, in the fields the emulator's spec names; Vertex AI gets a
+    service-account key in a secret extra."""
     if platform is Platform.VERTEX_AI:
         project = f"ui-{uuid.uuid4().hex[:8]}"
         info = emu.service_account_info(project)
@@ -73,7 +82,21 @@ def credentials(emu: Emulator, platform: Platform) -> Credentials:
     core = uuid.uuid4().hex
     key = f"sk-UI-{core}"
     emu.config.api_keys[platform.value] = key
-    return Credentials("password", key, f"sk-WRONG-{uuid.uuid4().hex}", [key, core])
+    fields = {name: value for name, value in SPECS[platform].secret_fields(key).items() if value is not None}
+    assert fields.pop("password") == key, "the key is not the Password"
+    return Credentials("password", key, f"sk-WRONG-{uuid.uuid4().hex}", [key, core], fields)
+
+
+def form_extras(emu: Emulator, platform: Platform, project: str | None) -> dict[str, str]:
+    """The extras filled in through the form: those of the emulator's connection the form shows as
+    fields (Fireworks' account, watsonx.ai's project and IAM endpoint), then :data:`FILLED_EXTRAS`."""
+    shown = {spec.name: spec for spec in record_for(platform).form.fields}
+    conn = SPECS[platform].connection(
+        emu, key=None, project=project or "emulator-project", location="us-central1", extra={}
+    )
+    needed = {name: str(value) for name, value in conn["extra"].items() if name in shown}
+    assert not [name for name in needed if shown[name].choices or shown[name].secret], "fill() types text only"
+    return {**needed, **FILLED_EXTRAS.get(platform, {})}
 
 
 @pytest.fixture
@@ -198,15 +221,15 @@ def field_input(dialog: Any, name: str) -> Any:
     return dialog.locator(f"input[name={name}]")
 
 
-def fill(dialog: Any, emu: Emulator, platform: Platform, creds: Credentials, project: str | None) -> None:
+def fill(dialog: Any, emu: Emulator, platform: Platform, creds: Credentials, extras: dict[str, str]) -> None:
     field_input(dialog, "host").fill(emu.base_url(platform))
+    for name, value in creds.beside.items():
+        field_input(dialog, name).fill(value)
     field_input(dialog, creds.field).fill(creds.value)
     expand(dialog, "Extra Fields")
-    if project:
-        dialog.locator("input[name=element_project]").fill(project)
     dialog.locator("input[name=element_max_retries]").fill("0")
     dialog.locator("input[name=element_timeout]").fill("15")
-    for name, value in FILLED_EXTRAS.get(platform, {}).items():
+    for name, value in extras.items():
         dialog.locator(f"input[name=element_{name}]").fill(value)
 
 
@@ -272,9 +295,8 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
     record = record_for(platform)
     conn_id = f"ui_{platform.value}_{uuid.uuid4().hex[:6]}"
     creds = credentials(ui_emu, platform)
-    project = None
-    if platform is Platform.VERTEX_AI:
-        project = json.loads(creds.value)["project_id"]
+    project = json.loads(creds.value)["project_id"] if platform is Platform.VERTEX_AI else None
+    extras = form_extras(ui_emu, platform, project)
 
     # 1. The form for this type, as the provider declares it.
     dialog = open_form(page, api_server)
@@ -285,7 +307,7 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
     browser.shot(f"{record.hook_name} form")
 
     # 2. Filled in and saved.
-    fill(dialog, ui_emu, platform, creds, project)
+    fill(dialog, ui_emu, platform, creds, extras)
     browser.shot("filled in")
     save(page, dialog, "Create Connection Request Submitted")
     listed = row(page, conn_id)
@@ -300,10 +322,11 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
     assert stored["host"] == ui_emu.base_url(platform)
     extra = json.loads(stored["extra"])
     assert extra["max_retries"] == 0
-    for name, value in FILLED_EXTRAS.get(platform, {}).items():
+    for name, value in extras.items():
         assert extra[name] == value
+    for name, value in creds.beside.items():
+        assert stored[name] == value
     if platform is Platform.VERTEX_AI:
-        assert extra["project"] == project
         assert extra["keyfile_dict"] == "***"
     else:
         assert stored["password"] == "***"
@@ -328,7 +351,9 @@ def test_connection_form_save_mask_and_test(browser: Browser, api_server: ApiSer
     message = press_test(browser, api_server, conn_id, "Test Connection Successful")
     assert record.hook_name in message
     assert "listed tuning jobs" in message
-    assert [r for r in ui_emu.requests(platform) if r.path != "/token" and r.status == 200], "the test never reached"
+    spec = SPECS[platform]
+    reached = [r for r in ui_emu.requests(platform) if not spec.is_auxiliary(r.path) and r.status == 200]
+    assert reached, "the test never reached the platform's API"
     assert_not_shown(browser, creds.secrets, "after a successful test")
 
     # 6. Editing another field keeps the masked secret (the form posts '***' back, never the key).
