@@ -8,6 +8,7 @@ and yields exactly one event.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -172,7 +173,9 @@ class TuningJobStateTrigger(BaseTrigger):
         task's state is checked first, and only a state a user's action leaves cancels the job.
         """
         if self.cancel_on_kill and await self._task_was_killed():
-            await self._cancel_job()
+            # Shielded: the triggerer cancels a killed trigger again while on_kill still runs (its
+            # next sync), which would end a cancel that waits in the budget before it is sent.
+            await asyncio.shield(self._cancel_job())
 
     async def cleanup(self) -> None:
         """Before 3.3 there is no ``on_kill``: cancel only if the task is no longer deferred,
