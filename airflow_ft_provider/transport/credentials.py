@@ -86,8 +86,8 @@ class CredentialHttp:
     ) -> CredentialAnswer:
         where = f"{method} {_shown(url)}"
         what = f"{self.platform} credential exchange ({where})"
-        for wait in exchange.pacing(self.budget, True, self.deadline, what, self.platform):
-            time.sleep(wait)
+        if self.budget.take(True, exchange.time_left(self.deadline)) is None:
+            raise exchange.no_room(self.budget, what, self.platform)
         left = None if self.deadline is None else self.deadline - time.time()
         seconds = exchange.attempt_seconds(self.settings, left, what, self.platform)
         if timeout:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from airflow_ft_provider.errors import (
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect
 from airflow_ft_provider.transport.body import ACCEPT_ENCODING, BodyReader
 from airflow_ft_provider.transport.budget import RequestBudget
+from airflow_ft_provider.transport.retries import RetryPolicy
 from airflow_ft_provider.transport.settings import ClientSettings
 
 log = logging.getLogger(__name__)
@@ -152,27 +152,33 @@ def log_answer(request: ApiRequest, status: int, took: float, **extra: Any) -> N
     log.debug("%s %s -> %d in %.3f s", request.method, request.url, status, took, extra=extra or None)
 
 
-def pacing(
-    budget: RequestBudget, urgent: bool, deadline: float | None, what: str, platform: str, job_id: str | None = None
-) -> Iterator[float]:
-    """The waits before an attempt may be sent within the connection's request budget.
+def time_left(deadline: float | None) -> float | None:
+    """Seconds until the caller's deadline (Unix time), or None without one."""
+    return None if deadline is None else deadline - time.time()
 
-    Urgent requests reserve their place at once and wait for it; background requests wait until a
-    token is free and ask again. A wait that would pass the caller's deadline ends the call instead.
-    """
-    while True:
-        wait = budget.reserve() if urgent else budget.try_take()
-        if wait <= 0:
-            return
-        if deadline is not None and time.time() + wait >= deadline:
-            if urgent:
-                budget.give_back()
-            raise RateLimitedError(
-                f"{what} not sent: the connection's request budget "
-                f"({budget.rate * 60:.0f} requests per minute now) has no room before the caller's deadline.",
-                platform=platform,
-                job_id=job_id,
-            )
-        yield wait
-        if urgent:
-            return
+
+def no_room(budget: RequestBudget, what: str, platform: str, job_id: str | None = None) -> RateLimitedError:
+    """The error of a request whose token in the connection's budget would come after its deadline."""
+    return RateLimitedError(
+        f"{what} not sent: the connection's request budget "
+        f"({budget.rate * 60:.0f} requests per minute now) has no room before the caller's deadline.",
+        platform=platform,
+        job_id=job_id,
+    )
+
+
+def observe(
+    budget: RequestBudget,
+    dialect: Dialect,
+    settings: ClientSettings,
+    response: httpx.Response,
+    body: bytes,
+    sent: float,
+) -> None:
+    """Tell the budget how the platform answered the request sent at ``sent`` (with a 429's hint,
+    clamped as a retry's wait is: a huge hint never pauses a connection for long)."""
+    status, hint = budget_status(dialect, response, body), None
+    if status == 429:
+        answer = ApiResponse(response.status_code, response.headers, body)
+        hint = RetryPolicy(settings).clamp(dialect.retry_hint(answer))
+    budget.observe(status, sent, hint)

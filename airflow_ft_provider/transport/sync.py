@@ -54,17 +54,18 @@ class SyncTransport:
         if isinstance(self.auth, RefreshingAuth):
             # The credential first: a call waiting for a token endpoint holds no place in the budget.
             used = self.auth.ensure(self._credential_http, deadline)
-        for wait in exchange.pacing(self.budget, urgent, deadline, what, self.dialect.platform, request.job_id):
-            time.sleep(wait)
-        response, body, used = self._send(request, deadline, used)
+        sent = self.budget.take(urgent, exchange.time_left(deadline))
+        if sent is None:
+            raise exchange.no_room(self.budget, what, self.dialect.platform, request.job_id)
+        response, body, used = self._send(request, deadline, sent, used)
         if isinstance(self.auth, RefreshingAuth) and self.auth.rejects(response.status_code, response.headers):
             # The refused answer was read within the size bound; one more try with a new credential.
             self.auth.invalidate(used)
-            response, body, used = self._send(request, deadline)
+            response, body, used = self._send(request, deadline, sent)
         return exchange.judge(self.dialect, request, response, body)
 
     def _send(
-        self, request: ApiRequest, deadline: float | None, used: object = None
+        self, request: ApiRequest, deadline: float | None, sent: float, used: object = None
     ) -> tuple[httpx.Response, bytes, object]:
         """One request and its whole answer, within the attempt's time and the size bound."""
         if isinstance(self.auth, RefreshingAuth) and used is None:  # None: a new one (the retry after a refusal)
@@ -90,7 +91,7 @@ class SyncTransport:
             except httpx.HTTPError as exc:
                 where = f"{request.method} {request.url}"
                 raise exchange.network_error(exc, self.dialect.platform, what, where, seconds, request.job_id) from None
-        self.budget.observe(exchange.budget_status(self.dialect, response, body))
+        exchange.observe(self.budget, self.dialect, self.settings, response, body, sent)
         exchange.log_answer(request, response.status_code, time.monotonic() - started)
         return response, body, used
 

@@ -140,6 +140,8 @@ def test_request_analysis_finds_unretried_429s() -> None:
     assert bulk_cancel.analyse_requests(records) == {
         "requests": 4,
         "cancels": 4,
+        "cancels_admitted": 2,
+        "cancel_phase_s": 1.0,  # from the first cancel counted (1) to the last admitted (2)
         "lists": 0,
         "throttled": 2,
         "unretried": 1,

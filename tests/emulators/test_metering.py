@@ -47,6 +47,14 @@ def test_sliding_window_frees_a_slot_when_the_oldest_leaves():
     assert waits(meter, clock, [500.0, 530.0, 559.5, 560.0, 561.0, 589.2, 590.0]) == [0, 0, 1, 0, 29, 1, 0]
 
 
+def test_a_one_second_sliding_window_says_retry_after_one_second_however_short_the_wait():
+    # The shape of real per-second quotas: a burst over it is refused for a whole second.
+    clock = Clock()
+    meter = Metering(clock)
+    meter.set(Platform.OPENAI, Quota.window(3, window_s=1.0, per="platform", sliding=True))
+    assert waits(meter, clock, [500.0, 500.5, 500.9, 500.95, 501.0, 501.01, 501.5]) == [0, 0, 0, 1, 0, 1, 0]
+
+
 def test_token_bucket_hint_is_exact_unless_asked_otherwise():
     clock = Clock()
     meter = Metering(clock)

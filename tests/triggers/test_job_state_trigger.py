@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from types import SimpleNamespace
@@ -148,6 +149,35 @@ def test_on_kill_cancels_only_when_asked_and_the_task_was_killed(
     run(trigger.on_kill())
     time.sleep(0.3)
     assert emu.job_phase(Platform.TOGETHER, job_id) == ("cancelled" if cancelled else "running")
+
+
+def test_on_kill_cancel_survives_the_triggerers_second_cancellation(emu, connections, monkeypatch):
+    """Airflow 3.3's triggerer cancels a killed trigger again at its next sync while ``on_kill`` still
+    runs: the kill-time cancel, here waiting out a 429's one-second hint, must still be sent."""
+    job_id = emu.seed(Platform.TOGETHER, script=JobScript(running_s=None, cancel_s=0.1))
+    emu.inject(Platform.TOGETHER, Fault.status(429, retry_after=1.0))
+
+    async def killed(dag_id: str, task_id: str, run_id: str) -> str | None:
+        return "failed"
+
+    monkeypatch.setattr(version_compat, "atask_state", killed)
+    trigger = trigger_for(Platform.TOGETHER, job_id, cancel_on_kill=True)
+    trigger.task_instance = SimpleNamespace(dag_id="dag", task_id="wait", run_id="run")
+
+    async def triggerer() -> None:
+        kill = asyncio.create_task(trigger.on_kill())
+        await asyncio.sleep(0.3)  # the cancel waits for the hint
+        kill.cancel()  # the next sync cancels the trigger again
+        with contextlib.suppress(asyncio.CancelledError):
+            await kill
+        for _ in range(100):  # the triggerer's loop lives on
+            if emu.job_phase(Platform.TOGETHER, job_id) == "cancelled":
+                return
+            await asyncio.sleep(0.05)
+
+    run(triggerer())
+    assert emu.job_phase(Platform.TOGETHER, job_id) == "cancelled"
+    assert sum(r.is_cancel for r in emu.requests(Platform.TOGETHER)) == 1
 
 
 def test_event_validation_names_the_problem():
