@@ -21,14 +21,15 @@ from typing import Any
 
 from benchmarks.common import (
     Row,
+    describe_machine,
     format_table,
     machine,
-    markdown_table,
     prepare_env,
     print_rows,
     quiet_structlog,
     rows_to_json,
 )
+from benchmarks.results import RESULTS, report
 
 BENCHMARKS = ("import", "bulk", "triggerer", "confirmation", "quota", "bulk_quota", "token_stall")
 
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--platforms", default=None, help="quota: comma-separated platforms (default all four)")
     parser.add_argument("--duration", type=float, default=None, help="quota: seconds per variant (default 180)")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table and notes as Markdown")
+    parser.add_argument(
+        "--results", action="store_true", help=f"also write {RESULTS.name} (commit, command, load): after any change"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure as JSON")
     args = parser.parse_args(argv)
     prepare_env()
@@ -86,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "benchmarks/run " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     before = machine()
     started = time.monotonic()
-    print(f"{command}\nstarted {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {describe(before)}", flush=True)
+    print(f"{command}\nstarted {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {describe_machine(before)}", flush=True)
     rows: list[Row] = []
     notes: dict[str, list[str]] = {}
     failed = False
@@ -109,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n== All benchmarks ({took / 60:.1f} min; load average before {before['load']}, after {after['load']})")
     print(format_table(rows))
     if args.markdown:
-        args.markdown.write_text(markdown_report(command, before, after, took, rows, notes))
+        args.markdown.write_text(report(command, before, after, took, rows, notes))
+    if args.results:
+        RESULTS.write_text(report(command, before, after, took, rows, notes, generated=True))
     if args.json:
         payload: dict[str, Any] = {
             "command": command,
@@ -121,37 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(payload, indent=1, default=str))
     return 1 if failed else 0
-
-
-def describe(info: dict[str, str]) -> str:
-    return (
-        f"{info.get('cpus', '?')} CPUs ({info.get('cpu', '?')}), {info.get('memory', '?')}, "
-        f"Python {info['python']}, Airflow {info['airflow']}, {info['os']}, load average {info['load']}"
-    )
-
-
-def markdown_report(
-    command: str,
-    before: dict[str, str],
-    after: dict[str, str],
-    took: float,
-    rows: Sequence[Row],
-    notes: dict[str, list[str]],
-) -> str:
-    lines = [
-        f"Command: `{command}` ({took / 60:.1f} min)",
-        "",
-        f"Machine: {describe(before)}; load average after: {after['load']}.",
-        "",
-        markdown_table(rows),
-        "",
-    ]
-    for title, section in notes.items():
-        lines.append(f"**{title}**")
-        lines.append("")
-        lines += [f"- {note}" for note in section]
-        lines.append("")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

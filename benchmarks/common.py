@@ -362,6 +362,14 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(out)
 
 
+def describe_machine(info: dict[str, str]) -> str:
+    """One line for :func:`machine`'s answer."""
+    return (
+        f"{info.get('cpus', '?')} CPUs ({info.get('cpu', '?')}), {info.get('memory', '?')}, "
+        f"Python {info['python']}, Airflow {info['airflow']}, {info['os']}, load average {info['load']}"
+    )
+
+
 def markdown_table(rows: Sequence[Row]) -> str:
     def esc(cell: str) -> str:
         return cell.replace("|", "\\|")

@@ -234,6 +234,7 @@ class JobWatcher:
         if self._ids is None or self._ids.dialect is not dialect:  # a new connection version: learn again
             self._ids = RecordIds(dialect)
         ids = self._ids
+        ids.new_listing()
         wanted = {dialect.job_key(job_id): job_id for job_id in step.job_ids}
         found: dict[str, TuningJob] = {}
         listed = pages = 0
@@ -244,11 +245,12 @@ class JobWatcher:
                 listed += len(answer.items)
                 for item in answer.items:
                     raw_id = ids.id_of(item, response)
-                    asked = None if raw_id is None else wanted.get(dialect.job_key(raw_id))
-                    if asked is None:
+                    key = None if raw_id is None else dialect.job_key(raw_id)
+                    asked = None if key is None else wanted.get(key)
+                    if asked is None or key is None:
                         continue
-                    job = dialect.job_from_json(item, response)
-                    self.stats.built += 1
+                    job, built = ids.job(key, item, response)
+                    self.stats.built += built
                     if not ids.agrees(item, job) and (asked := wanted.get(dialect.job_key(job.job_id))) is None:
                         continue
                     found[asked] = job

@@ -1,7 +1,7 @@
 """The benchmarks still work: each runs at a tiny size and produces its table rows.
 
 No timing is asserted (the figures of a tiny run on a shared machine mean nothing); the
-full run is ``benchmarks/run``, its results are in ``benchmarks/RESULTS.md``.
+full run is ``benchmarks/run``; ``benchmarks/run --results`` writes ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
