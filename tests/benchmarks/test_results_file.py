@@ -30,7 +30,8 @@ def test_results_name_the_command_and_the_commit_that_produced_them() -> None:
 
 def test_a_generated_report_parses_back() -> None:
     row = Row("5 quota", "requests/min", "polling 527", "135", "", "≤ budget", "met", {})
-    text = report("benchmarks/run --results --only quota", MACHINE, MACHINE, 90.0, [row], {"Quota": ["took 90 s"]}, generated=True)
+    notes = {"Quota": ["took 90 s"]}
+    text = report("benchmarks/run --results --only quota", MACHINE, MACHINE, 90.0, [row], notes, generated=True)
     produced = PRODUCED.match(text.splitlines()[4])
     assert produced and produced["command"] == "benchmarks/run --results --only quota"
     assert "| 5 quota | requests/min | polling 527 | 135 |" in text
