@@ -206,7 +206,11 @@ def main() -> int:
             for p, j in single.items()
         ]
         runs += [
-            Run("sweep", "example_sweep_long_running_tuning_jobs", {"conn_ids": [conn_id(p) for p in SWEPT]}),
+            Run(
+                "sweep",
+                "example_sweep_long_running_tuning_jobs",
+                {"conn_ids": [conn_id(p) for p in SWEPT], "dry_run": False},  # the example is a dry run by default
+            ),
             Run("pipeline", "example_tuning_pipeline_with_cleanup"),
         ]
         print(f"Running {len(runs)} example DAG runs with `airflow dags test`, in parallel ...", flush=True)
