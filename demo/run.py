@@ -36,13 +36,13 @@ os.environ.update(
     }
 )
 
+import table  # noqa: E402  (demo/table.py, beside this script)
+
 from airflow_ft_provider.hooks.registry import get_hook  # noqa: E402
 from airflow_ft_provider.jobs import Platform  # noqa: E402
 from airflow_ft_provider.platforms.registry import record_for  # noqa: E402
 from airflow_ft_provider.platforms.states import Phase  # noqa: E402
 from airflow_ft_provider.testing import Emulator, JobScript, RequestRecord, airflow_connection  # noqa: E402
-
-import table  # noqa: E402  (demo/table.py, beside this script)
 
 #: The sweep runs on every platform that can cancel (the Gemini API cannot).
 SWEPT = [platform for platform in Platform if record_for(platform).can_cancel]
@@ -287,6 +287,7 @@ def print_summary(rows: list[Row], outcome: dict[str, str], elapsed: float) -> N
         f"per job each, whichever costs fewer requests. Total {elapsed:.0f} s. Logs: {LOGS}"
     )
     print(table.paragraph(note, lines))
+
 
 if __name__ == "__main__":
     sys.exit(main())

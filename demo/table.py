@@ -34,9 +34,8 @@ def render(
     last = min(widths[-1], width - indent - len(GAP)) if inline else max(MIN_LAST_WIDTH, width - len(BELOW))
 
     def cells(row: Sequence[str]) -> list[str]:
-        fixed = [
-            str(cell).rjust(w) if i in right else str(cell).ljust(w) for i, (cell, w) in enumerate(zip(row, widths))
-        ][:-1]
+        pairs = enumerate(zip(row[:-1], widths[:-1], strict=True))
+        fixed = [str(cell).rjust(w) if i in right else str(cell).ljust(w) for i, (cell, w) in pairs]
         wrapped = textwrap.wrap(str(row[-1]), last)
         if not inline:
             return [GAP.join(fixed).rstrip(), *(BELOW + line for line in wrapped)]

@@ -9,7 +9,6 @@ import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
-
 from typing import Any
 
 import pytest

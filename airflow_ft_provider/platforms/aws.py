@@ -167,7 +167,7 @@ def aws_fields(service: str) -> tuple[ConnField, ...]:
         ConnField(
             "endpoint_url",
             "Base URL as in Amazon's provider (endpoint_url)",
-            f"The same as \"Base URL (optional)\" (another {service} endpoint: a VPC endpoint, an emulator), in "
+            f'The same as "Base URL (optional)" (another {service} endpoint: a VPC endpoint, an emulator), in '
             "the extra where Amazon's provider keeps it; fill one of the two, or neither for the region's.",
         ),
         *COMMON_FIELDS,

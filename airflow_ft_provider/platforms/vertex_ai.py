@@ -254,7 +254,7 @@ RECORD = PlatformRecord(
             ConnField(
                 "keyfile_dict",
                 "Key JSON as in Google's provider (keyfile_dict)",
-                "The same key as \"Service account key (JSON)\", in the extra where Google's provider keeps "
+                'The same key as "Service account key (JSON)", in the extra where Google\'s provider keeps '
                 "it; fill one of the two.",
                 secret=True,
             ),
