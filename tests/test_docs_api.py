@@ -102,3 +102,19 @@ def test_templated_parameters_are_marked_and_the_docstrings_agree(cls):
 def test_the_bulk_operators_dry_run_is_shown_templated():
     section = PAGE.split("### `BulkCancelTuningJobsOperator`", 1)[1].split("\n### ", 1)[0]
     assert re.search(r"^\| `dry_run` \| `bool \\\| str` \| `False` \| yes \|", section, re.M), section
+
+
+def _anchor(heading: str) -> str:
+    """The anchor GitHub and MyST give a heading: lower case, punctuation but - and _ dropped."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_into_the_reference_land_on_a_heading():
+    anchors = {_anchor(h) for h in re.findall(r"^#{1,4} (.+)$", PAGE, re.M)}
+    links = [
+        (page.name, target)
+        for page in (ROOT / "docs").rglob("*.md")
+        for target in re.findall(r"\]\((?:\.\./)?api\.md#([\w-]+)\)", page.read_text())
+    ]
+    assert links, "the guide links into the reference"
+    assert not [link for link in links if link[1] not in anchors], "links to no heading of docs/api.md"
