@@ -178,7 +178,15 @@ def entry(item: Entry) -> list[str]:
     module = obj.__module__
     text, described = split_doc(obj)
     if inspect.isfunction(obj):
-        return [f"### `{item.name}`", "", f"`from {module} import {item.name}`", "", f"`{item.name}{signature(obj)}`", "", text]
+        return [
+            f"### `{item.name}`",
+            "",
+            f"`from {module} import {item.name}`",
+            "",
+            f"`{item.name}{signature(obj)}`",
+            "",
+            text,
+        ]
     bases = [b for b in obj.__bases__ if b is not object]
     lines = [f"### `{item.name}`", "", f"`from {module} import {item.name}`"]
     if bases:
