@@ -23,6 +23,22 @@ def seconds(value: Any, name: str) -> float:
     return float(value)
 
 
+def flag(value: Any, name: str) -> bool:
+    """A yes/no argument: a bool, or what a template renders for one ("True", "false"; any case).
+
+    Strict: anything else (a typo, "yes", an empty string) would otherwise read as true or false
+    by accident, and ``dry_run`` read as false cancels jobs.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(
+        f"{name}={value!r} is neither true nor false: pass a bool, or a template that renders to True or "
+        f'false, e.g. "{{{{ params.{name} }}}}" with a boolean param.'
+    )
+
+
 def states(values: Iterable[str] | str, name: str) -> frozenset[TuningJobState]:
     """Normalized states by name (any case): a list, or one string (comma-separated names allowed)."""
     items = [part for part in values.split(",") if part.strip()] if isinstance(values, str) else list(values)

@@ -75,6 +75,10 @@ COMMON_FIELDS: tuple[ConnField, ...] = (
 )
 
 
+#: The connection's own fields, which every form has unless it hides them.
+STANDARD_FIELDS = ("host", "schema", "login", "password", "port")
+
+
 @dataclass(frozen=True)
 class ConnectionForm:
     """A connection type's form: its extra fields and how the standard fields are shown."""
@@ -87,6 +91,26 @@ class ConnectionForm:
     #: Standard fields the form hides.
     hidden: tuple[str, ...] = ("schema", "port", "login")
     relabeling: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        seen: dict[str, str] = {}
+        for name, label in self.labels().items():
+            other = seen.setdefault(label.casefold(), name)
+            if other != name:
+                raise ValueError(
+                    f"Connection form: {other!r} and {name!r} are both labelled {label!r}; a user cannot tell "
+                    "them apart. Give each field a label that says what it holds."
+                )
+
+    def labels(self) -> dict[str, str]:
+        """Every field the form shows (standard ones first) with its label, as a user reads them."""
+        relabeling = self.ui["relabeling"]
+        standard = {
+            name: relabeling.get(name, name.capitalize())
+            for name in STANDARD_FIELDS
+            if name not in self.ui["hidden-fields"]
+        }
+        return {**standard, **{f.name: f.label for f in self.fields}}
 
     @property
     def required_examples(self) -> dict[str, str]:

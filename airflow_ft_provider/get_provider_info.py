@@ -15,16 +15,21 @@ from airflow_ft_provider.platforms.registry import RECORDS
 INTEGRATION = "Fine-tuning jobs"
 
 
+def description() -> str:
+    """What the provider does, naming every platform (pyproject.toml's description says the same)."""
+    *titles, last = [record.title for record in RECORDS.values()]
+    return f"Cancel fine-tuning jobs on {', '.join(titles)} and {last}, and confirm how they ended."
+
+
 def get_provider_info() -> dict[str, Any]:
     from airflow_ft_provider.version_compat import warn_if_encryption_broken
 
     # Every Airflow component loads providers: the API server's log says why saving fails on 3.1.
     warn_if_encryption_broken()
-    titles = ", ".join(record.title for record in RECORDS.values())
     return {
         "package-name": "airflow-ft-provider",
         "name": "Fine-tuning jobs",
-        "description": f"Cancel fine-tuning jobs on {titles}, and confirm how they ended.",
+        "description": description(),
         "versions": [__version__],
         "integrations": [{"integration-name": INTEGRATION, "tags": ["ai"]}],
         "hooks": [

@@ -17,7 +17,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,8 @@ os.environ.update(
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
     }
 )
+
+import table  # noqa: E402  (demo/table.py, beside this script)
 
 from airflow_ft_provider.hooks.registry import get_hook  # noqa: E402
 from airflow_ft_provider.jobs import Platform  # noqa: E402
@@ -206,7 +207,11 @@ def main() -> int:
             for p, j in single.items()
         ]
         runs += [
-            Run("sweep", "example_sweep_long_running_tuning_jobs", {"conn_ids": [conn_id(p) for p in SWEPT]}),
+            Run(
+                "sweep",
+                "example_sweep_long_running_tuning_jobs",
+                {"conn_ids": [conn_id(p) for p in SWEPT], "dry_run": False},  # the example is a dry run by default
+            ),
             Run("pipeline", "example_tuning_pipeline_with_cleanup"),
         ]
         print(f"Running {len(runs)} example DAG runs with `airflow dags test`, in parallel ...", flush=True)
@@ -251,25 +256,29 @@ EXPECTED_FAILED = {"cancel-gemini", "pipeline"}
 
 
 def print_summary(rows: list[Row], outcome: dict[str, str], elapsed: float) -> None:
-    pw = max(len("platform"), *(len(p.value) for p in Platform))
-    width = 104 + pw
+    header = ["DAG", "platform", "job", "before", "after", "confirmed", "note"]
+    cells = [
+        [
+            r.dag,
+            r.platform.value,
+            short(r.job_id),
+            r.before,
+            r.after,
+            f"{r.confirmed_s:.1f} s" if r.confirmed_s is not None else "-",
+            r.note,
+        ]
+        for r in rows
+    ]
+    lines = table.render(header, cells, right={5})
     print()
-    print(f"{'DAG':<28} {'platform':<{pw}} {'job':<30} {'before':<10} {'after':<10} {'confirmed':>9}  note")
-    print("-" * width)
-    for r in rows:
-        confirmed = f"{r.confirmed_s:.1f} s" if r.confirmed_s is not None else "-"
-        print(
-            f"{r.dag:<28} {r.platform.value:<{pw}} {short(r.job_id)[:30]:<30} {r.before:<10} {r.after:<10} "
-            f"{confirmed:>9}  {r.note}"
-        )
-    print("-" * width)
+    print("\n".join(lines))
     targets = [r for r in rows if not r.dag.startswith("(sweep") and r.platform is not Platform.GEMINI]
     cancelled = sum(r.after == "CANCELLED" for r in targets)
     platforms = sorted({r.platform.value for r in targets if r.after == "CANCELLED"})
     runs = ", ".join(f"{k}={v}{' (as designed)' if k in EXPECTED_FAILED else ''}" for k, v in outcome.items())
     done = f"{cancelled} of {len(targets)} targeted jobs confirmed CANCELLED on {', '.join(platforms)}."
-    print(textwrap.fill(done, width))
-    print(textwrap.fill(f"DAG runs: {runs}.", width))
+    print(table.paragraph(done, lines))
+    print(table.paragraph(f"DAG runs: {runs}.", lines))
     at_once = ", ".join(p.value for p in SWEPT if Phase.CANCELLING not in record_for(p).dialect.states.timeline)
     note = (
         "'confirmed' = seconds from the accepted cancel request to the read that saw the job ended; the "
@@ -277,7 +286,7 @@ def print_summary(rows: list[Row], outcome: dict[str, str], elapsed: float) -> N
         "there the job reads cancelled at once. The sweep confirms its jobs in rounds, one listing or one read "
         f"per job each, whichever costs fewer requests. Total {elapsed:.0f} s. Logs: {LOGS}"
     )
-    print(textwrap.fill(note, width))
+    print(table.paragraph(note, lines))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Sphinx configuration: Markdown pages (MyST), autodoc of the public classes, the Furo theme.
+"""Sphinx configuration: Markdown pages (MyST), the Furo theme.
 
-The build fails when a page's generated tables (``tables.py``) differ from what the code says.
+The build fails when a page's generated tables (``tables.py``) or the API reference (``api.py``,
+Markdown written from the docstrings, readable in the repository too) differ from the code.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ sys.path.insert(0, str(ROOT))
 from airflow_ft_provider import __version__  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "docs"))
+import api  # noqa: E402
 import tables  # noqa: E402
 
-# autodoc imports Airflow, which logs its configuration's whereabouts at INFO: not build news.
+# Reading the public classes imports Airflow, which logs its configuration's whereabouts at INFO.
 for name in ("airflow.configuration", "airflow.settings"):
     logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -29,18 +31,11 @@ author = "The airflow-ft-provider authors"
 copyright = "the airflow-ft-provider authors"
 release = version = __version__
 
-extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode"]
+extensions = ["myst_parser"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
-
-# The reference shows what a DAG author passes: the constructor's parameters with their types.
-autoclass_content = "class"
-autodoc_member_order = "bysource"
-autodoc_typehints = "description"
-autodoc_typehints_description_target = "documented"
-autodoc_default_options = {"show-inheritance": True}
 
 html_theme = "furo"
 html_title = f"airflow-ft-provider {release}"
@@ -51,6 +46,8 @@ def check_generated_tables(app: Sphinx) -> None:
     stale = tables.stale()
     if stale:
         raise SphinxError(f"generated tables differ in {', '.join(stale)}: run {tables.COMMAND}")
+    if api.stale():
+        raise SphinxError(f"api.md differs from the code's docstrings: run {api.COMMAND}")
 
 
 def setup(app: Sphinx) -> None:

@@ -1,10 +1,14 @@
-"""Every hour, cancel fine-tuning jobs that have been running for more than two hours.
+"""Every hour, list (and, once you go live, cancel) fine-tuning jobs running for over two hours.
 
 One mapped task per configured platform connection; each lists the connection's jobs once,
 cancels the matches concurrently (respecting the platform's rate limits) and confirms they
 ended. The connection ids come from the ``conn_ids`` param, so the same DAG sweeps whatever
-platforms a deployment has. Set ``dry_run=True`` on the operator to list what would be
-cancelled without sending anything.
+platforms a deployment has.
+
+Safe to copy: the ``dry_run`` param defaults to true, so a run lists what it would cancel (in the
+task log and its XCom) and sends nothing. To go live, read a dry run's list first, then trigger
+a run with the conf ``{"dry_run": false}``, or set the param's default to ``False`` for the
+scheduled runs.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ with DAG(
             type="array",
             description="Connections to sweep (the Gemini API cannot cancel tuning, so it is not listed).",
         ),
+        # Going live: False here (scheduled runs take the defaults), or {"dry_run": false} in a run's conf.
+        "dry_run": Param(
+            True,
+            type="boolean",
+            description="List the jobs that would be cancelled and send nothing. Set to false to cancel them.",
+        ),
     },
     tags=["fine-tuning", "example"],
 ) as dag:
@@ -39,5 +49,6 @@ with DAG(
         states=["QUEUED", "PENDING", "RUNNING"],
         running_longer_than=timedelta(hours=2),
         max_jobs=500,  # a filter gone wrong must not cancel a whole account
+        dry_run="{{ params.dry_run }}",
         timeout=30 * 60,
     ).expand(conn_id=connections_to_sweep())

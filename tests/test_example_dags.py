@@ -48,12 +48,31 @@ def test_cancel_one_job_given_as_param(emu, default_connections, platform):
     assert result.xcom("cancel_and_confirm")["state"] == "CANCELLED"
 
 
+SWEPT = (Platform.VERTEX_AI, Platform.DASHSCOPE, Platform.TOGETHER, Platform.OPENAI)
+
+
+def test_sweep_as_shipped_is_a_dry_run(emu, default_connections):
+    """Copied and unpaused as it is, the sweep lists what it would cancel and sends no cancel."""
+    old = {p: emu.seed(p, script=JobScript(running_s=None), created_ago_s=3 * 3600) for p in SWEPT}
+    result = run_dag_source("example_sweep_long_running_tuning_jobs", example("example_sweep_long_running_tuning_jobs"))
+    assert result.state == "success", result.task_states
+    report = result.xcom("cancel_jobs_running_over_2h")  # one of the mapped tasks' reports
+    assert report["dry_run"] is True and report["counts"]["dry_run"] == 1, report
+    for platform in SWEPT:
+        assert [r for r in emu.requests(platform) if r.is_cancel] == [], platform
+        assert emu.job_phase(platform, old[platform]) == "running", platform
+
+
 def test_sweep_cancels_only_jobs_running_over_two_hours(emu, default_connections):
     old, fresh = {}, {}
-    for platform in (Platform.VERTEX_AI, Platform.DASHSCOPE, Platform.TOGETHER, Platform.OPENAI):
+    for platform in SWEPT:
         old[platform] = emu.seed(platform, script=JobScript(running_s=None, cancel_s=0.3), created_ago_s=3 * 3600)
         fresh[platform] = emu.seed(platform, script=JobScript(running_s=None), created_ago_s=600)
-    result = run_dag_source("example_sweep_long_running_tuning_jobs", example("example_sweep_long_running_tuning_jobs"))
+    result = run_dag_source(
+        "example_sweep_long_running_tuning_jobs",
+        example("example_sweep_long_running_tuning_jobs"),
+        conf={"dry_run": False},  # going live, as the example's docstring says
+    )
     assert result.state == "success", result.task_states
     for platform in old:
         hook = get_hook(default_connections[platform])

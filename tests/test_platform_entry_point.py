@@ -37,7 +37,6 @@ RECORD = replace(
     name="acme",
     title="Acme",
     conn_type="ft_acme",
-    hook_name="Acme Fine-tuning",
     dialect=AcmeDialect,
     hook_class_name="AcmeTuningHook",
     api_key=ApiKeyAuth("Acme API key"),
@@ -101,6 +100,6 @@ def test_a_platform_of_another_distribution_is_found_everywhere(emu: Emulator, t
     assert seen["provider_info"]["ft_acme"] == hook_path
     assert seen["provider_info"]["ft_openai"] == "airflow_ft_provider.hooks.api_key.OpenAITuningHook"
     assert "airflow_ft_provider.hooks.api_key" in seen["hook_modules"]
-    assert seen["airflow_hook"] == [hook_path, "Acme Fine-tuning"]
+    assert seen["airflow_hook"] == [hook_path, "Acme Fine-Tuning"]
     assert seen["hook"] == ["AcmeTuningHook", "acme", "ft_acme"]
     assert seen["job"] == ["acme", job_id, "RUNNING", "acme-sft"]

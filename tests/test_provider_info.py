@@ -1,16 +1,21 @@
-"""Registration: Airflow discovers the provider, its five connection types and their forms."""
+"""Registration: Airflow discovers the provider, its connection types and their forms; the package
+metadata says what the provider does."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import tomllib
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from airflow_ft_provider import version_compat
-from airflow_ft_provider.get_provider_info import get_provider_info
+from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
+from airflow_ft_provider.get_provider_info import description, get_provider_info
 from airflow_ft_provider.platforms.registry import RECORDS
 
 #: Every platform's own connection type, from its record (adding a platform adds one here by itself).
@@ -43,14 +48,19 @@ print(json.dumps({m.connection_type: m.model_dump(mode="json") for m in HookMeta
 """
 
 
-def test_connection_forms_reach_the_ui_metadata():
+@pytest.fixture(scope="module")
+def ui_metadata() -> dict[str, Any]:
     """What the Connections UI gets: 3.2+ from conn-fields, 3.1 from the hooks' legacy methods.
 
-    Run in a fresh process, as in the API server: on 3.1 the form metadata depends on the
+    Read in a fresh process, as in the API server: on 3.1 the form metadata depends on the
     providers manager not having been initialised without the UI's wtforms stand-ins.
     """
     out = subprocess.run([sys.executable, "-c", _UI_METADATA], capture_output=True, text=True, check=True).stdout
-    meta = json.loads(out.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_connection_forms_reach_the_ui_metadata(ui_metadata):
+    meta = ui_metadata
     for conn_type, record in CONN_TYPES.items():
         form = record.form
         entry = meta[conn_type]
@@ -89,3 +99,53 @@ def test_google_cloud_connection_type_is_served_by_vertex_hook():
     assert hook_class_for_conn_type("google_cloud_platform").conn_type == "ft_vertex_ai"
     with pytest.raises(ValueError, match="not a fine-tuning platform"):
         hook_class_for_conn_type("postgres", "pg")
+
+
+def _shown_labels(entry: dict[str, Any]) -> list[str]:
+    """The labels of the fields a form shows, as the UI renders them (a standard field without a
+    title keeps its own name)."""
+    standard = [
+        field["title"] or name.capitalize()
+        for name, field in entry["standard_fields"].items()
+        if isinstance(field, dict) and not field["hidden"]
+    ]
+    return standard + [extra["schema"]["title"] for extra in (entry["extra_fields"] or {}).values()]
+
+
+def test_no_form_shows_two_fields_with_the_same_label(ui_metadata):
+    """Vertex AI's form showed "Service account key (JSON)" twice (Password and keyfile_dict)."""
+    for conn_type in CONN_TYPES:
+        labels = _shown_labels(ui_metadata[conn_type])
+        folded = [label.casefold() for label in labels]
+        twice = sorted({label for label in labels if folded.count(label.casefold()) > 1})
+        assert not twice, f"{conn_type}'s form shows these labels more than once: {twice}"
+        assert len(labels) == len(CONN_TYPES[conn_type].form.labels()), conn_type
+
+
+def test_a_form_with_two_fields_of_one_label_is_refused():
+    key = ConnField("keyfile_dict", "api KEY", secret=True)
+    with pytest.raises(ValueError, match=r"'password' and 'keyfile_dict' are both labelled 'api KEY'"):
+        ConnectionForm(fields=(key, *COMMON_FIELDS))
+    with pytest.raises(ValueError, match="both labelled 'Max retries'"):
+        ConnectionForm(fields=(ConnField("retries", "Max retries"), *COMMON_FIELDS))
+
+
+def test_searching_the_type_picker_for_fine_finds_every_connection_type(ui_metadata):
+    """The picker filters the hook names by what is typed; each says "Fine-Tuning", from one rule."""
+    names = {conn_type: ui_metadata[conn_type]["hook_name"] for conn_type in CONN_TYPES}
+    assert all("fine" in name.casefold() for name in names.values()), names
+    assert len(set(names.values())) == len(names), f"two types share a name: {names}"
+    for conn_type, record in CONN_TYPES.items():
+        assert names[conn_type].startswith(f"{record.title} Fine-Tuning"), names[conn_type]
+
+
+def test_package_metadata_names_every_platform():
+    """pyproject.toml said five platforms long after there were more; the provider info reads the records."""
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    info = get_provider_info()
+    assert info["description"] == description()
+    assert project["description"] == f"Apache Airflow provider: {description()[0].lower()}{description()[1:]}"
+    keywords = " ".join(project["keywords"])
+    for record in CONN_TYPES.values():
+        assert record.title in description()
+        assert record.name.replace("_", "-") in keywords, f"pyproject.toml's keywords lack {record.title}"

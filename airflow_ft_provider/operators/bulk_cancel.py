@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
-from airflow_ft_provider.arguments import seconds
+from airflow_ft_provider.arguments import flag, seconds
 from airflow_ft_provider.errors import MAX_MESSAGE, OperationNotSupportedError, TuningJobError
 from airflow_ft_provider.job_filter import DEFAULT_MAX_JOBS, JobFilter, TooManyJobsError
 from airflow_ft_provider.jobs import TuningJob
@@ -77,7 +77,8 @@ class BulkCancelTuningJobsOperator(BaseOperator):
     :param labels: only jobs carrying all these labels (Vertex AI labels, OpenAI metadata) (templated);
         refused on platforms whose jobs have no labels.
     :param max_jobs: refuse to cancel more jobs than this (templated); raise it explicitly for big clean-ups.
-    :param dry_run: list what would be cancelled and send nothing.
+    :param dry_run: list what would be cancelled and send nothing (templated: a bool, or a template
+        rendering to True or false, e.g. ``"{{ params.dry_run }}"``; anything else fails the task).
     :param max_concurrency: cancels in flight at most (default 32); the request budget paces them.
     :param wait_for_completion: confirm every cancelled job ended (default True).
     :param timeout: seconds (or a timedelta) for the whole task.
@@ -96,6 +97,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         "id_pattern",
         "labels",
         "max_jobs",
+        "is_dry_run",
     )
     ui_color = "#f4c7c3"
 
@@ -111,7 +113,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         id_pattern: str | None = None,
         labels: Mapping[str, str] | None = None,
         max_jobs: int | str = DEFAULT_MAX_JOBS,
-        dry_run: bool = False,
+        dry_run: bool | str = False,
         max_concurrency: int = 32,
         wait_for_completion: bool = True,
         timeout: Any = 60 * 60,
@@ -130,8 +132,9 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         self.id_pattern = id_pattern
         self.labels = labels
         self.max_jobs = max_jobs
-        # Not `self.dry_run`: that name is a BaseOperator method.
-        self.is_dry_run = dry_run
+        # Not `self.dry_run`: that name is a BaseOperator method. A literal is checked now, a template
+        # when rendered.
+        self.is_dry_run: bool | str = dry_run if _templated(dry_run) else flag(dry_run, "dry_run")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency={max_concurrency} must be at least 1.")
         self.max_concurrency = max_concurrency
@@ -169,6 +172,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
 
         deadline = time.time() + self.timeout
         try:
+            self.is_dry_run = flag(self.is_dry_run, "dry_run")
             job_filter = self.job_filter()
             hook = get_hook(self.conn_id)
         except ValueError as exc:
@@ -205,7 +209,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         self.log.info(
             "%s: %d of %d listed jobs match %s.", hook.platform, len(selected), len(listed), job_filter.describe()
         )
-        if self.is_dry_run:
+        if self.is_dry_run is True:
             outcomes = [JobOutcome(job, BulkAction.DRY_RUN) for job in selected]
             return self._report(context, hook, job_filter, len(listed), outcomes, unknown, [])
 
@@ -288,7 +292,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         report = BulkReport(
             conn_id=self.conn_id,
             platform=str(hook.platform),
-            dry_run=self.is_dry_run,
+            dry_run=self.is_dry_run is True,
             filter=job_filter.describe(),
             listed=listed,
             outcomes=outcomes,

@@ -166,8 +166,9 @@ def aws_fields(service: str) -> tuple[ConnField, ...]:
         ConnField("role_arn", "Role ARN", "An IAM role to assume (STS AssumeRole) with the credentials above."),
         ConnField(
             "endpoint_url",
-            "Endpoint URL",
-            f"Another {service} endpoint (a VPC endpoint, an emulator); else the region's.",
+            "Base URL as in Amazon's provider (endpoint_url)",
+            f'The same as "Base URL (optional)" (another {service} endpoint: a VPC endpoint, an emulator), in '
+            "the extra where Amazon's provider keeps it; fill one of the two, or neither for the region's.",
         ),
         *COMMON_FIELDS,
     )

@@ -120,7 +120,6 @@ RECORD = PlatformRecord(
     name="azure_openai",
     title="Azure OpenAI",
     conn_type="ft_azure_openai",
-    hook_name="Azure OpenAI Fine-tuning",
     dialect=AzureOpenAIDialect,
     form=ConnectionForm(
         fields=(

@@ -237,7 +237,6 @@ RECORD = PlatformRecord(
     name="fireworks",
     title="Fireworks AI",
     conn_type="ft_fireworks",
-    hook_name="Fireworks AI Fine-tuning",
     dialect=FireworksDialect,
     form=ConnectionForm(
         fields=(

@@ -167,7 +167,7 @@ RECORD = PlatformRecord(
     name="gemini",
     title="Gemini API",
     conn_type="ft_gemini",
-    hook_name="Gemini API Tuning",
+    hook_name_note="tuned models",
     dialect=GeminiDialect,
     form=ConnectionForm(host_placeholder=DEFAULT_BASE_URL),
     hook_class_name="GeminiTuningHook",

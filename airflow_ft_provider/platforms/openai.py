@@ -120,7 +120,6 @@ RECORD = PlatformRecord(
     name="openai",
     title="OpenAI",
     conn_type="ft_openai",
-    hook_name="OpenAI Fine-tuning",
     dialect=OpenAIDialect,
     form=ConnectionForm(
         fields=(

@@ -44,9 +44,8 @@ class PlatformRecord:
     name: str
     #: Human name, for messages ("Vertex AI").
     title: str
-    #: The provider's own connection type, and the Connections UI name of its hook.
+    #: The provider's own connection type.
     conn_type: str
-    hook_name: str
     dialect: type[Dialect]
     form: ConnectionForm
     #: The hook's class name; it lives in ``hook_module``. API-key platforms need no hook module
@@ -61,6 +60,9 @@ class PlatformRecord:
     #: the connection's ``platform`` extra names it: an ``aws`` connection is Bedrock's unless it
     #: says ``{"platform": "sagemaker"}`` (see :func:`~airflow_ft_provider.hooks.registry.get_hook`).
     shared_conn_types: tuple[str, ...] = ()
+    #: Shown in parentheses after the connection type's name (:attr:`hook_name`): what the
+    #: platform calls its jobs ("training jobs") or its other name ("Model Studio").
+    hook_name_note: str = ""
     #: Whether jobs carry labels a bulk filter can match (Vertex AI labels, OpenAI metadata).
     has_labels: bool = False
     #: Whether the platform can cancel a job at all (the Gemini API cannot).
@@ -73,6 +75,12 @@ class PlatformRecord:
     def largest_page(self) -> int | None:
         """The largest page the listing takes (its dialect's paging); None: every job in one answer."""
         return self.dialect.paging.largest
+
+    @property
+    def hook_name(self) -> str:
+        """The connection type's name in Airflow's Connections UI: "<title> Fine-Tuning", so that
+        searching the type picker for "fine" finds every platform of this provider."""
+        return f"{self.title} Fine-Tuning" + (f" ({self.hook_name_note})" if self.hook_name_note else "")
 
     @property
     def hook_class_path(self) -> str:

@@ -144,7 +144,7 @@ RECORD = PlatformRecord(
     name="replicate",
     title="Replicate",
     conn_type="ft_replicate",
-    hook_name="Replicate Trainings",
+    hook_name_note="trainings",
     dialect=ReplicateDialect,
     form=ConnectionForm(key_field_label="API token", host_placeholder=DEFAULT_BASE_URL),
     hook_class_name="ReplicateTuningHook",

@@ -127,7 +127,6 @@ RECORD = PlatformRecord(
     name="together",
     title="Together AI",
     conn_type="ft_together",
-    hook_name="Together AI Fine-tuning",
     dialect=TogetherDialect,
     form=ConnectionForm(host_placeholder=DEFAULT_BASE_URL),
     hook_class_name="TogetherTuningHook",

@@ -244,7 +244,6 @@ RECORD = PlatformRecord(
     name="vertex_ai",
     title="Vertex AI",
     conn_type="ft_vertex_ai",
-    hook_name="Vertex AI Tuning",
     dialect=VertexAIDialect,
     form=ConnectionForm(
         fields=(
@@ -254,8 +253,9 @@ RECORD = PlatformRecord(
             ),
             ConnField(
                 "keyfile_dict",
-                "Service account key (JSON)",
-                "Contents of a service-account JSON key. Alternatively paste it into Password.",
+                "Key JSON as in Google's provider (keyfile_dict)",
+                'The same key as "Service account key (JSON)", in the extra where Google\'s provider keeps '
+                "it; fill one of the two.",
                 secret=True,
             ),
             ConnField("key_path", "Key file path", "Path to a service-account JSON key on the workers."),

@@ -229,7 +229,6 @@ RECORD = PlatformRecord(
     name="watsonx",
     title="IBM watsonx.ai",
     conn_type="ft_watsonx",
-    hook_name="IBM watsonx.ai Fine-tuning",
     dialect=WatsonxDialect,
     form=ConnectionForm(
         fields=(

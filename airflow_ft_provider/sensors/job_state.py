@@ -46,6 +46,7 @@ class TuningJobStateSensor(BaseSensorOperator):
     :param cancel_on_kill: cancel the job when a user kills the waiting task (deferred: Airflow 3.3's
         trigger ``on_kill``, older versions check the task's state; poke mode: ``on_kill``).
     :param poll_interval: deferrable mode: the longest pause between reads (``poke_interval`` otherwise).
+    :param poke_interval: poke and reschedule modes: seconds between two reads (Airflow's own parameter).
     """
 
     template_fields: Sequence[str] = ("job_id", "conn_id")

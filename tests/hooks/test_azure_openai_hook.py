@@ -98,7 +98,7 @@ def test_the_async_path_reads_the_same_jobs(emu, hook):
 
 def test_the_test_button_lists_jobs_or_reports_the_refusal(emu, hook, set_connection):
     ok, message = hook.test_connection()
-    assert ok and message.startswith("Azure OpenAI Fine-tuning: connected to ") and emu.url in message
+    assert ok and message.startswith("Azure OpenAI Fine-Tuning: connected to ") and emu.url in message
     set_connection("azure_bad", connection_dict(emu, PLATFORM, key="wrong-secret-4242"))
     ok, message = AzureOpenAITuningHook(conn_id="azure_bad").test_connection()
     assert not ok and "subscription key" in message and "wrong-secret-4242" not in message
