@@ -8,9 +8,10 @@ import time
 import httpx
 import pytest
 
+from airflow_ft_provider.errors import PlatformUnavailableError, RateLimitedError, TuningJobError
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.platforms.registry import RECORDS
-from airflow_ft_provider.platforms.wire import ApiRequest
+from airflow_ft_provider.platforms.wire import ApiRequest, ApiResponse
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
 from airflow_ft_provider.testing.platforms import SPECS
 from tests.platforms.emulated import dialect_for
@@ -49,65 +50,42 @@ def status_of(platform: Platform, status: int) -> int:
     return SPECS[platform].error(status).status_code
 
 
-def error_shape(platform: Platform, body: dict) -> None:
-    """Each platform's own error body."""
-    if platform in (Platform.VERTEX_AI, Platform.GEMINI, Platform.FIREWORKS):
-        assert set(body["error"]) >= {"code", "message", "status"}
-    elif platform is Platform.DASHSCOPE:
-        assert set(body) == {"request_id", "code", "message"}
-    elif platform is Platform.BEDROCK:  # the type is in x-amzn-ErrorType
-        assert set(body) == {"message"}
-    elif platform is Platform.SAGEMAKER:  # AWS JSON 1.1: the type is in the body
-        assert set(body) == {"__type", "message"}
-    elif platform is Platform("azure_openai"):
-        assert set(body["error"]) == {"code", "message"}
-    elif platform is Platform.REPLICATE:  # problem details (RFC 7807)
-        assert {"detail", "status"} <= set(body) <= {"title", "detail", "status"}
-    elif platform is Platform.WATSONX:
-        assert set(body) == {"errors", "trace", "status_code"} and set(body["errors"][0]) == {
-            "code",
-            "message",
-            "more_info",
-        }
-    else:
-        assert set(body["error"]) == {"message", "type", "param", "code"}
+def client_reading(emu: Emulator, platform: Platform, response: httpx.Response, request: ApiRequest) -> TuningJobError:
+    """The error the platform's dialect makes of ``response``: the client, not a table, reads the body."""
+    return dialect_for(emu, platform).parse_error(
+        ApiResponse(response.status_code, response.headers, response.content), request
+    )
+
+
+#: What a platform's client makes of each status (AWS JSON 1.1 answers 400 with the kind in the body).
+STATUS_ERRORS = {429: RateLimitedError, 500: PlatformUnavailableError, 503: PlatformUnavailableError}
 
 
 @pytest.mark.parametrize("platform", list(Platform))
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_status_faults_use_each_platforms_body(emu, api, platform, status):
+    """The fault speaks the platform's error dialect: its client reads the kind and the message
+    from the body (a body it could not read would leave a generic "HTTP 500" message)."""
     job_id = emu.seed(platform)
     emu.inject(platform, Fault.status(status, count=2))
     responses = [read(api, emu, platform, job_id) for _ in range(3)]
     assert [r.status_code for r in responses] == [status_of(platform, status)] * 2 + [200]
-    error_shape(platform, responses[0].json())
     assert [r.fault for r in emu.requests(platform)] == ["status", "status", None]
+    error = client_reading(emu, platform, responses[0], dialect_for(emu, platform).get_request(job_id))
+    assert isinstance(error, STATUS_ERRORS[status]), (platform, type(error), error)
+    assert error.message and error.message in responses[0].text, (platform, error.message, responses[0].text)
 
 
 @pytest.mark.parametrize("platform", list(Platform))
 def test_retry_hint_per_platform(emu, api, platform):
+    """Where a platform sends a retry hint (header or body), its client reads the emulator's value."""
     emu.inject(platform, Fault.status(429, retry_after=2.0))
-    response = read(api, emu, platform, MISSING_IDS[platform])
-    hints = {
-        "header": (response.headers.get("retry-after"), response.headers.get("retry-after-ms")),
-        "body": [d.get("retryDelay") for d in response.json().get("error", {}).get("details", [])]
-        if platform in (Platform.VERTEX_AI, Platform.GEMINI, Platform.FIREWORKS)
-        else [],
-    }
-    expected = {
-        Platform.VERTEX_AI: {"header": (None, None), "body": ["2s"]},
-        Platform.GEMINI: {"header": (None, None), "body": ["2s"]},
-        Platform.FIREWORKS: {"header": (None, None), "body": ["2s"]},
-        Platform.DASHSCOPE: {"header": (None, None), "body": []},
-        Platform.TOGETHER: {"header": ("2", "2000"), "body": []},
-        Platform.OPENAI: {"header": ("2", "2000"), "body": []},
-        Platform.BEDROCK: {"header": (None, None), "body": []},
-        Platform.SAGEMAKER: {"header": (None, None), "body": []},
-        Platform("azure_openai"): {"header": ("2", "2000"), "body": []},
-        Platform.REPLICATE: {"header": ("2", None), "body": []},
-        Platform.WATSONX: {"header": ("2", None), "body": []},
-    }
-    assert hints == expected[platform]
+    request = dialect_for(emu, platform).get_request(MISSING_IDS[platform])
+    response = send(api, emu, platform, request)
+    hint = dialect_for(emu, platform).retry_hint(ApiResponse(response.status_code, response.headers, response.content))
+    assert hint in (None, 2.0), (platform, hint)
+    sent = bool(set(response.headers) & {"retry-after", "retry-after-ms"}) or "retryDelay" in response.text
+    assert (hint is not None) == sent, (platform, hint, dict(response.headers))
 
 
 def test_faults_match_path_and_method_and_can_last_forever(emu, api):
@@ -212,7 +190,8 @@ def test_rate_limit_answers_the_platforms_429(emu, api, platform):
     emu.set_rate_limit(platform, per_second=0.5, burst=2)
     responses = [read(api, emu, platform, MISSING_IDS[platform]) for _ in range(4)]
     assert [r.status_code for r in responses] == [status_of(platform, 404)] * 2 + [status_of(platform, 429)] * 2
-    error_shape(platform, responses[-1].json())
+    error = client_reading(emu, platform, responses[-1], dialect_for(emu, platform).get_request(MISSING_IDS[platform]))
+    assert isinstance(error, RateLimitedError) and error.message in responses[-1].text, (platform, error)
     assert emu.requests(platform)[-1].fault == "rate_limit"
     emu.set_rate_limit(platform, None)
     assert {read(api, emu, platform, MISSING_IDS[platform]).status_code for _ in range(5)} == {status_of(platform, 404)}
