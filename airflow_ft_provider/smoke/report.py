@@ -87,7 +87,7 @@ def _lines(report: CheckReport) -> list[str]:
         head = f"OK      {report.conn_id}: listed {report.listed} job(s), {read}; nothing was cancelled."
     else:
         head = f"FAILED  {report.conn_id}: {failure.type} while {failure.step}; nothing was cancelled."
-    lines = [_short(head, WIDTH)]
+    lines = textwrap.wrap(head, WIDTH, subsequent_indent=" " * 8)
     if failure is not None:
         lines += textwrap.wrap(failure.hint, WIDTH, initial_indent="  ", subsequent_indent="  ")
     lines += _row("platform", report.platform and f"{report.platform} at {report.base_url}")
