@@ -87,9 +87,9 @@ def _lines(report: CheckReport) -> list[str]:
         head = f"OK      {report.conn_id}: listed {report.listed} job(s), {read}; nothing was cancelled."
     else:
         head = f"FAILED  {report.conn_id}: {failure.type} while {failure.step}; nothing was cancelled."
-    lines = textwrap.wrap(head, WIDTH, subsequent_indent=" " * 8)
+    lines = _wrap(head, "", " " * 8)
     if failure is not None:
-        lines += textwrap.wrap(failure.hint, WIDTH, initial_indent="  ", subsequent_indent="  ")
+        lines += _wrap(failure.hint, "  ", "  ")
     lines += _row("platform", report.platform and f"{report.platform} at {report.base_url}")
     lines += _row("credential", report.credential_kind)
     if report.exchanges:
@@ -111,7 +111,14 @@ def _lines(report: CheckReport) -> list[str]:
 def _row(label: str, value: str | None) -> list[str]:
     if not value:
         return []
-    return textwrap.wrap(value, WIDTH, initial_indent=f"{label:<12}", subsequent_indent=" " * 12)
+    return _wrap(value, f"{label:<12}", " " * 12)
+
+
+def _wrap(text: str, first: str, then: str) -> list[str]:
+    """Lines of at most :data:`WIDTH`, broken at spaces only (a URL or an id stays whole)."""
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=first, subsequent_indent=then, break_on_hyphens=False, break_long_words=False
+    )
 
 
 def _exchange_line(exchange: Exchange, base_url: str) -> str:
