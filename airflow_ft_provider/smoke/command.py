@@ -57,13 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def _stdout_to(fd: int | None) -> Iterator[None]:
-    """File descriptor 1 goes to ``fd`` (None: /dev/null) meanwhile: whoever writes to it, logs included."""
+    """Standard output goes to ``fd`` (None: /dev/null) meanwhile, as file descriptor 1 and as
+    ``sys.stdout``: whoever writes to it, logs included."""
     sys.stdout.flush()
     saved = os.dup(1)
     target = os.open(os.devnull, os.O_WRONLY) if fd is None else os.dup(fd)
     try:
         os.dup2(target, 1)
-        yield
+        with open(target, "w", closefd=False) as sink, contextlib.redirect_stdout(sink):
+            yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
