@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from airflow_ft_provider.cli import FAILED, main
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.smoke import run_check
-from airflow_ft_provider.smoke.command import FAILED, main
 from tests.conftest import connection_dict
 from tests.hostile.conftest import PLATFORMS
 from tests.hostile.servers import error_answer, hang, html_page, trickle, truncated_json

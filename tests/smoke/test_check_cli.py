@@ -10,15 +10,14 @@ import subprocess
 import sys
 
 import pytest
+from airflow.providers_manager import ProvidersManager
 
 from airflow_ft_provider.testing import JobScript
 from airflow_ft_provider.testing.dags import ensure_db
 from tests.conftest import connection_dict
 
 #: Whether this Airflow reads the ``cli`` entry of a provider's info (3.3 does, 3.1 does not).
-AIRFLOW_READS_PROVIDER_CLI = hasattr(
-    __import__("airflow.providers_manager").providers_manager.ProvidersManager, "cli_command_functions"
-)
+AIRFLOW_READS_PROVIDER_CLI = hasattr(ProvidersManager, "cli_command_functions")
 
 
 @pytest.fixture

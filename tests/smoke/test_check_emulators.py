@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from airflow_ft_provider.cli import FAILED, HEALTHY, main
 from airflow_ft_provider.hooks.registry import get_hook
 from airflow_ft_provider.platforms.registry import RECORDS
 from airflow_ft_provider.smoke import run_check
-from airflow_ft_provider.smoke.command import FAILED, HEALTHY, main
 from airflow_ft_provider.testing import JobScript
 from tests.conftest import conn_id_for, connection_dict
 
