@@ -20,7 +20,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.hooks.registry import get_hook
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
-from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
+from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation, Page
 from airflow_ft_provider.server_text import clean
 from airflow_ft_provider.smoke.report import CheckReport, Exchange, Failure
 from airflow_ft_provider.task_errors import task_failure
@@ -94,8 +94,13 @@ def _first_page(transport: SyncTransport, recorder: _Recorder, report: CheckRepo
     records are also read once more to see which of their fields the dialect never looks at."""
     dialect = transport.dialect
     request = recorder.expect(_read_only(dialect.list_request(None, PAGE_SIZE)))
-    answer: ApiResponse = transport.call(request, _as_is, deadline=deadline)
-    jobs = dialect.parse_page(answer, request).jobs
+
+    def parse(answer: ApiResponse) -> tuple[ApiResponse, Page]:
+        # Parsed inside the call, as the hooks' listings are: a malformed answer is retried alike.
+        return answer, dialect.parse_page(answer, request)
+
+    answer, page = transport.call(request, parse, deadline=deadline)
+    jobs = page.jobs
     unread: set[str] = set()
     for item in dialect.read_page(answer, request).items:
         if isinstance(item, dict):
@@ -106,10 +111,6 @@ def _first_page(transport: SyncTransport, recorder: _Recorder, report: CheckRepo
     report.native_states = dict(Counter(job.native_state for job in jobs))
     report.unread_fields = sorted(clean(name, 60) for name in unread)[:MAX_FIELDS]
     return jobs
-
-
-def _as_is(answer: ApiResponse) -> ApiResponse:
-    return answer
 
 
 def _not_defined(conn_id: str, step: str) -> Failure:

@@ -92,3 +92,14 @@ def test_the_read_of_a_job_fails_typed_after_a_good_listing(hostile):
     assert report.failure.step == "reading a job"
     assert [(x.purpose, x.status) for x in report.exchanges] == [("list", 200), ("get", 403)]
     assert target.server.count("cancel") == 0
+
+
+def test_a_malformed_page_is_retried_as_the_hooks_listings_retry_it(hostile):
+    target = hostile(Platform.OPENAI, max_retries=1)
+    target.server.always(html_page())
+
+    report = run_check(target.conn_id)
+
+    assert report.failure is not None and report.failure.type == "MalformedResponseError"
+    assert [(x.purpose, x.status) for x in report.exchanges] == [("list", 200), ("list", 200)]
+    assert target.server.count("list") == 2 and target.server.count("cancel") == 0
