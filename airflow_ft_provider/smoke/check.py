@@ -65,13 +65,14 @@ def run_check(conn_id: str, job_id: str | None = None) -> CheckReport:
         step = "listing jobs"
         listed = _first_page(transport, recorder, report, deadline)
         target = job_id or (listed[0].job_id if listed else None)
+        seen = list(listed)
         if target:
             step = "reading a job"
             recorder.expect(_read_only(transport.dialect.get_request(target)))
             job = hook.get_job(target, deadline=deadline)
             report.job_id, report.job_state, report.job_native_state = job.job_id, job.state.value, job.native_state
-            listed.append(job)
-        report.unknown_states = list(dict.fromkeys(j.native_state for j in listed if j.state is TuningJobState.UNKNOWN))
+            seen.append(job)
+        report.unknown_states = list(dict.fromkeys(j.native_state for j in seen if j.state is TuningJobState.UNKNOWN))
     except AirflowNotFoundException:
         report.failure = _not_defined(conn_id, step)
     except TuningJobError as exc:
