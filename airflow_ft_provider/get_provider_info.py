@@ -48,6 +48,8 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_ft_provider.triggers.job_state"]}],
         "extra-links": ["airflow_ft_provider.links.TuningJobConsoleLink"],
         "notifications": ["airflow_ft_provider.notifications.cancel_job.CancelTuningJobNotifier"],
+        # `airflow fine-tuning check` on Airflow versions that read provider CLI commands (3.3; 3.1 ignores it).
+        "cli": ["airflow_ft_provider.cli.get_cli_commands"],
         "connection-types": [
             {
                 "connection-type": conn_type,

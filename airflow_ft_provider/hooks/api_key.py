@@ -31,7 +31,8 @@ class ApiKeyTuningHook(TuningJobHook):
         with connection.named(conn):
             dialect = record.dialect.from_extras(connection.base_url(conn, None), connection.extras(conn))
         auth = HeaderAuth(key, record.api_key.header, record.api_key.scheme)
-        return PlatformSetup(dialect, auth, connection.settings(conn, record), secrets=[key])
+        kind = f"{record.api_key.label} (Password)"
+        return PlatformSetup(dialect, auth, connection.settings(conn, record), secrets=[key], credential_kind=kind)
 
 
 def _hook_class(record: PlatformRecord) -> type[ApiKeyTuningHook]:

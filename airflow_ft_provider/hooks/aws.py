@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from airflow_ft_provider.hooks import connection
-from airflow_ft_provider.hooks.aws_credentials import aws_credentials, default_region, require_botocore
+from airflow_ft_provider.hooks.aws_credentials import SigV4Auth, aws_credentials, default_region, require_botocore
 from airflow_ft_provider.hooks.base import PlatformSetup, TuningJobHook
 from airflow_ft_provider.platforms.aws import AwsDialect
 
@@ -31,7 +31,18 @@ class AwsTuningHook(TuningJobHook):
             dialect = dialect_class.from_extras(_endpoint(conn), extras, default_region=configured)
         found = aws_credentials(conn, dialect)
         self.log.debug("Connection %r: AWS credentials from %s", conn.conn_id, found.source)
-        return PlatformSetup(dialect, found.auth, connection.settings(conn, self.record), secrets=found.secrets)
+        return PlatformSetup(
+            dialect,
+            found.auth,
+            connection.settings(conn, self.record),
+            secrets=found.secrets,
+            credential_kind=_kind(found.auth, found.source),
+        )
+
+
+def _kind(auth: object, source: str) -> str:
+    """The credential kind the smoke check shows: an API key as such, else where the signing keys come from."""
+    return f"AWS access keys from the {source}, SigV4-signed" if isinstance(auth, SigV4Auth) else f"{source} (Password)"
 
 
 def _endpoint(conn: Connection) -> str | None:

@@ -35,8 +35,10 @@ class AzureOpenAITuningHook(TuningJobHook):
         if auth_type in MINTED_AUTH_TYPES:
             found = entra_credentials(conn, auth_type, extras)
             self.log.debug("Connection %r: Entra ID credentials from %s", conn.conn_id, found.source)
-            return PlatformSetup(dialect, found.auth, settings, secrets=found.secrets)
+            kind = f"Entra ID token minted by {found.source}"
+            return PlatformSetup(dialect, found.auth, settings, secrets=found.secrets, credential_kind=kind)
         auth = AUTH_TYPES[auth_type]
         secret = connection.require_secret(conn, conn.password, auth.label)
         header = HeaderAuth(secret, auth.header, auth.scheme)
-        return PlatformSetup(dialect, header, settings, secrets=[secret])
+        kind = f"{auth.label} (Password, auth_type {auth_type})"
+        return PlatformSetup(dialect, header, settings, secrets=[secret], credential_kind=kind)

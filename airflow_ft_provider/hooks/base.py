@@ -61,6 +61,9 @@ class PlatformSetup:
     settings: ClientSettings
     #: Values to register with the secrets masker (keys, tokens, private keys); never in repr.
     secrets: list[str] = field(default_factory=list, repr=False)
+    #: What kind of credential authenticates, and from which field ("OpenAI API key (Password)"):
+    #: shown by the smoke check (``python -m airflow_ft_provider check``), never the secret itself.
+    credential_kind: str = "not described by the hook"
 
 
 def declare_hook(record: PlatformRecord) -> Callable[[H], H]:

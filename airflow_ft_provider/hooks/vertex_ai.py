@@ -13,6 +13,13 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 
+#: What the smoke check calls each credential source (``google_credentials``'s ``source``).
+_KINDS = {
+    "access_token": "Google access token (access_token extra), used as given",
+    "adc": "Google Application Default Credentials",
+}
+
+
 @declare_hook(RECORD)
 class VertexAITuningHook(TuningJobHook):
     """Vertex AI tuning jobs of one project and location; credentials as ``google_credentials`` finds them."""
@@ -24,4 +31,10 @@ class VertexAITuningHook(TuningJobHook):
             dialect = VertexAIDialect.from_extras(
                 connection.base_url(conn, None), connection.extras(conn), default_project=found.project
             )
-        return PlatformSetup(dialect, found.auth, connection.settings(conn, RECORD), secrets=found.secrets)
+        return PlatformSetup(
+            dialect,
+            found.auth,
+            connection.settings(conn, RECORD),
+            secrets=found.secrets,
+            credential_kind=_KINDS.get(found.source, f"Google service-account key ({found.source})"),
+        )

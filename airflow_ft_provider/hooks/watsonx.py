@@ -22,4 +22,5 @@ class WatsonxTuningHook(TuningJobHook):
         with connection.named(conn):
             dialect = WatsonxDialect.from_extras(connection.base_url(conn, None), connection.extras(conn))
         auth, key = iam_auth(conn)
-        return PlatformSetup(dialect, auth, connection.settings(conn, RECORD), secrets=[key])
+        kind = "IBM Cloud API key (Password), exchanged for IAM tokens"
+        return PlatformSetup(dialect, auth, connection.settings(conn, RECORD), secrets=[key], credential_kind=kind)

@@ -1,0 +1,10 @@
+"""``python -m airflow_ft_provider check <conn_id> [--job-id ID] [--json] [-v]``: the smoke check.
+
+See docs/smoke-check.md.
+"""
+
+import sys
+
+from airflow_ft_provider.cli import main
+
+sys.exit(main())
