@@ -194,7 +194,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         try:
             now = datetime.now(UTC)
             listed = hook.list_all_jobs(page_size, deadline=deadline, map_pages=pool.map, narrow_to=job_filter)
-            selected = job_filter.select(listed, now)
+            selected = self.select(context, hook, job_filter, listed, now)
             unknown = job_filter.unknown(listed, now)
         except TooManyJobsError as exc:
             sample = "\n".join(f"  {j.job_id}  {j.display_name or '-'}  {j.state}" for j in exc.matched[:_SAMPLE_ROWS])
@@ -217,6 +217,12 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             pages = 1 if page_size is None else max(1, math.ceil(len(listed) / page_size))
             problems += self._confirm(hook, outcomes, pool, deadline, pages, page_size)
         return self._report(context, hook, job_filter, len(listed), outcomes, unknown, problems)
+
+    def select(
+        self, context: Context, hook: TuningJobHook, job_filter: JobFilter, listed: list[TuningJob], now: datetime
+    ) -> list[TuningJob]:
+        """The listed jobs to cancel: the filter's matches (a subclass may narrow them further)."""
+        return job_filter.select(listed, now)
 
     def _cancel_all(
         self, hook: TuningJobHook, jobs: list[TuningJob], pool: ThreadPoolExecutor, deadline: float
