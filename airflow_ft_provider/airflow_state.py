@@ -21,9 +21,10 @@ from airflow_ft_provider.run_labels import RunLabel
 #: DAG run states in which its jobs may still be needed.
 LIVE_RUN_STATES = frozenset({"queued", "running"})
 #: Task states in which the task that created a job may still be using it: it runs, waits
-#: deferred, or waits between reschedules (a reschedule-mode sensor). A task that is queued or
-#: scheduled again was cleared: its earlier try's job is an orphan.
-LIVE_TASK_STATES = frozenset({"running", "deferred", "up_for_reschedule"})
+#: deferred, between reschedules (a reschedule-mode sensor) or for a person (3.3's
+#: ``awaiting_input``). A task that is queued or scheduled again was cleared: its earlier try's
+#: job is an orphan.
+LIVE_TASK_STATES = frozenset({"running", "deferred", "up_for_reschedule", "awaiting_input"})
 _MAPPED_KEY = re.compile(r"^(?P<task>.+)_(?P<index>\d+)$")
 
 

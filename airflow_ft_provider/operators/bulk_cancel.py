@@ -76,6 +76,8 @@ class BulkCancelTuningJobsOperator(BaseOperator):
     :param id_pattern: glob over the job id, or ``re:<regex>`` (templated).
     :param labels: only jobs carrying all these labels (Vertex AI labels, OpenAI metadata) (templated);
         refused on platforms whose jobs have no labels.
+    :param job_ids: only these listed jobs (templated; a list or a comma-separated string): the ones
+        a person approved after a dry run. An empty one cancels nothing.
     :param max_jobs: refuse to cancel more jobs than this (templated); raise it explicitly for big clean-ups.
     :param dry_run: list what would be cancelled and send nothing.
     :param max_concurrency: cancels in flight at most (default 32); the request budget paces them.
@@ -95,6 +97,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         "name_pattern",
         "id_pattern",
         "labels",
+        "job_ids",
         "max_jobs",
     )
     ui_color = "#f4c7c3"
@@ -110,6 +113,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         name_pattern: str | None = None,
         id_pattern: str | None = None,
         labels: Mapping[str, str] | None = None,
+        job_ids: Sequence[str] | str | None = None,
         max_jobs: int | str = DEFAULT_MAX_JOBS,
         dry_run: bool = False,
         max_concurrency: int = 32,
@@ -129,6 +133,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         self.name_pattern = name_pattern
         self.id_pattern = id_pattern
         self.labels = labels
+        self.job_ids = job_ids
         self.max_jobs = max_jobs
         # Not `self.dry_run`: that name is a BaseOperator method.
         self.is_dry_run = dry_run
@@ -152,6 +157,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             "name_pattern": self.name_pattern,
             "id_pattern": self.id_pattern,
             "labels": self.labels,
+            "job_ids": self.job_ids,
             "max_jobs": self.max_jobs,
         }
         return {name: value for name, value in fields.items() if value is not None}
