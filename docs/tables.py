@@ -173,7 +173,8 @@ def labels() -> str:
             rows.append([r.title, "none: `run_labels` raises `ValueError`", "", "no"])
             continue
         form = "a mapping" if rules.key_name is None else f"a list of `{{{rules.key_name}, {rules.value_name}}}`"
-        limits = f"keys {rules.max_key_length}, values {rules.max_value_length} characters of `[{rules.charset}]`"
+        chars = "" if rules.charset is None else f" of `[{rules.charset}]`"
+        limits = f"keys {rules.max_key_length}, values {rules.max_value_length} characters{chars}"
         rows.append([r.title, f"`{rules.field}`: {form}", limits, "yes" if r.has_labels else "no: listings omit them"])
     return table(["Platform", "Create call's field", "Limits (longer or other values are encoded)", "Reaper"], rows)
 

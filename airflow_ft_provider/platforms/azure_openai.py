@@ -190,5 +190,5 @@ RECORD = PlatformRecord(
     api_key=AUTH_TYPES["api_key"],
     has_labels=True,
     # OpenAI's metadata, on the v1 API (older dated api-versions may not take it).
-    labels=LabelRules("metadata", max_key_length=64, max_value_length=512, charset=r"\s\S"),
+    labels=LabelRules("metadata", max_key_length=64, max_value_length=512),
 )

@@ -28,8 +28,9 @@ class LabelRules:
     #: Longest key and value the platform accepts.
     max_key_length: int
     max_value_length: int
-    #: One character class (regex, without brackets' negation) of what a key or value may hold.
-    charset: str
+    #: The characters a key or value may hold, as the inside of a regex character class
+    #: (``a-z0-9_-``); None: any character.
+    charset: str | None = None
     #: Whether ``charset`` is lower case only (Vertex AI): an encoded value folds case first, so it
     #: stays readable.
     lowercase: bool = False
@@ -37,20 +38,23 @@ class LabelRules:
     key_name: str | None = None
     value_name: str | None = None
 
-    @property
-    def _outside(self) -> re.Pattern[str]:
-        return re.compile(f"[^{self.charset}]")  # the re module caches the compiled pattern
+    def _outside(self) -> re.Pattern[str] | None:
+        """What the platform refuses; the re module caches the compiled pattern."""
+        return None if self.charset is None else re.compile(f"[^{self.charset}]")
 
     def fits(self, value: str, limit: int) -> bool:
         """Whether the platform takes ``value`` exactly as it is."""
-        return len(value) <= limit and not self._outside.search(value)
+        outside = self._outside()
+        return len(value) <= limit and (outside is None or not outside.search(value))
 
     def encode(self, value: str) -> str:
         """``value`` itself when it fits, else a readable clipped form ending in ``-<digest>`` of the
         whole value: deterministic, so an id can be matched by encoding it the same way."""
         if self.fits(value, self.max_value_length):
             return value
-        readable = self._outside.sub("-", value.lower() if self.lowercase else value)
+        outside = self._outside()
+        readable = value.lower() if self.lowercase else value
+        readable = readable if outside is None else outside.sub("-", readable)
         digest = hashlib.sha256(value.encode()).hexdigest()[:DIGEST_CHARS]
         return f"{readable[: self.max_value_length - DIGEST_CHARS - 1]}-{digest}"
 
@@ -63,7 +67,8 @@ class LabelRules:
     def check_key(self, key: str, title: str) -> None:
         """Refuse a key the platform would refuse, naming the rule."""
         if not key or not self.fits(key, self.max_key_length):
+            chars = "" if self.charset is None else f" of [{self.charset}]"
             raise ValueError(
-                f"{key!r} cannot be a key of {title}'s {self.field}: at most {self.max_key_length} characters "
-                f"of [{self.charset}]. Choose another prefix."
+                f"{key!r} cannot be a key of {title}'s {self.field}: at most {self.max_key_length} characters"
+                f"{chars}. Choose another prefix."
             )

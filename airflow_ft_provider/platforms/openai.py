@@ -135,5 +135,5 @@ RECORD = PlatformRecord(
     api_key=ApiKeyAuth("OpenAI API key"),
     has_labels=True,
     # Up to 16 pairs; keys at most 64 characters, values at most 512, any characters.
-    labels=LabelRules("metadata", max_key_length=64, max_value_length=512, charset=r"\s\S"),
+    labels=LabelRules("metadata", max_key_length=64, max_value_length=512),
 )
