@@ -43,8 +43,10 @@ with DAG(
             "These jobs match `{{ " + LISTED + "['filter'] }}`. Approve to cancel exactly these; jobs "
             "created since are not touched.\n\n"
             "| job | name | state |\n|---|---|---|\n"
+            # Names are the platform's text: shown as code, so none renders as a link or breaks the table.
             "{% for job in " + LISTED + "['jobs'] %}"
-            "| `{{ job.job_id }}` | {{ job.display_name or '-' }} | {{ job.state_before }} |\n"
+            "| `{{ job.job_id }}` | `{{ (job.display_name or '-') | replace('`', \"'\") | replace('|', '/') }}` "
+            "| {{ job.state_before }} |\n"
             "{% endfor %}"
         ),
         response_timeout=timedelta(hours=4),
