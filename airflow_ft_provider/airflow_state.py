@@ -81,7 +81,12 @@ class AirflowState:
             return Judgement(Verdict.SKIP, f"DAG {label.dag!r} is not in {where}")
         runs = self._runs_of(dag_id)
         if not runs:
-            return Judgement(Verdict.SKIP, f"DAG {dag_id!r} has no runs in this Airflow", dag_id)
+            hint = (
+                ""
+                if self._dag_ids is not None
+                else " (another Airflow's, or an id the label encoded: name it in dag_ids)"
+            )
+            return Judgement(Verdict.SKIP, f"DAG {dag_id!r} has no runs in this Airflow{hint}", dag_id)
         run_id = next((r for r in runs if label.names_run(self._rules, r)), None)
         if run_id is None:
             return Judgement(Verdict.ORPHAN, "run deleted", dag_id)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from airflow_ft_provider.platforms.labels import LabelRules
     from airflow_ft_provider.platforms.record import PlatformRecord
 
-__all__ = ["DEFAULT_PREFIX", "RunLabel", "label_rules", "run_labels"]
+__all__ = ["DEFAULT_PREFIX", "RunLabel", "label_keys", "label_rules", "run_labels"]
 
 #: What the keys start with: ``airflow-dag``, ``airflow-run``, ``airflow-task``, ``airflow-map-index``.
 #: Give each Airflow deployment that shares a cloud account its own prefix, so that one's reaper

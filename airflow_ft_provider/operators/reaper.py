@@ -52,7 +52,8 @@ class ReapOrphanedTuningJobsOperator(BulkCancelTuningJobsOperator):
     :param prefix: the ``prefix`` the jobs were labelled with (default ``airflow``).
     :param scope: ``"run"`` (default): a job lives as long as its DAG run, which suits a job created
         by one task and watched by another. ``"task"``: as long as the task that created it.
-    :param dag_ids: the DAGs whose jobs may be reaped; default: any DAG named in full by a label.
+    :param dag_ids: the DAGs whose jobs may be reaped (a list, or a comma-separated string as a
+        template renders it); default: any DAG named in full by a label.
         Needed for DAG ids a platform's label had to clip (Vertex AI: longer than 63 characters,
         upper case or dots); jobs of other DAGs are skipped.
     :param dry_run: list and judge, cancel nothing. Default True: turn it off once the log shows the
@@ -103,8 +104,12 @@ class ReapOrphanedTuningJobsOperator(BulkCancelTuningJobsOperator):
         labelled = [(job, label) for job in listed if (label := RunLabel.of(job.labels, self.prefix)) is not None]
         candidates = job_filter.select([job for job, _ in labelled], now)
         labels = {job.job_id: label for job, label in labelled}
+        dag_ids = self.dag_ids.split(",") if isinstance(self.dag_ids, str) else self.dag_ids
         state = AirflowState(
-            context["ti"], rules, Scope(self.scope), None if self.dag_ids is None else list(self.dag_ids)
+            context["ti"],
+            rules,
+            Scope(self.scope),
+            None if dag_ids is None else [d.strip() for d in dag_ids if d.strip()],
         )
         try:
             judgements = [(job, state.judge(labels[job.job_id])) for job in candidates]

@@ -155,6 +155,27 @@ def test_task_scope_also_cancels_the_job_of_a_finished_task_in_a_running_run(emu
     assert len(cancel_requests(emu, platform)) == 4
 
 
+def test_a_dag_id_vertex_ai_had_to_encode_is_reaped_when_named_in_dag_ids(emu, connections):
+    platform, trainer = Platform.VERTEX_AI, "Reap.Trainer_Encoded"  # upper case and a dot: encoded
+    failed = run_dag_source(trainer, dag_source(trainer, emu.url, platform), conf={"fail": True})
+    (job_id,) = job_ids(failed)
+    blind = run_dag_source("reap_unnamed", reaper_dag("reap_unnamed", emu.url, platform, dry_run=False))
+    verdicts = {row["job_id"]: row for row in blind.xcom("reap")["judged"]}
+    assert verdicts[job_id]["verdict"] == "skip" and "name it in dag_ids" in verdicts[job_id]["reason"]
+    assert not cancelled(emu, platform, job_id)
+
+    named = run_dag_source(
+        "reap_named", reaper_dag("reap_named", emu.url, platform, dry_run=False, dag_ids=f"{trainer}, other_dag")
+    )
+    verdicts = {row["job_id"]: row for row in named.xcom("reap")["judged"]}
+    assert (verdicts[job_id]["verdict"], verdicts[job_id]["reason"], verdicts[job_id]["dag_id"]) == (
+        "orphan",
+        "run failed",
+        trainer,
+    )
+    assert cancelled(emu, platform, job_id)
+
+
 @pytest.mark.parametrize("fleet", [Platform.OPENAI], indirect=True)
 def test_dry_run_is_the_default_and_sends_nothing(emu, fleet):
     platform = fleet["platform"]
