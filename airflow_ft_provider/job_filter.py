@@ -77,6 +77,9 @@ class JobFilter(BaseModel):
     :param labels: every given key must be present with exactly this value (a subset match).
         Vertex AI labels and OpenAI metadata count; jobs on platforms without labels
         (DashScope, Together, Gemini) never match a label filter.
+    :param job_ids: only these jobs (exact ids as listed; a list, or one comma-separated string, as
+        a template renders it). An empty one selects nothing: the jobs a person approved, never
+        jobs created since.
     :param max_jobs: the most jobs one run may cancel; more matches fail the run before any
         cancel is sent, so a filter typo cannot cancel a whole account.
     """
@@ -90,6 +93,7 @@ class JobFilter(BaseModel):
     name_pattern: str | None = None
     id_pattern: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    job_ids: frozenset[str] | None = None
     max_jobs: int = Field(DEFAULT_MAX_JOBS, ge=1)
 
     _match_name: Callable[[str], bool] | None = PrivateAttr(None)
@@ -128,6 +132,13 @@ class JobFilter(BaseModel):
         if not states:
             raise ValueError("an empty list selects nothing; leave states unset for the active states")
         return frozenset(states)
+
+    @field_validator("job_ids", mode="before")
+    @classmethod
+    def _parse_job_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("created_before", mode="before")
     @classmethod
@@ -211,6 +222,8 @@ class JobFilter(BaseModel):
             return False
         if self._match_id is not None and not _id_matches(self._match_id, job.job_id):
             return False
+        if self.job_ids is not None and job.job_id not in self.job_ids:
+            return False
         return all(job.labels.get(key) == value for key, value in self.labels.items())
 
     def select(self, jobs: Iterable[TuningJob], now: datetime) -> list[TuningJob]:
@@ -249,6 +262,8 @@ class JobFilter(BaseModel):
                 parts.append(f"{name}={value!r}")
         if self.labels:
             parts.append(f"labels={self.labels}")
+        if self.job_ids is not None:
+            parts.append(f"job_ids=<{len(self.job_ids)} ids>")
         return "[" + " ".join(parts) + "]"
 
 

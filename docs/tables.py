@@ -164,6 +164,21 @@ def budgets() -> str:
     return table(["Platform", "Largest page", "Default budget (requests per minute)", "Why"], rows)
 
 
+def labels() -> str:
+    """What ``run_labels`` writes on each platform, and whether the reaper can read it back."""
+    rows = []
+    for r in RECORDS.values():
+        rules = r.labels
+        if rules is None:
+            rows.append([r.title, "none: `run_labels` raises `ValueError`", "", "no"])
+            continue
+        form = "a mapping" if rules.key_name is None else f"a list of `{{{rules.key_name}, {rules.value_name}}}`"
+        chars = "" if rules.charset is None else f" of `[{rules.charset}]`"
+        limits = f"keys {rules.max_key_length}, values {rules.max_value_length} characters{chars}"
+        rows.append([r.title, f"`{rules.field}`: {form}", limits, "yes" if r.has_labels else "no: listings omit them"])
+    return table(["Platform", "Create call's field", "Limits (longer or other values are encoded)", "Reaper"], rows)
+
+
 def toctree() -> str:
     """The connection pages, for the connections index's table of contents."""
     pages = "".join(f"{page(r).rsplit('/', 1)[1]}\n" for r in RECORDS.values())
@@ -204,6 +219,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "bounds": bounds,
     "acks": acks,
     "budgets": budgets,
+    "labels": labels,
     "toctree": toctree,
 }
 PLATFORM_TABLES: dict[str, Callable[[PlatformRecord], str]] = {"states": platform_states, "form": platform_form}

@@ -92,3 +92,22 @@ def test_pipeline_cancels_its_job_when_the_check_fails(emu, default_connections)
     assert emu.job_phase(Platform.OPENAI, job_id) == "cancelled"
     cancels = [r for r in emu.requests(Platform.OPENAI) if r.path.endswith("/cancel")]
     assert len(cancels) == 1
+
+
+def test_reaper_example_is_a_dry_run_that_names_the_orphans(emu, default_connections):
+    from airflow_ft_provider.run_labels import run_labels
+
+    dag_id = "example_reap_orphaned_tuning_jobs"
+    gone = run_labels(Platform.VERTEX_AI, dag_id=dag_id, run_id="manual__deleted", task_id="train", map_index=-1)
+    orphan = emu.seed(Platform.VERTEX_AI, labels=gone, script=JobScript(running_s=None))
+    unlabelled = emu.seed(Platform.VERTEX_AI, script=JobScript(running_s=None))
+    result = run_dag_source(dag_id, example(dag_id), conf={"conn_ids": [default_connections[Platform.VERTEX_AI]]})
+    assert result.state == "success", result.task_states
+    (report,) = [value for (task_id, key), value in result.xcoms.items() if task_id == "reap_orphaned_jobs"]
+    assert report["dry_run"] is True
+    assert [(row["job_id"], row["verdict"], row["reason"]) for row in report["judged"]] == [
+        (orphan, "orphan", "run deleted")
+    ]
+    assert [row["job_id"] for row in report["jobs"]] == [orphan]
+    assert not [r for r in emu.requests(Platform.VERTEX_AI) if "cancel" in r.path]
+    assert emu.job_phase(Platform.VERTEX_AI, orphan) == emu.job_phase(Platform.VERTEX_AI, unlabelled) == "running"

@@ -231,6 +231,20 @@ class TestLabels:
             JobFilter(labels={"team": 1})
 
 
+class TestJobIds:
+    def test_only_the_listed_ids(self):
+        chosen = JobFilter(job_ids=["ftjob-1", "ftjob-3"])
+        assert chosen.matches(job(job_id="ftjob-1"), NOW)
+        assert not chosen.matches(job(job_id="ftjob-2"), NOW)
+        assert "job_ids=<2 ids>" in chosen.describe()
+
+    def test_a_rendered_template_is_a_comma_separated_string(self):
+        assert JobFilter(job_ids=" ftjob-1, ftjob-3 ,").job_ids == {"ftjob-1", "ftjob-3"}
+
+    def test_an_empty_list_selects_nothing_rather_than_everything(self):
+        assert JobFilter(job_ids="").select([job(job_id="ftjob-1")], NOW) == []
+
+
 class TestCombinedAndSelect:
     def test_every_criterion_must_hold(self):
         flt = JobFilter(

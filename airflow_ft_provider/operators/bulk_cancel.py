@@ -76,6 +76,8 @@ class BulkCancelTuningJobsOperator(BaseOperator):
     :param id_pattern: glob over the job id, or ``re:<regex>`` (templated).
     :param labels: only jobs carrying all these labels (Vertex AI labels, OpenAI metadata) (templated);
         refused on platforms whose jobs have no labels.
+    :param job_ids: only these listed jobs (templated; a list or a comma-separated string): the ones
+        a person approved after a dry run. An empty one cancels nothing.
     :param max_jobs: refuse to cancel more jobs than this (templated); raise it explicitly for big clean-ups.
     :param dry_run: list what would be cancelled and send nothing (templated: a bool, or a template
         rendering to True or false, e.g. ``"{{ params.dry_run }}"``; anything else fails the task).
@@ -96,6 +98,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         "name_pattern",
         "id_pattern",
         "labels",
+        "job_ids",
         "max_jobs",
         "is_dry_run",
     )
@@ -112,6 +115,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         name_pattern: str | None = None,
         id_pattern: str | None = None,
         labels: Mapping[str, str] | None = None,
+        job_ids: Sequence[str] | str | None = None,
         max_jobs: int | str = DEFAULT_MAX_JOBS,
         dry_run: bool | str = False,
         max_concurrency: int = 32,
@@ -131,6 +135,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         self.name_pattern = name_pattern
         self.id_pattern = id_pattern
         self.labels = labels
+        self.job_ids = job_ids
         self.max_jobs = max_jobs
         # Not `self.dry_run`: that name is a BaseOperator method. A literal is checked now, a template
         # when rendered.
@@ -155,6 +160,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             "name_pattern": self.name_pattern,
             "id_pattern": self.id_pattern,
             "labels": self.labels,
+            "job_ids": self.job_ids,
             "max_jobs": self.max_jobs,
         }
         return {name: value for name, value in fields.items() if value is not None}
@@ -198,7 +204,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         try:
             now = datetime.now(UTC)
             listed = hook.list_all_jobs(page_size, deadline=deadline, map_pages=pool.map, narrow_to=job_filter)
-            selected = job_filter.select(listed, now)
+            selected = self.select(context, hook, job_filter, listed, now)
             unknown = job_filter.unknown(listed, now)
         except TooManyJobsError as exc:
             sample = "\n".join(f"  {j.job_id}  {j.display_name or '-'}  {j.state}" for j in exc.matched[:_SAMPLE_ROWS])
@@ -221,6 +227,12 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             pages = 1 if page_size is None else max(1, math.ceil(len(listed) / page_size))
             problems += self._confirm(hook, outcomes, pool, deadline, pages, page_size)
         return self._report(context, hook, job_filter, len(listed), outcomes, unknown, problems)
+
+    def select(
+        self, context: Context, hook: TuningJobHook, job_filter: JobFilter, listed: list[TuningJob], now: datetime
+    ) -> list[TuningJob]:
+        """The listed jobs to cancel: the filter's matches (a subclass may narrow them further)."""
+        return job_filter.select(listed, now)
 
     def _cancel_all(
         self, hook: TuningJobHook, jobs: list[TuningJob], pool: ThreadPoolExecutor, deadline: float

@@ -20,6 +20,7 @@ from airflow_ft_provider.jobs import TuningJobState
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.http_errors import openai_style_error
+from airflow_ft_provider.platforms.labels import LabelRules
 from airflow_ft_provider.platforms.openai import STATES as OPENAI_STATES
 from airflow_ft_provider.platforms.openai import OpenAIDialect
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
@@ -187,4 +188,6 @@ RECORD = PlatformRecord(
     hook_module="airflow_ft_provider.hooks.azure_openai",
     api_key=AUTH_TYPES["api_key"],
     has_labels=True,
+    # OpenAI's metadata, on the v1 API (older dated api-versions may not take it).
+    labels=LabelRules("metadata", max_key_length=64, max_value_length=512),
 )

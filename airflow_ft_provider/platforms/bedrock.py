@@ -24,6 +24,7 @@ from airflow_ft_provider.platforms.aws import DEFAULT_REGION, AwsDialect, aws_fi
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
 from airflow_ft_provider.platforms.fields import parse_time, text
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
+from airflow_ft_provider.platforms.labels import LabelRules
 from airflow_ft_provider.platforms.paging import PageSize, PageTokens
 from airflow_ft_provider.platforms.record import PlatformRecord
 from airflow_ft_provider.platforms.states import Phase, StateTable
@@ -265,4 +266,14 @@ RECORD = PlatformRecord(
     hook_module="airflow_ft_provider.hooks.bedrock",
     # A user's existing Amazon provider connection works as well.
     also_conn_types=("aws",),
+    # ``jobTags`` of CreateModelCustomizationJob: keys up to 128, values up to 256 characters. Listings
+    # do not show them (has_labels stays False), so the reaper cannot read them back yet.
+    labels=LabelRules(
+        "jobTags",
+        max_key_length=128,
+        max_value_length=256,
+        charset=r"a-zA-Z0-9\s._:/=+@-",
+        key_name="key",
+        value_name="value",
+    ),
 )

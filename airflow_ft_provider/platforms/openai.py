@@ -13,6 +13,7 @@ from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect,
 from airflow_ft_provider.platforms.extras import Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
 from airflow_ft_provider.platforms.http_errors import openai_style_error
+from airflow_ft_provider.platforms.labels import LabelRules
 from airflow_ft_provider.platforms.paging import AfterIds, PageSize
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
 from airflow_ft_provider.platforms.states import Phase, StateTable
@@ -132,4 +133,6 @@ RECORD = PlatformRecord(
     hook_class_name="OpenAITuningHook",
     api_key=ApiKeyAuth("OpenAI API key"),
     has_labels=True,
+    # Up to 16 pairs; keys at most 64 characters, values at most 512, any characters.
+    labels=LabelRules("metadata", max_key_length=64, max_value_length=512),
 )

@@ -16,6 +16,7 @@ from airflow_ft_provider.connection_fields import ConnectionForm
 
 if TYPE_CHECKING:
     from airflow_ft_provider.platforms.base import Dialect
+    from airflow_ft_provider.platforms.labels import LabelRules
 
 #: Where the generic API-key hooks are built (see :mod:`airflow_ft_provider.hooks.api_key`).
 API_KEY_HOOKS = "airflow_ft_provider.hooks.api_key"
@@ -65,6 +66,8 @@ class PlatformRecord:
     hook_name_note: str = ""
     #: Whether jobs carry labels a bulk filter can match (Vertex AI labels, OpenAI metadata).
     has_labels: bool = False
+    #: The labels (metadata, tags) a job takes at creation, for ``run_labels``; None: it takes none.
+    labels: LabelRules | None = None
     #: Whether the platform can cancel a job at all (the Gemini API cannot).
     can_cancel: bool = True
     #: Default request budget per connection and process, and where it comes from.

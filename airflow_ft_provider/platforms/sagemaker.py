@@ -26,6 +26,7 @@ from airflow_ft_provider.platforms.aws import DEFAULT_REGION, AwsDialect, aws_fi
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
 from airflow_ft_provider.platforms.fields import mapping, parse_time, text
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
+from airflow_ft_provider.platforms.labels import LabelRules
 from airflow_ft_provider.platforms.paging import PageSize, PageTokens
 from airflow_ft_provider.platforms.paging_base import is_int
 from airflow_ft_provider.platforms.record import PlatformRecord
@@ -222,4 +223,9 @@ RECORD = PlatformRecord(
     hook_module="airflow_ft_provider.hooks.sagemaker",
     # Airflow's ``aws`` connection serves Bedrock unless its ``platform`` extra names SageMaker.
     shared_conn_types=("aws",),
+    # ``Tags`` of CreateTrainingJob: keys up to 128, values up to 256 characters (letters, digits,
+    # spaces and _.:/=+-@). ListTrainingJobs does not show them, so the reaper cannot read them back yet.
+    labels=LabelRules(
+        "Tags", max_key_length=128, max_value_length=256, charset=r"\w\s.:/=+@-", key_name="Key", value_name="Value"
+    ),
 )

@@ -14,6 +14,7 @@ from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operatio
 from airflow_ft_provider.platforms.extras import ExtraError, Extras
 from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
+from airflow_ft_provider.platforms.labels import LabelRules
 from airflow_ft_provider.platforms.paging import google_page_tokens
 from airflow_ft_provider.platforms.record import PlatformRecord
 from airflow_ft_provider.platforms.resource_names import ResourceNameDialect, job_state
@@ -276,6 +277,8 @@ RECORD = PlatformRecord(
     # A user's existing Google Cloud connection works for Vertex AI as well.
     also_conn_types=("google_cloud_platform",),
     has_labels=True,
+    # Keys and values: at most 63 lower-case letters, digits, "_" and "-" (keys start with a letter).
+    labels=LabelRules("labels", max_key_length=63, max_value_length=63, charset="a-z0-9_-", lowercase=True),
     requests_per_minute=540,
     quota_source="Vertex AI allows 600 resource-management requests per minute per project and region; "
     "90 % of it, leaving room for the console and other clients",

@@ -41,7 +41,7 @@ from airflow_ft_provider.jobs import Platform
 ROOT = Path(__file__).resolve().parents[2]
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
 #: Example DAGs the suite triggers (copied into the deployment's DAG folder with the e2e DAGs).
-EXAMPLE_DAGS = ("example_cancel_tuning_job.py",)
+EXAMPLE_DAGS = ("example_cancel_tuning_job.py", "example_approve_before_sweep.py")
 
 PG_HOST, PG_USER = "127.0.0.1", "postgres"
 PG_PORT = int(os.environ.get("FT_E2E_PG_PORT", "5432"))
@@ -437,6 +437,18 @@ class AirflowApi:
     def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
         """What a user's "Mark failed" / "Mark success" click sends."""
         self._call("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", json={"new_state": state})
+
+    # human-in-the-loop
+    def hitl_detail(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
+        """What the UI's "Required actions" shows for a waiting HITL task: subject, body, options."""
+        return dict(
+            self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails")
+        )
+
+    def respond_hitl(self, dag_id: str, run_id: str, task_id: str, chosen: list[str], map_index: int = -1) -> None:
+        """What a person's answer in the UI sends."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails"
+        self._call("PATCH", path, json={"chosen_options": chosen})
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
