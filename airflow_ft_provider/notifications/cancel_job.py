@@ -133,7 +133,9 @@ class CancelTuningJobNotifier(BaseNotifier):
             refs = self._find_jobs(context)
         except Exception as exc:
             log_error(self.log, exc, f"{self._cause}: could not read the run's XComs to find the job id(s)")
-            return
+            if not self.labels:
+                return
+            refs = []  # the labels may still find them
         if not refs and not self.labels:
             self.log.warning(
                 "%s: no tuning job id found (%s); nothing to cancel.", self._cause, self._looked_at(context)

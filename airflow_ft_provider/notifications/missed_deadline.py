@@ -52,7 +52,9 @@ async def anotify(notifier: CancelTuningJobNotifier, context: Context) -> None:
             refs = await _afind_jobs(notifier, dag_id, run_id)
     except Exception as exc:
         log_error(notifier.log, exc, f"{CAUSE}: could not read the XComs of run {run_id!r} to find the job id(s)")
-        return
+        if not notifier.labels:
+            return
+        refs = []  # the labels may still find them
     if not refs and not notifier.labels:
         where = f"task(s) {', '.join(notifier.xcom_task_ids) or '(every one)'} of run {run_id!r}"
         notifier.log.warning("%s: no tuning job id found (%s); nothing to cancel.", CAUSE, notifier._looked(where))

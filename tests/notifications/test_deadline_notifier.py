@@ -243,3 +243,58 @@ def test_the_examples_alert_cancels_the_job_its_start_task_pushed(emu, set_conne
     assert emu.job_phase(Platform.OPENAI, started) in ("cancelling", "cancelled")
     assert emu.job_phase(Platform.OPENAI, other) == "running"  # not in the example's xcom_task_ids
     assert cancels(emu, Platform.OPENAI) == [f"/v1/fine_tuning/jobs/{started}/cancel"]
+
+
+def test_labels_find_the_runs_jobs_when_no_task_recorded_them(emu, connections, capfd):
+    """The labels are rendered with the callback's context (the run's conf here); only active jobs match."""
+    ours = emu.seed(Platform.OPENAI, labels={"batch": "b7"}, script=NEVER_ENDS)
+    ended = emu.seed(Platform.OPENAI, labels={"batch": "b7"}, native_state="succeeded")
+    others = emu.seed(Platform.OPENAI, labels={"batch": "b8"}, script=NEVER_ENDS)
+    kwargs = {"conn_id": conn_id_for(Platform.OPENAI), "labels": {"batch": "{{ dag_run.conf.batch }}"}}
+    run = {"dag_id": "d", "dag_run_id": "r", "conf": {"batch": "b7"}}
+    assert callback_trigger(kwargs, run) == ["running", "success"]
+    assert cancels(emu, Platform.OPENAI) == [f"/v1/fine_tuning/jobs/{ours}/cancel"]
+    assert emu.job_phase(Platform.OPENAI, others) == "running"
+    log = capfd.readouterr().out
+    assert f"openai job {ours} (from labels {{'batch': 'b7'}})" in log
+    assert ended not in log
+    # Outside the triggerer there is no channel to read XComs with: said, and the labels still worked.
+    assert "Cancel on missed deadline: could not read the XComs of run 'r'" in log
+
+
+def test_labels_on_a_platform_without_labels_are_refused_by_name(emu, connections, capfd):
+    job_id = emu.seed(Platform.TOGETHER, script=NEVER_ENDS)
+    kwargs = {"conn_id": conn_id_for(Platform.TOGETHER), "job_id": job_id, "labels": {"batch": "b7"}}
+    assert callback_trigger(kwargs, {}) == ["running", "success"]
+    log = capfd.readouterr().out
+    assert "together jobs carry no labels, so labels={'batch': 'b7'} could never match" in log
+    assert emu.job_phase(Platform.TOGETHER, job_id) in ("cancelling", "cancelled")  # its job_id still counts
+
+
+def test_labels_work_on_failure_too(emu, connections, capfd):
+    """The same parameter for an on-failure callback (the worker), where no task pushed an id."""
+    job_id = emu.seed(Platform.OPENAI, labels={"dag": "labels_on_failure"}, script=NEVER_ENDS)
+    result = run(
+        "labels_on_failure",
+        """
+        from airflow_ft_provider.notifications.cancel_job import CancelTuningJobNotifier
+
+        with DAG("$dag_id", schedule=None) as dag:
+            @task(on_failure_callback=CancelTuningJobNotifier(conn_id="$conn_id", labels={"dag": "{{ dag.dag_id }}"}))
+            def train():
+                raise RuntimeError("the worker lost the job id")
+
+            train()
+        """,
+        conn_id=conn_id_for(Platform.OPENAI),
+    )
+    assert result.state == "failed"
+    assert cancels(emu, Platform.OPENAI) == [f"/v1/fine_tuning/jobs/{job_id}/cancel"]
+    assert f"Cancel on failure: openai job {job_id} was RUNNING: cancel sent" in capfd.readouterr().out
+
+
+def test_bad_literal_labels_fail_at_dag_parse_time():
+    from airflow_ft_provider.notifications.cancel_job import CancelTuningJobNotifier
+
+    with pytest.raises(ValueError, match="labels must be a mapping"):
+        CancelTuningJobNotifier(conn_id="c", labels=["batch"])  # type: ignore[arg-type]
