@@ -49,7 +49,8 @@ class CancelTuningJobNotifier(BaseNotifier):
     ``xcom_key`` (its map index only), and as a DAG callback, that key in every task of the run.
     An XCom (or a natively rendered ``job_id``) may hold a job id, a job record with ``job_id``
     (what this provider's operators return) or a list of them; every job found is cancelled.
-    A job record of another platform than the connection's is skipped.
+    A job record of another platform than the connection's is skipped. With ``labels``, the
+    active jobs of the connection carrying them are cancelled too.
 
     ``notify`` reads the connection in the calling thread (the channel to Airflow's supervisor is
     not thread-safe on Airflow 3.1), then cancels in a thread joined with ``timeout``.
@@ -171,7 +172,8 @@ class CancelTuningJobNotifier(BaseNotifier):
 
         A Deadline Alert's context holds the DAG run (``dag_run``) and the deadline, no task and no
         DAG: the jobs are ``job_id``, else those the run's tasks (``xcom_task_ids``, default every
-        task) pushed under ``xcom_key``, read through the triggerer's channel to Airflow.
+        task) pushed under ``xcom_key``, read through the triggerer's channel to Airflow; and, with
+        ``labels``, the active jobs carrying them.
         """
         from airflow_ft_provider.notifications.missed_deadline import anotify
 

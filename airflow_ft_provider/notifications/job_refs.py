@@ -6,6 +6,7 @@ this provider's operators return) or a list of them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from airflow_ft_provider import version_compat
 #: XCom key under which a task that starts a tuning job should push the job's id (or its record):
 #: the notifier looks there when it is given no ``job_id``.
 TUNING_JOB_ID_XCOM_KEY = "tuning_job_id"
+#: XCom reads one callback keeps in flight in the triggerer, which serves every trigger too.
+XCOM_READS_IN_FLIGHT = 8
 
 
 @dataclass(frozen=True)
@@ -112,13 +115,18 @@ async def aread_run_xcoms(dag_id: str, run_id: str, key: str, task_ids: Sequence
         ask = GetTaskStates(dag_id=dag_id, run_ids=[run_id], task_ids=list(task_ids) or None, map_index=map_index)
         return set((await version_compat.asend_to_supervisor(ask)).task_states.get(run_id, {}))
 
-    found = []
-    for task_id, map_index in _instances(await names(None), await names(0)):
+    async def value(task_id: str, map_index: int) -> Any:
         read = GetXCom(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index)
-        reply = await version_compat.asend_to_supervisor(read)
-        if isinstance(reply, XComResult) and reply.value is not None:
-            found.append((task_id, XCom.deserialize_value(reply)))
-    return found
+        async with in_flight:
+            reply = await version_compat.asend_to_supervisor(read)
+        return XCom.deserialize_value(reply) if isinstance(reply, XComResult) and reply.value is not None else None
+
+    # Side by side: a busy triggerer's supervisor was seen to take seconds to answer each request.
+    in_flight = asyncio.Semaphore(XCOM_READS_IN_FLIGHT)
+    every, first_of_mapped = await asyncio.gather(names(None), names(0))
+    instances = _instances(every, first_of_mapped)
+    values = await asyncio.gather(*(value(task_id, map_index) for task_id, map_index in instances))
+    return [(task_id, found) for (task_id, _), found in zip(instances, values, strict=True) if found is not None]
 
 
 def _instances(every: Iterable[str], first_of_mapped: Iterable[str]) -> list[tuple[str, int]]:
