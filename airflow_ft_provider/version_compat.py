@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -192,22 +193,42 @@ async def atask_state(dag_id: str, task_id: str, run_id: str) -> str | None:
     over the supervisor channel's own async call (every 3.x triggerer has ``asend``): a blocking call
     from a thread there was seen to hang until ``on_kill_timeout`` while a trigger was being cancelled.
     """
-    from airflow.sdk.execution_time import task_runner
     from airflow.sdk.execution_time.comms import GetTaskStates
 
-    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
     ask = GetTaskStates(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id])
-    if comms is not None and hasattr(comms, "asend"):
-        states = (await comms.asend(ask)).task_states
-    else:
-        states = await asyncio.to_thread(
-            task_runner.RuntimeTaskInstance.get_task_states, dag_id=dag_id, task_ids=[task_id], run_ids=[run_id]
-        )
+    states = (await asend_to_supervisor(ask)).task_states
     run = states.get(run_id, {})
     if task_id not in run:
         raise LookupError(f"no task instance {dag_id}.{task_id} in run {run_id}")
     state = run[task_id]
     return None if state is None else str(state).rsplit(".", 1)[-1].lower()
+
+
+_BLOCKING_SENDS = threading.Lock()
+
+
+async def asend_to_supervisor(message: Any) -> Any:
+    """Ask Airflow through the supervisor channel without blocking the event loop.
+
+    Every 3.x triggerer's channel has its own async call (``asend``): use it, since a blocking call from
+    a thread there was seen to hang until ``on_kill_timeout`` while a trigger was being cancelled.
+    Elsewhere (a worker's channel has no ``asend``) the blocking call runs in a thread, one at a time,
+    and the channel is looked up there: ``dag.test()``'s in-process one unsets itself while it serves.
+    """
+    from airflow.sdk.execution_time import task_runner
+
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    if comms is not None and hasattr(comms, "asend"):
+        return await comms.asend(message)
+
+    def send() -> Any:
+        with _BLOCKING_SENDS:
+            blocking = getattr(task_runner, "SUPERVISOR_COMMS", None)
+            if blocking is None:
+                raise RuntimeError("this process has no channel to Airflow (run it in the triggerer or a task)")
+            return blocking.send(message)
+
+    return await asyncio.to_thread(send)
 
 
 def has_supervisor() -> bool:

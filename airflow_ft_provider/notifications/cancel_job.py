@@ -1,30 +1,27 @@
-"""On-failure cancellation: stop the fine-tuning job that a failed task or DAG run started.
+"""Cancel on failure or on a missed deadline: stop the fine-tuning jobs a DAG run started.
 
-A failed run must not leave a job spending compute. Use :class:`CancelTuningJobNotifier` (or the
-plain function from :func:`cancel_tuning_job_on_failure`) as ``on_failure_callback`` of a task or
-of a DAG. It cancels "as a user means it" (read first, cancel only an active job, tolerate
-"already cancelling"), is bounded in time, and never raises: a callback error must not hide the
-failure that triggered it, so every problem is logged instead.
+A failed or overdue run must not leave a job spending compute. Use :class:`CancelTuningJobNotifier`
+(or :func:`cancel_tuning_job_on_failure`) as ``on_failure_callback`` of a task or DAG, or as a
+Deadline Alert's ``AsyncCallback``. It cancels "as a user means it" (read first, cancel only an
+active job, tolerate "already cancelling"), is bounded in time, and never raises: a callback error
+must not hide what triggered it, so every problem is logged instead.
 
-Where it runs: a task's callback runs in the task process on the worker; a DAG's callback runs in
-the dag-processor, and inside ``dag.test()`` in the test's own process. Only Airflow and this
-package's light modules are imported at module level: DAG files import this module at every parse.
+Where it runs: a task's callback in the task process on the worker; a DAG's callback in the
+dag-processor (in ``dag.test()``, the test's own process); a Deadline Alert's in the triggerer.
+Only Airflow and light modules are imported at module level: DAG files import this at every parse.
 """
 
 from __future__ import annotations
 
 import copy
-import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseNotifier
+from airflow.providers.common.compat.sdk import BaseNotifier
 
 from airflow_ft_provider import version_compat
 from airflow_ft_provider.arguments import seconds
-from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.notifications.job_refs import (
     TUNING_JOB_ID_XCOM_KEY,
     JobRef,
@@ -32,46 +29,31 @@ from airflow_ft_provider.notifications.job_refs import (
     read_xcoms,
     unique,
 )
+from airflow_ft_provider.notifications.labelled import label_filter, labelled
+from airflow_ft_provider.notifications.outcomes import Outcome, log_error, report
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_ft_provider.flows import CancelResult, WaitResult
     from airflow_ft_provider.hooks.base import TuningJobHook
 
 __all__ = ["TUNING_JOB_ID_XCOM_KEY", "CancelTuningJobNotifier", "cancel_tuning_job_on_failure"]
 
-#: Seconds past the deadline the callback waits for its worker, whose requests end at the deadline.
-JOIN_GRACE = 2.0
-
-#: Errors whose message says all there is to say; anything else is logged with its traceback.
-_EXPECTED_ERRORS = (TuningJobError, ValueError, AirflowNotFoundException)
-
-
-@dataclass
-class _Outcome:
-    """What the worker thread got done for one job (read by the caller after the join)."""
-
-    job_id: str
-    cancel: CancelResult | None = None
-    wait: WaitResult | None = None
-    error: Exception | None = None
-
 
 class CancelTuningJobNotifier(BaseNotifier):
-    """Cancel the fine-tuning job(s) that a failed task or DAG run started.
+    """Cancel the fine-tuning job(s) that a failed task, failed or overdue DAG run started.
 
     Which jobs: ``job_id`` if it renders to something; else the XComs under ``xcom_key`` of the
     tasks in ``xcom_task_ids``; else, as a task callback, the failed task's own XCom under
     ``xcom_key`` (its map index only), and as a DAG callback, that key in every task of the run.
     An XCom (or a natively rendered ``job_id``) may hold a job id, a job record with ``job_id``
     (what this provider's operators return) or a list of them; every job found is cancelled.
-    A job record of another platform than the connection's is skipped.
+    A job record of another platform than the connection's is skipped. With ``labels``, the
+    active jobs of the connection carrying them are cancelled too.
 
-    The platform calls run in a daemon thread joined with ``timeout``: a callback that hangs
-    would hold the worker slot or the dag-processor. The connection is read before, in the
-    calling thread, since the channel to Airflow's supervisor is not thread-safe on Airflow 3.1.
+    ``notify`` reads the connection in the calling thread (the channel to Airflow's supervisor is
+    not thread-safe on Airflow 3.1), then cancels in a thread joined with ``timeout``.
 
     :param conn_id: connection of one of the provider's types; it decides the platform (templated).
     :param job_id: the job's id or resource name (templated), e.g.
@@ -81,9 +63,16 @@ class CancelTuningJobNotifier(BaseNotifier):
     :param timeout: seconds the whole callback may take; past it, log and return.
     :param wait_for_cancelled: also wait (within ``timeout``) until the job is terminal; by
         default the callback only makes sure that the cancel was sent.
+    :param labels: also cancel every active job of the connection carrying all these labels
+        (templated; Vertex AI labels, OpenAI metadata...: the bulk filter's ``labels``), e.g.
+        ``{"airflow-run-id": "{{ run_id }}"}``; found by listing the connection's jobs.
+    :param context: given by Airflow when the notifier is a Deadline Alert's ``AsyncCallback``
+        (see :meth:`async_notify`); never set it yourself.
     """
 
-    template_fields: Sequence[str] = ("conn_id", "job_id")
+    template_fields: Sequence[str] = ("conn_id", "job_id", "labels")
+    #: How the log lines begin: what made the notifier cancel.
+    _cause = "Cancel on failure"
 
     def __init__(
         self,
@@ -94,14 +83,19 @@ class CancelTuningJobNotifier(BaseNotifier):
         xcom_key: str = TUNING_JOB_ID_XCOM_KEY,
         timeout: Any = 60.0,
         wait_for_cancelled: bool = False,
+        labels: dict[str, str] | None = None,
+        context: Context | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(context)
         self.conn_id = conn_id
         self.job_id = job_id
         self.xcom_task_ids = (xcom_task_ids,) if isinstance(xcom_task_ids, str) else tuple(xcom_task_ids or ())
         self.xcom_key = xcom_key
         self.timeout = seconds(timeout, "timeout")
         self.wait_for_cancelled = wait_for_cancelled
+        self.labels = labels
+        if labels and "{{" not in repr(labels):
+            label_filter(labels)  # a bad literal fails the DAG import, not the callback
 
     def __call__(self, *args: Any) -> None:
         """Render and notify on a copy; never raises.
@@ -113,11 +107,13 @@ class CancelTuningJobNotifier(BaseNotifier):
         try:
             BaseNotifier.__call__(copy.copy(self), *args)
         except Exception:
-            self.log.exception(
-                "Cancel on failure (connection %r, job_id %r): could not render the notifier; nothing was cancelled.",
-                self.conn_id,
-                self.job_id,
-            )
+            self._render_failed()
+
+    def _render_failed(self) -> None:
+        self.log.exception(
+            "%s (connection %r, job_id %r): could not render the notifier; nothing was cancelled.",
+            *(self._cause, self.conn_id, self.job_id),
+        )
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         """Render; also when ``dag.test()`` hands a DAG callback a DAG that cannot template.
@@ -133,15 +129,17 @@ class CancelTuningJobNotifier(BaseNotifier):
         super().render_template_fields(without_dag, jinja_env or self.get_template_env())
 
     def notify(self, context: Context) -> None:
-        started = time.time()
+        deadline = time.time() + self.timeout
         try:
             refs = self._find_jobs(context)
         except Exception as exc:
-            self._log_error(exc, "Cancel on failure: could not read the run's XComs to find the job id(s)")
-            return
-        if not refs:
+            log_error(self.log, exc, f"{self._cause}: could not read the run's XComs to find the job id(s)")
+            if not self.labels:
+                return
+            refs = []  # the labels may still find them
+        if not refs and not self.labels:
             self.log.warning(
-                "Cancel on failure: no tuning job id found (%s); nothing to cancel.", self._looked_at(context)
+                "%s: no tuning job id found (%s); nothing to cancel.", self._cause, self._looked_at(context)
             )
             return
         try:
@@ -150,12 +148,36 @@ class CancelTuningJobNotifier(BaseNotifier):
             hook = get_hook(self.conn_id)
             hook.prepare()  # reads the connection (and masks its secrets) in this thread
         except Exception as exc:
-            ids = ", ".join(ref.job_id for ref in refs)
-            self._log_error(exc, f"Cancel on failure: cannot use connection {self.conn_id!r}; NOT cancelled: {ids}")
+            self._unusable(exc, refs)
             return
-        job_ids = self._for_platform(refs, hook)
-        if job_ids:
-            self._cancel(hook, job_ids, deadline=started + self.timeout)
+        if self.labels:
+            try:
+                refs = self._add_labelled(refs, labelled(hook, self.labels, deadline))
+            except Exception as exc:
+                log_error(self.log, exc, f"{self._cause}: could not find the jobs labelled {self.labels}")
+        from airflow_ft_provider.notifications.cancelling import cancel_in_thread
+
+        outcomes = [Outcome(job_id) for job_id in self._for_platform(refs, hook)]
+        cancel_in_thread(hook, outcomes, wait_for_cancelled=self.wait_for_cancelled, deadline=deadline)
+        self._report(hook, outcomes)
+
+    def __await__(self) -> Generator[Any, None, None]:
+        """Render and notify in the triggerer (a Deadline Alert's ``AsyncCallback``); never raises."""
+        from airflow_ft_provider.notifications.missed_deadline import arender_and_notify
+
+        return arender_and_notify(self).__await__()
+
+    async def async_notify(self, context: Context) -> None:
+        """Cancel from the triggerer's event loop: the flows of :meth:`notify`, driven async, within ``timeout``.
+
+        A Deadline Alert's context holds the DAG run (``dag_run``) and the deadline, no task and no
+        DAG: the jobs are ``job_id``, else those the run's tasks (``xcom_task_ids``, default every
+        task) pushed under ``xcom_key``, read through the triggerer's channel to Airflow; and, with
+        ``labels``, the active jobs carrying them.
+        """
+        from airflow_ft_provider.notifications.missed_deadline import anotify
+
+        await anotify(self, context)
 
     # -- which jobs -----------------------------------------------------------------------
     def _find_jobs(self, context: Context) -> list[JobRef]:
@@ -165,16 +187,31 @@ class CancelTuningJobNotifier(BaseNotifier):
         dag_id, run_id = context["dag"].dag_id, context["run_id"]
         task_ids, map_index = self._xcom_scope(context)
         for task_id, value in read_xcoms(dag_id, run_id, self.xcom_key, task_ids, map_index):
-            found = list(job_refs(value, f"XCom {self.xcom_key!r} of task {task_id!r}"))
-            if not found and value is not None:
-                self.log.warning(
-                    "Cancel on failure: ignored XCom %r of task %r: a %s is neither a job id nor a job record.",
-                    self.xcom_key,
-                    task_id,
-                    type(value).__name__,
-                )
-            refs.extend(found)
+            refs.extend(self._refs_in(task_id, value))
         return unique(refs)
+
+    def _refs_in(self, task_id: str, value: Any) -> list[JobRef]:
+        found = list(job_refs(value, f"XCom {self.xcom_key!r} of task {task_id!r}"))
+        if not found and value is not None:
+            self.log.warning(
+                "%s: ignored XCom %r of task %r: a %s is neither a job id nor a job record.",
+                self._cause,
+                self.xcom_key,
+                task_id,
+                type(value).__name__,
+            )
+        return found
+
+    def _add_labelled(self, refs: list[JobRef], found: list[JobRef]) -> list[JobRef]:
+        if not found:
+            self.log.info(
+                "%s: no active job of connection %r carries labels %s.", self._cause, self.conn_id, self.labels
+            )
+        return unique(refs + found)
+
+    def _unusable(self, exc: Exception, refs: list[JobRef]) -> None:
+        ids = ", ".join(ref.job_id for ref in refs) or "(jobs by labels)"
+        log_error(self.log, exc, f"{self._cause}: cannot use connection {self.conn_id!r}; NOT cancelled: {ids}")
 
     def _xcom_scope(self, context: Context) -> tuple[Sequence[str], int | None]:
         """The task ids whose XComs to read, and the map index to read (None: all of them)."""
@@ -189,6 +226,9 @@ class CancelTuningJobNotifier(BaseNotifier):
     def _looked_at(self, context: Context) -> str:
         task_ids, map_index = self._xcom_scope(context)
         where = f"task(s) {', '.join(task_ids)}" + (f" map index {map_index}" if map_index not in (None, -1) else "")
+        return self._looked(where)
+
+    def _looked(self, where: str) -> str:
         return f"job_id was {self.job_id!r}; looked under XCom key {self.xcom_key!r} of {where}"
 
     def _for_platform(self, refs: list[JobRef], hook: TuningJobHook) -> list[str]:
@@ -196,7 +236,8 @@ class CancelTuningJobNotifier(BaseNotifier):
         for ref in refs:
             if ref.platform is not None and ref.platform != hook.platform:
                 self.log.info(
-                    "Cancel on failure: skipped %s job %s (from %s): connection %r is for %s.",
+                    "%s: skipped %s job %s (from %s): connection %r is for %s.",
+                    self._cause,
                     ref.platform,
                     ref.job_id,
                     ref.source,
@@ -204,88 +245,13 @@ class CancelTuningJobNotifier(BaseNotifier):
                     hook.platform,
                 )
             else:
-                self.log.info("Cancel on failure: %s job %s (from %s).", hook.platform, ref.job_id, ref.source)
+                self.log.info("%s: %s job %s (from %s).", self._cause, hook.platform, ref.job_id, ref.source)
                 keep.append(ref.job_id)
         return keep
 
-    # -- cancel ---------------------------------------------------------------------------
-    def _cancel(self, hook: TuningJobHook, job_ids: list[str], deadline: float) -> None:
-        outcomes = [_Outcome(job_id) for job_id in job_ids]
-        worker = threading.Thread(
-            target=self._work, args=(hook, outcomes, deadline), name="ft-cancel-on-failure", daemon=True
-        )
-        worker.start()
-        # Every request is bounded by the deadline too: the grace lets the worker report how it ended.
-        worker.join(max(0.0, deadline - time.time()) + JOIN_GRACE)
+    def _report(self, hook: TuningJobHook, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
-            self._report(hook, outcome)
-
-    def _work(self, hook: TuningJobHook, outcomes: list[_Outcome], deadline: float) -> None:
-        """Send every cancel first, then (if asked) wait for each job: stopping the spend comes first."""
-        from airflow_ft_provider.flows import PollSchedule, cancel_flow, run_flow, wait_flow
-
-        schedule = PollSchedule(minimum=0.5, maximum=5.0)
-        try:
-            for outcome in outcomes:
-                try:
-                    outcome.cancel = run_flow(hook, cancel_flow(outcome.job_id), deadline=deadline)
-                except Exception as exc:
-                    outcome.error = exc
-            for outcome in outcomes:
-                if self.wait_for_cancelled and outcome.cancel is not None and not outcome.cancel.after.is_terminal:
-                    try:
-                        job_id = outcome.cancel.after.job_id
-                        flow = wait_flow(job_id, deadline=deadline, schedule=schedule)
-                        outcome.wait = run_flow(hook, flow, deadline=deadline)
-                    except Exception as exc:
-                        outcome.error = exc
-        finally:
-            hook.close()
-
-    def _report(self, hook: TuningJobHook, outcome: _Outcome) -> None:
-        from airflow_ft_provider.flows import CancelAction, WaitStatus
-        from airflow_ft_provider.jobs import TuningJobState
-
-        name = f"{hook.platform} job {outcome.job_id}"
-        cancel, wait = outcome.cancel, outcome.wait
-        if cancel is None and outcome.error is not None:
-            self._log_error(outcome.error, f"Cancel on failure: {name} was NOT cancelled")
-            return
-        if cancel is None:
-            self.log.error(
-                "Cancel on failure: %s: not done within timeout=%g s (the platform did not answer in time); "
-                "the job may still be running: cancel it by hand, or raise the notifier's timeout.",
-                name,
-                self.timeout,
-            )
-            return
-        before, after = cancel.before, cancel.after
-        if cancel.action is CancelAction.ALREADY_ENDED:
-            self.log.info("Cancel on failure: %s had already ended %s; no cancel sent.", name, before.state)
-            return
-        did = "cancel sent" if cancel.action is CancelAction.SENT else "already cancelling, no cancel sent"
-        now = "" if after is before else f"; now {after.state}"  # some platforms answer a cancel without the job
-        self.log.info("Cancel on failure: %s was %s: %s%s.", name, before.state, did, now)
-        if not self.wait_for_cancelled or after.is_terminal:
-            return
-        if outcome.error is not None:
-            self._log_error(outcome.error, f"Cancel on failure: waiting for {name} to end failed")
-        elif wait is None:  # the worker is still waiting
-            self.log.warning("Cancel on failure: %s not confirmed terminal within timeout=%g s.", name, self.timeout)
-        elif wait.status is WaitStatus.REACHED and wait.job is not None:
-            ended = wait.job.state
-            if ended is TuningJobState.CANCELLED:
-                self.log.info("Cancel on failure: confirmed: %s is CANCELLED.", name)
-            else:
-                self.log.warning("Cancel on failure: %s ended %s before the cancel took effect.", name, ended)
-        else:
-            self.log.warning("Cancel on failure: %s not confirmed terminal: %s.", name, wait.message)
-
-    def _log_error(self, exc: Exception, what: str) -> None:
-        if isinstance(exc, _EXPECTED_ERRORS):
-            self.log.error("%s: %s: %s", what, type(exc).__name__, exc)
-        else:
-            self.log.error("%s: unexpected %s.", what, type(exc).__name__, exc_info=exc)
+            report(self.log, self._cause, hook.platform, outcome, self.timeout, self.wait_for_cancelled)
 
 
 def cancel_tuning_job_on_failure(
