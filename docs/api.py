@@ -77,6 +77,11 @@ SECTIONS: list[tuple[str, str, Callable[[], list[Entry]]]] = [
     ("Operators", "", lambda: [
         Entry("airflow_ft_provider.operators.cancel.CancelTuningJobOperator"),
         Entry("airflow_ft_provider.operators.bulk_cancel.BulkCancelTuningJobsOperator"),
+        Entry("airflow_ft_provider.operators.reaper.ReapOrphanedTuningJobsOperator"),
+    ]),
+    ("Run labels", "Labels a job is created with so that the reaper can find its run (docs/reaper.md).", lambda: [
+        Entry("airflow_ft_provider.run_labels.run_labels"),
+        Entry("airflow_ft_provider.airflow_state.AirflowStateUnavailableError"),
     ]),
     ("Sensor and trigger", "", lambda: [
         Entry("airflow_ft_provider.sensors.job_state.TuningJobStateSensor"),
@@ -84,7 +89,7 @@ SECTIONS: list[tuple[str, str, Callable[[], list[Entry]]]] = [
         Entry("airflow_ft_provider.triggers.job_state.JobStateEvent", ("parse",)),
     ]),
     ("Notifier", "", lambda: [
-        Entry("airflow_ft_provider.notifications.cancel_job.CancelTuningJobNotifier"),
+        Entry("airflow_ft_provider.notifications.cancel_job.CancelTuningJobNotifier", ("notify", "async_notify")),
         Entry("airflow_ft_provider.notifications.cancel_job.cancel_tuning_job_on_failure"),
     ]),
     ("Hooks", "`get_hook` picks the hook from the connection's type; each hook takes a `conn_id` and "
@@ -120,6 +125,12 @@ SECTIONS: list[tuple[str, str, Callable[[], list[Entry]]]] = [
         Entry("airflow_ft_provider.testing.dags.run_dag_file"),
         Entry("airflow_ft_provider.testing.dags.run_dag_source"),
         Entry("airflow_ft_provider.testing.dags.RunResult", ("xcom",)),
+    ]),
+    ("Smoke check", "`python -m airflow_ft_provider check <conn_id>` (docs/smoke-check.md) in Python.", lambda: [
+        Entry("airflow_ft_provider.smoke.run_check"),
+        Entry("airflow_ft_provider.smoke.CheckReport", ("healthy", "to_text", "to_json")),
+        Entry("airflow_ft_provider.smoke.Exchange"),
+        Entry("airflow_ft_provider.smoke.Failure"),
     ]),
 ]  # fmt: skip
 
