@@ -54,9 +54,6 @@ log = logging.getLogger(__name__)
 #: Listings start no more often than this: each parses every job on its pages, and a trigger's
 #: schedule is seconds to minutes, so faster rounds would cost CPU and budget for nothing.
 MIN_LISTING_INTERVAL = 1.0
-#: A round answers its waits this many at a time, letting the loop run between: answering 5,000
-#: at once woke 5,000 triggers in one turn of the event loop (lag p99 314 ms at 5,000 waits).
-SETTLE_CHUNK = 200
 #: The longest a background read waits for others to share a round with (a sensor polls every
 #: 30 s; a few seconds more cost it nothing).
 BACKGROUND_GATHER = 5.0
@@ -219,10 +216,8 @@ class JobWatcher:
                 for waiters in batch.values():
                     self._settle(waiters, exc)
                 return
-            for answered, (job_id, job) in enumerate(listed.found.items(), 1):
+            for job_id, job in listed.found.items():
                 self.stats.listed_answers += self._settle(batch[job_id], job)
-                if answered % SETTLE_CHUNK == 0:
-                    await asyncio.sleep(0)  # the triggers answered so far run now, not all in one loop turn
             try:
                 step = flow.send(listed)
             except StopIteration:
