@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Self
 
-from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnField
+from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
 from airflow_ft_provider.errors import (
     AuthenticationError,
     JobNotCancellableError,
@@ -171,4 +171,16 @@ def aws_fields(service: str) -> tuple[ConnField, ...]:
             "the extra where Amazon's provider keeps it; fill one of the two, or neither for the region's.",
         ),
         *COMMON_FIELDS,
+    )
+
+
+def aws_form(dialect: type[AwsDialect], service: str, key_field_label: str = "Secret access key") -> ConnectionForm:
+    """An AWS platform's connection form: Login is the access key id, Password its secret; both
+    empty: the default AWS credential chain."""
+    return ConnectionForm(
+        fields=aws_fields(service),
+        key_field_label=key_field_label,
+        host_placeholder=dialect.default_base_url(DEFAULT_REGION),
+        hidden=("schema", "port"),
+        relabeling={"login": "AWS access key ID"},
     )

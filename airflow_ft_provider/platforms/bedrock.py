@@ -16,11 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
-from airflow_ft_provider.connection_fields import ConnectionForm
 from airflow_ft_provider.errors import InvalidJobIdError
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import EMPTY_OBJECT_OR_NO_BODY
-from airflow_ft_provider.platforms.aws import DEFAULT_REGION, AwsDialect, aws_fields
+from airflow_ft_provider.platforms.aws import DEFAULT_REGION, AwsDialect, aws_form
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
 from airflow_ft_provider.platforms.fields import parse_time, text
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
@@ -253,15 +252,8 @@ RECORD = PlatformRecord(
     conn_type="ft_bedrock",
     hook_name_note="model customization",
     dialect=BedrockDialect,
-    form=ConnectionForm(
-        fields=aws_fields("Bedrock"),
-        key_field_label="Secret access key (or Bedrock API key)",
-        host_placeholder=BedrockDialect.default_base_url(DEFAULT_REGION),
-        # Login is the access key id (without it, Password is a Bedrock API key); both empty: the
-        # default AWS credential chain.
-        hidden=("schema", "port"),
-        relabeling={"login": "AWS access key ID"},
-    ),
+    # Password without a Login is a Bedrock API key.
+    form=aws_form(BedrockDialect, "Bedrock", "Secret access key (or Bedrock API key)"),
     hook_class_name="BedrockCustomizationHook",
     hook_module="airflow_ft_provider.hooks.bedrock",
     # A user's existing Amazon provider connection works as well.

@@ -18,11 +18,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_ft_provider.connection_fields import ConnectionForm
 from airflow_ft_provider.errors import InvalidJobIdError, JobNotFoundError, TuningJobError
 from airflow_ft_provider.jobs import JobUsage, TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import EMPTY_OBJECT_OR_NO_BODY
-from airflow_ft_provider.platforms.aws import DEFAULT_REGION, AwsDialect, aws_fields
+from airflow_ft_provider.platforms.aws import AwsDialect, aws_form
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
 from airflow_ft_provider.platforms.fields import mapping, parse_time, text
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
@@ -211,14 +210,7 @@ RECORD = PlatformRecord(
     conn_type="ft_sagemaker",
     hook_name_note="training jobs",
     dialect=SageMakerDialect,
-    form=ConnectionForm(
-        fields=aws_fields("SageMaker API"),
-        key_field_label="Secret access key",
-        host_placeholder=SageMakerDialect.default_base_url(DEFAULT_REGION),
-        # Login is the access key id; both empty: the default AWS credential chain.
-        hidden=("schema", "port"),
-        relabeling={"login": "AWS access key ID"},
-    ),
+    form=aws_form(SageMakerDialect, "SageMaker API"),
     hook_class_name="SageMakerTrainingHook",
     hook_module="airflow_ft_provider.hooks.sagemaker",
     # Airflow's ``aws`` connection serves Bedrock unless its ``platform`` extra names SageMaker.
