@@ -3,8 +3,9 @@
 A failed run must not leave a job spending compute. Use :class:`CancelTuningJobNotifier` (or the
 plain function from :func:`cancel_tuning_job_on_failure`) as ``on_failure_callback`` of a task or
 of a DAG. It cancels "as a user means it" (read first, cancel only an active job, tolerate
-"already cancelling"), is bounded in time, and never raises: a callback error must not hide the
-failure that triggered it, so every problem is logged instead.
+"already cancelling"), is bounded in time, counts every cancel in Airflow's metrics, and by default
+never raises: a callback error must not hide the failure that triggered it, so every problem is
+logged instead (``on_cancel_failure`` makes a failed cancel fail the callback or call back).
 
 Where it runs: a task's callback runs in the task process on the worker; a DAG's callback runs in
 the dag-processor, and inside ``dag.test()`` in the test's own process. Only Airflow and this
@@ -25,6 +26,14 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseNo
 from airflow_ft_provider import version_compat
 from airflow_ft_provider.arguments import seconds
 from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.metrics import failing_before_flow
+from airflow_ft_provider.notifications.cancel_failure import (
+    CancelFailure,
+    CancelOnFailureError,
+    OnCancelFailure,
+    checked,
+    settle,
+)
 from airflow_ft_provider.notifications.job_refs import (
     TUNING_JOB_ID_XCOM_KEY,
     JobRef,
@@ -40,7 +49,13 @@ if TYPE_CHECKING:
     from airflow_ft_provider.flows import CancelResult, WaitResult
     from airflow_ft_provider.hooks.base import TuningJobHook
 
-__all__ = ["TUNING_JOB_ID_XCOM_KEY", "CancelTuningJobNotifier", "cancel_tuning_job_on_failure"]
+__all__ = [
+    "TUNING_JOB_ID_XCOM_KEY",
+    "CancelFailure",
+    "CancelOnFailureError",
+    "CancelTuningJobNotifier",
+    "cancel_tuning_job_on_failure",
+]
 
 #: Seconds past the deadline the callback waits for its worker, whose requests end at the deadline.
 JOIN_GRACE = 2.0
@@ -81,6 +96,10 @@ class CancelTuningJobNotifier(BaseNotifier):
     :param timeout: seconds the whole callback may take; past it, log and return.
     :param wait_for_cancelled: also wait (within ``timeout``) until the job is terminal; by
         default the callback only makes sure that the cancel was sent.
+    :param on_cancel_failure: when a job could not be cancelled (or the notifier could not find out
+        which): ``"log"`` (default) logs and never raises; ``"raise"`` also fails the callback with
+        ``CancelOnFailureError``; a callable is called with a ``CancelFailure`` (its errors propagate).
+        The ``ft_provider.cancel.failed`` metric counts such cancels whatever the choice.
     """
 
     template_fields: Sequence[str] = ("conn_id", "job_id")
@@ -94,6 +113,7 @@ class CancelTuningJobNotifier(BaseNotifier):
         xcom_key: str = TUNING_JOB_ID_XCOM_KEY,
         timeout: Any = 60.0,
         wait_for_cancelled: bool = False,
+        on_cancel_failure: OnCancelFailure = "log",
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
@@ -102,22 +122,31 @@ class CancelTuningJobNotifier(BaseNotifier):
         self.xcom_key = xcom_key
         self.timeout = seconds(timeout, "timeout")
         self.wait_for_cancelled = wait_for_cancelled
+        self.on_cancel_failure = checked(on_cancel_failure)
+        self._failure: CancelFailure | None = None
 
     def __call__(self, *args: Any) -> None:
-        """Render and notify on a copy; never raises.
+        """Render and notify on a copy; raises only as ``on_cancel_failure`` asks.
 
         Rendering replaces the template in place, so the instance Airflow holds would keep the
         first run's job id: one notifier shared by several tasks (``default_args``), or a DAG's
         callback run for several runs by one dag-processor, would cancel the wrong job.
         """
+        run = copy.copy(self)
         try:
-            BaseNotifier.__call__(copy.copy(self), *args)
-        except Exception:
-            self.log.exception(
-                "Cancel on failure (connection %r, job_id %r): could not render the notifier; nothing was cancelled.",
-                self.conn_id,
-                self.job_id,
-            )
+            with failing_before_flow(self.conn_id):
+                BaseNotifier.__call__(run, *args)
+        except Exception as exc:
+            what = "could not render the notifier; nothing was cancelled"
+            self.log.exception("Cancel on failure (connection %r, job_id %r): %s.", self.conn_id, self.job_id, what)
+            run._failed((), f"{what}: {type(exc).__name__}")
+        if run._failure is not None:
+            settle(self.on_cancel_failure, run._failure)
+
+    def _failed(self, job_ids: Sequence[str], problem: str) -> None:
+        """Note that ``job_ids`` (or, empty, whatever was to be cancelled) could not be cancelled."""
+        before = self._failure or CancelFailure(str(self.conn_id), (), ())
+        self._failure = CancelFailure(before.conn_id, (*before.job_ids, *job_ids), (*before.problems, problem))
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         """Render; also when ``dag.test()`` hands a DAG callback a DAG that cannot template.
@@ -135,9 +164,12 @@ class CancelTuningJobNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         started = time.time()
         try:
-            refs = self._find_jobs(context)
+            with failing_before_flow(self.conn_id):
+                refs = self._find_jobs(context)
         except Exception as exc:
-            self._log_error(exc, "Cancel on failure: could not read the run's XComs to find the job id(s)")
+            self._failed(
+                (), self._log_error(exc, "Cancel on failure: could not read the run's XComs to find the job id(s)")
+            )
             return
         if not refs:
             self.log.warning(
@@ -147,11 +179,13 @@ class CancelTuningJobNotifier(BaseNotifier):
         try:
             from airflow_ft_provider.hooks.registry import get_hook
 
-            hook = get_hook(self.conn_id)
-            hook.prepare()  # reads the connection (and masks its secrets) in this thread
+            with failing_before_flow(self.conn_id, jobs=len(refs)):
+                hook = get_hook(self.conn_id)
+                hook.prepare()  # reads the connection (and masks its secrets) in this thread
         except Exception as exc:
-            ids = ", ".join(ref.job_id for ref in refs)
-            self._log_error(exc, f"Cancel on failure: cannot use connection {self.conn_id!r}; NOT cancelled: {ids}")
+            ids = [ref.job_id for ref in refs]
+            what = f"Cancel on failure: cannot use connection {self.conn_id!r}; NOT cancelled: {', '.join(ids)}"
+            self._failed(ids, self._log_error(exc, what))
             return
         job_ids = self._for_platform(refs, hook)
         if job_ids:
@@ -235,7 +269,7 @@ class CancelTuningJobNotifier(BaseNotifier):
                 if self.wait_for_cancelled and outcome.cancel is not None and not outcome.cancel.after.is_terminal:
                     try:
                         job_id = outcome.cancel.after.job_id
-                        flow = wait_flow(job_id, deadline=deadline, schedule=schedule)
+                        flow = wait_flow(job_id, deadline=deadline, schedule=schedule, confirming_since=time.time())
                         outcome.wait = run_flow(hook, flow, deadline=deadline)
                     except Exception as exc:
                         outcome.error = exc
@@ -249,15 +283,17 @@ class CancelTuningJobNotifier(BaseNotifier):
         name = f"{hook.platform} job {outcome.job_id}"
         cancel, wait = outcome.cancel, outcome.wait
         if cancel is None and outcome.error is not None:
-            self._log_error(outcome.error, f"Cancel on failure: {name} was NOT cancelled")
+            self._failed(
+                [outcome.job_id], self._log_error(outcome.error, f"Cancel on failure: {name} was NOT cancelled")
+            )
             return
         if cancel is None:
-            self.log.error(
-                "Cancel on failure: %s: not done within timeout=%g s (the platform did not answer in time); "
-                "the job may still be running: cancel it by hand, or raise the notifier's timeout.",
-                name,
-                self.timeout,
+            problem = (
+                f"Cancel on failure: {name}: not done within timeout={self.timeout:g} s (the platform did not answer "
+                "in time); the job may still be running: cancel it by hand, or raise the notifier's timeout."
             )
+            self.log.error("%s", problem)
+            self._failed([outcome.job_id], problem)
             return
         before, after = cancel.before, cancel.after
         if cancel.action is CancelAction.ALREADY_ENDED:
@@ -281,11 +317,14 @@ class CancelTuningJobNotifier(BaseNotifier):
         else:
             self.log.warning("Cancel on failure: %s not confirmed terminal: %s.", name, wait.message)
 
-    def _log_error(self, exc: Exception, what: str) -> None:
+    def _log_error(self, exc: Exception, what: str) -> str:
+        """Log ``what`` went wrong with ``exc``; the line logged (without a traceback)."""
         if isinstance(exc, _EXPECTED_ERRORS):
-            self.log.error("%s: %s: %s", what, type(exc).__name__, exc)
-        else:
-            self.log.error("%s: unexpected %s.", what, type(exc).__name__, exc_info=exc)
+            line = f"{what}: {type(exc).__name__}: {exc}"
+            self.log.error("%s", line)
+            return line
+        self.log.error("%s: unexpected %s.", what, type(exc).__name__, exc_info=exc)
+        return f"{what}: unexpected {type(exc).__name__}"
 
 
 def cancel_tuning_job_on_failure(
@@ -296,6 +335,7 @@ def cancel_tuning_job_on_failure(
     xcom_key: str = TUNING_JOB_ID_XCOM_KEY,
     timeout: float = 60.0,
     wait_for_cancelled: bool = False,
+    on_cancel_failure: OnCancelFailure = "log",
 ) -> Callable[[Context], None]:
     """An ``on_failure_callback`` function for those who prefer functions to notifier objects.
 
@@ -309,6 +349,7 @@ def cancel_tuning_job_on_failure(
         xcom_key=xcom_key,
         timeout=timeout,
         wait_for_cancelled=wait_for_cancelled,
+        on_cancel_failure=on_cancel_failure,
     )
 
     def cancel_tuning_job(context: Context) -> None:
