@@ -82,6 +82,14 @@ class TestCancelFlow:
         assert result.action is action
         assert result.after.state is state
 
+    def test_a_cancel_answered_with_the_job_cancelled_counts_as_confirmed_at_once(self):
+        flow = cancel_flow("ftjob-1")
+        next(flow)
+        flow.send(job(S.RUNNING))
+        counts: list[Count] = []
+        finish(flow, job(S.CANCELLED), counts)
+        assert counts == [Count(CancelOutcome.SENT), Count(None, seconds=0.0)]
+
     def test_a_listed_job_is_not_read_again_before_the_cancel(self):
         listed = job(S.RUNNING)
         flow = cancel_flow("ftjob-1", listed=listed)

@@ -43,14 +43,18 @@ def cancel_flow(job_id: str, listed: TuningJob | None = None) -> Flow[CancelResu
     platform refuses because the job already ended or is cancelling, or answers with something that
     is not its acknowledgement (``platforms.acks``), a second read says how the job is, and that is
     what is reported: ``cancel_sent`` means the platform acknowledged this cancel, never less.
-    Every cancel is counted once by its outcome (``metrics.CancelOutcome``), a failure included.
+    Every cancel is counted once by its outcome (``metrics.CancelOutcome``), a failure included; one
+    answered with the job already CANCELLED is counted confirmed too (no wait will follow).
     """
     try:
         result = yield from _cancel(job_id, listed)
     except Exception as exc:
         yield Count(_failure_outcome(exc))
         raise
-    yield Count(CancelOutcome.SENT if result.action is CancelAction.SENT else CancelOutcome.NOT_NEEDED)
+    sent = result.action is CancelAction.SENT
+    yield Count(CancelOutcome.SENT if sent else CancelOutcome.NOT_NEEDED)
+    if sent and result.after.state is TuningJobState.CANCELLED:  # answered already cancelled: no wait follows
+        yield Count(None, seconds=0.0)
     return result
 
 
