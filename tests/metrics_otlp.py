@@ -42,10 +42,15 @@ class Received:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def value(self, name: str, **tags: str) -> float:
-        """The metric's value (a counter's total, a timer's count of samples) with exactly ``tags``."""
+        """The metric's value with exactly ``tags``: a counter's total; a timer's count of samples
+        (Airflow 3.2+), or its last value (3.1, a gauge)."""
         key = (OTEL_PREFIX + name, tuple(sorted(tags.items())))
         with self.lock:
             return self.values.get(key, 0)
+
+    def has(self, name: str, **tags: str) -> bool:
+        with self.lock:
+            return (OTEL_PREFIX + name, tuple(sorted(tags.items()))) in self.values
 
     def names(self) -> set[str]:
         with self.lock:
@@ -88,6 +93,8 @@ def otlp_receiver() -> Iterator[tuple[int, Received]]:
 def _note(received: Received, metric: Any) -> None:
     if metric.HasField("sum"):
         points = [(p, p.as_int or p.as_double) for p in metric.sum.data_points]
+    elif metric.HasField("gauge"):  # Airflow 3.1 sends timers as gauges of the last value
+        points = [(p, p.as_int or p.as_double) for p in metric.gauge.data_points]
     elif metric.HasField("histogram"):
         points = [(p, p.count) for p in metric.histogram.data_points]
     elif metric.HasField("exponential_histogram"):

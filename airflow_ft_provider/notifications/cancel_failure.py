@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow_ft_provider.errors import TuningJobError
 
 LOG = "log"
 RAISE = "raise"
@@ -40,11 +40,11 @@ class CancelFailure:
         return f"Cancel on failure (connection {self.conn_id!r}): {jobs}: {'; '.join(self.problems)}"
 
 
-class CancelOnFailureError(AirflowException):
+class CancelOnFailureError(TuningJobError):
     """The notifier could not cancel and was told to fail loudly (``on_cancel_failure="raise"``)."""
 
     def __init__(self, failure: CancelFailure) -> None:
-        super().__init__(str(failure))
+        super().__init__(str(failure), job_id=", ".join(failure.job_ids) or None)
         self.failure = failure
 
 
