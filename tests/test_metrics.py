@@ -1,8 +1,9 @@
 """The cancel metrics, read from Airflow's own metrics pipeline (see ``tests.metrics_otlp``).
 
 One DAG run exercises every outcome a user alerts on: a cancel confirmed by its answer, one
-confirmed by the trigger of a deferred task, a cancel of a job that had already ended, a job the platform does not know, a refused cancel (Gemini cannot cancel), and
-an on-failure notifier whose connection id has a typo: the failure before any flow counts too.
+confirmed by the trigger of a deferred task, a cancel of a job that had already ended, a job the
+platform does not know, a refused cancel (Gemini cannot cancel), and an on-failure notifier whose
+connection id has a typo: the failure before any flow counts too.
 """
 
 from __future__ import annotations
