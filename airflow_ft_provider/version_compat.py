@@ -243,6 +243,31 @@ def has_supervisor() -> bool:
     return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
 
 
+# -- connections in triggers ----------------------------------------------------------------------
+async def aget_connection(hook: Any) -> Any:
+    """``hook``'s connection, looked up the asynchronous way Airflow recommends in triggers.
+
+    ``common.compat``'s ``get_async_connection`` picks the hook's ``aget_connection`` (Airflow 3.3.2+)
+    or, where that would mask secrets with a blocking call, the blocking lookup in a thread. Under
+    ``airflow dags test`` / ``dag.test()`` a trigger runs beside an in-process supervisor, whose
+    asynchronous connection lookup does not reach the metadata database (3.3: "The conn_id ... isn't
+    defined" for a connection stored there); its blocking lookup does, so it runs in a thread there.
+    """
+    from airflow.providers.common.compat.connection import get_async_connection
+
+    if _in_process_supervisor():
+        return await asyncio.to_thread(hook.get_connection, hook.conn_id)
+    return await get_async_connection(hook.conn_id, hook=hook)
+
+
+def _in_process_supervisor() -> bool:
+    """Whether this process is ``dag.test()``'s own supervisor (no triggerer, no worker)."""
+    from airflow.sdk.execution_time import task_runner
+
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return type(comms).__name__ == "InProcessSupervisorComms"
+
+
 # -- templates -------------------------------------------------------------------------------------
 def dag_can_template(dag: object) -> bool:
     """Whether a context's ``dag`` can render templates.

@@ -8,6 +8,7 @@ from airflow_ft_provider.errors import JobNotCancellableError, JobNotFoundError,
 from airflow_ft_provider.flows import (
     CancelAction,
     CancelJob,
+    Count,
     GetJob,
     PollSchedule,
     Sleep,
@@ -16,6 +17,7 @@ from airflow_ft_provider.flows import (
     wait_flow,
 )
 from airflow_ft_provider.jobs import Platform, TuningJob, TuningJobState
+from airflow_ft_provider.metrics import CancelOutcome
 
 S = TuningJobState
 
@@ -24,10 +26,17 @@ def job(state: TuningJobState, job_id: str = "ftjob-1") -> TuningJob:
     return TuningJob(platform=Platform.OPENAI, job_id=job_id, state=state, native_state=state.value.lower())
 
 
-def finish(flow, value):
-    with pytest.raises(StopIteration) as stop:
-        flow.send(value)
-    return stop.value.value
+def finish(flow, value, counts: list[Count] | None = None):
+    """Send ``value``, then answer the metric steps that follow (noted in ``counts``) until the flow ends."""
+    try:
+        step = flow.send(value)
+        while isinstance(step, Count):
+            if counts is not None:
+                counts.append(step)
+            step = flow.send(None)
+    except StopIteration as stop:
+        return stop.value
+    raise AssertionError(f"the flow asked for {step} instead of ending")
 
 
 class TestCancelFlow:
@@ -73,6 +82,14 @@ class TestCancelFlow:
         assert result.action is action
         assert result.after.state is state
 
+    def test_a_cancel_answered_with_the_job_cancelled_counts_as_confirmed_at_once(self):
+        flow = cancel_flow("ftjob-1")
+        next(flow)
+        flow.send(job(S.RUNNING))
+        counts: list[Count] = []
+        finish(flow, job(S.CANCELLED), counts)
+        assert counts == [Count(CancelOutcome.SENT), Count(None, seconds=0.0)]
+
     def test_a_listed_job_is_not_read_again_before_the_cancel(self):
         listed = job(S.RUNNING)
         flow = cancel_flow("ftjob-1", listed=listed)
@@ -85,8 +102,43 @@ class TestCancelFlow:
         next(flow)
         flow.send(job(S.RUNNING))
         flow.throw(JobNotCancellableError("no"))
+        assert flow.send(job(S.RUNNING)) == Count(CancelOutcome.REFUSED)
         with pytest.raises(JobNotCancellableError):
-            flow.send(job(S.RUNNING))
+            flow.send(None)
+
+    @pytest.mark.parametrize(
+        ("read", "outcome"),
+        [
+            (S.RUNNING, CancelOutcome.SENT),
+            (S.CANCELLING, CancelOutcome.NOT_NEEDED),
+            (S.SUCCEEDED, CancelOutcome.NOT_NEEDED),
+        ],
+    )
+    def test_every_cancel_is_counted_once_by_its_outcome(self, read, outcome):
+        flow = cancel_flow("ftjob-1")
+        next(flow)
+        counts: list[Count] = []
+        if read is S.RUNNING:
+            assert flow.send(job(read)) == CancelJob("ftjob-1")
+            finish(flow, None, counts)
+        else:
+            finish(flow, job(read), counts)
+        assert counts == [Count(outcome)]
+
+    @pytest.mark.parametrize(
+        ("error", "outcome"),
+        [
+            (JobNotFoundError("gone"), CancelOutcome.NOT_FOUND),
+            (PlatformUnavailableError("down"), CancelOutcome.FAILED),
+            (ValueError("a bad connection"), CancelOutcome.FAILED),
+        ],
+    )
+    def test_a_failed_read_is_counted_before_it_is_raised(self, error, outcome):
+        flow = cancel_flow("ftjob-1")
+        next(flow)
+        assert flow.throw(error) == Count(outcome)
+        with pytest.raises(type(error)):
+            flow.send(None)
 
     def test_uses_the_platform_name_of_the_job_after_reading(self):
         flow = cancel_flow("123")
@@ -103,8 +155,10 @@ class FakeClock:
         return self.now
 
 
-def drive(flow, clock: FakeClock, answers):
-    """Answer GetJob steps from ``answers`` (a job or an exception), advance the clock on Sleep."""
+def drive(flow, clock: FakeClock, answers, counts: list[Count] | None = None):
+    """Answer GetJob steps from ``answers`` (a job or an exception), advance the clock on Sleep,
+    note metric steps in ``counts``."""
+    counts = [] if counts is None else counts
     step = next(flow)
     sleeps: list[float] = []
     answers = iter(answers)
@@ -113,6 +167,9 @@ def drive(flow, clock: FakeClock, answers):
             if isinstance(step, Sleep):
                 sleeps.append(step.seconds)
                 clock.now += step.seconds
+                step = flow.send(None)
+            elif isinstance(step, Count):
+                counts.append(step)
                 step = flow.send(None)
             else:
                 answer = next(answers)
@@ -130,6 +187,19 @@ class TestWaitFlow:
         assert result.job.state is S.CANCELLED
         assert result.polls == 3
         assert sleeps == [1.0, 1.0]
+
+    def test_a_confirmation_is_counted_with_its_time_and_a_plain_wait_is_not(self):
+        clock = FakeClock()
+        counts: list[Count] = []
+        flow = wait_flow("j", deadline=None, confirming_since=clock.now - 0.5, clock=clock)
+        drive(flow, clock, [job(S.CANCELLING), job(S.CANCELLED)], counts)
+        assert counts == [Count(None, seconds=1.5)]  # 0.5 s before the wait, 1 s of polling
+        plain: list[Count] = []
+        drive(wait_flow("j", deadline=None, clock=clock), clock, [job(S.CANCELLED)], plain)
+        ended_otherwise: list[Count] = []
+        flow = wait_flow("j", deadline=None, confirming_since=clock.now, clock=clock)
+        drive(flow, clock, [job(S.SUCCEEDED)], ended_otherwise)
+        assert plain == ended_otherwise == []
 
     def test_failure_state_wins(self):
         clock = FakeClock()

@@ -4,6 +4,7 @@ from airflow_ft_provider.flows.cancel import CancelAction, CancelResult, cancel_
 from airflow_ft_provider.flows.confirm import Confirmation, confirm_flow
 from airflow_ft_provider.flows.steps import (
     CancelJob,
+    Count,
     Flow,
     GetJob,
     GetJobs,
@@ -23,6 +24,7 @@ __all__ = [
     "CancelJob",
     "CancelResult",
     "Confirmation",
+    "Count",
     "Flow",
     "GetJob",
     "GetJobs",

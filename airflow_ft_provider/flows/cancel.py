@@ -9,9 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from airflow_ft_provider.errors import JobNotCancellableError, MalformedResponseError
-from airflow_ft_provider.flows.steps import CancelJob, Flow, GetJob
+from airflow_ft_provider.errors import (
+    JobNotCancellableError,
+    JobNotFoundError,
+    MalformedResponseError,
+    OperationNotSupportedError,
+)
+from airflow_ft_provider.flows.steps import CancelJob, Count, Flow, GetJob
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.metrics import CancelOutcome
 
 
 class CancelAction(StrEnum):
@@ -37,7 +43,22 @@ def cancel_flow(job_id: str, listed: TuningJob | None = None) -> Flow[CancelResu
     platform refuses because the job already ended or is cancelling, or answers with something that
     is not its acknowledgement (``platforms.acks``), a second read says how the job is, and that is
     what is reported: ``cancel_sent`` means the platform acknowledged this cancel, never less.
+    Every cancel is counted once by its outcome (``metrics.CancelOutcome``), a failure included; one
+    answered with the job already CANCELLED is counted confirmed too (no wait will follow).
     """
+    try:
+        result = yield from _cancel(job_id, listed)
+    except Exception as exc:
+        yield Count(_failure_outcome(exc))
+        raise
+    sent = result.action is CancelAction.SENT
+    yield Count(CancelOutcome.SENT if sent else CancelOutcome.NOT_NEEDED)
+    if sent and result.after.state is TuningJobState.CANCELLED:  # answered already cancelled: no wait follows
+        yield Count(None, seconds=0.0)
+    return result
+
+
+def _cancel(job_id: str, listed: TuningJob | None) -> Flow[CancelResult]:
     before: TuningJob = listed if listed is not None else (yield GetJob(job_id))
     if before.is_terminal:
         return CancelResult(before, before, CancelAction.ALREADY_ENDED)
@@ -55,3 +76,11 @@ def cancel_flow(job_id: str, listed: TuningJob | None = None) -> Flow[CancelResu
             return CancelResult(before, current, CancelAction.ALREADY_CANCELLING)
         raise
     return CancelResult(before, answered or before, CancelAction.SENT)
+
+
+def _failure_outcome(exc: Exception) -> CancelOutcome:
+    if isinstance(exc, JobNotCancellableError | OperationNotSupportedError):
+        return CancelOutcome.REFUSED
+    if isinstance(exc, JobNotFoundError):
+        return CancelOutcome.NOT_FOUND
+    return CancelOutcome.FAILED

@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from airflow_ft_provider.errors import JobNotFoundError, TuningJobError
-from airflow_ft_provider.flows.steps import Flow, Sleep
+from airflow_ft_provider.flows.steps import Count, Flow, Sleep
 from airflow_ft_provider.flows.wait import MAX_TRANSIENT_ERRORS, PollSchedule, WaitStatus
 from airflow_ft_provider.flows.watch import read_round
-from airflow_ft_provider.jobs import TuningJob
+from airflow_ft_provider.jobs import TuningJob, TuningJobState
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def confirm_flow(
     clock: Callable[[], float] = time.time,
 ) -> Flow[Confirmation]:
     """Read ``jobs`` (id -> latest record) in rounds (``flows.watch``) until every one is terminal or
-    gone, or ``deadline``. ``pages_per_listing``: what a listing costs, learned from each round."""
+    gone, or ``deadline``. ``pages_per_listing``: what a listing costs, learned from each round.
+    Each job seen CANCELLED counts ``metrics.CONFIRMED``, timed from when the confirmation started."""
     result = Confirmation(WaitStatus.REACHED, dict(jobs))
     started = clock()
     rounds = transient = 0
@@ -74,6 +75,8 @@ def confirm_flow(
         pages_per_listing = done.pages or pages_per_listing
         for job_id, read in done.found.items():
             if isinstance(read, TuningJob):
+                if read.state is TuningJobState.CANCELLED and not result.latest[job_id].is_terminal:
+                    yield Count(None, seconds=clock() - started)
                 result.latest[job_id] = read
             elif isinstance(read, JobNotFoundError):
                 result.gone.add(job_id)

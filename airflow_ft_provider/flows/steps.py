@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequen
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from airflow_ft_provider import metrics
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.jobs import TuningJob
+from airflow_ft_provider.metrics import CancelOutcome
 
 if TYPE_CHECKING:
     from airflow_ft_provider.hooks.base import PlatformSetup, TuningJobHook
@@ -70,7 +72,16 @@ class Sleep:
     seconds: float
 
 
-Step = GetJob | GetJobs | CancelJob | ListUntil | Sleep
+@dataclass(frozen=True)
+class Count:
+    """A metric (``airflow_ft_provider.metrics``): a cancel's ``outcome``, or with ``outcome`` None a
+    confirmed cancel that took ``seconds``. The driver adds the connection's platform and id."""
+
+    outcome: CancelOutcome | None
+    seconds: float | None = None
+
+
+Step = GetJob | GetJobs | CancelJob | ListUntil | Sleep | Count
 Flow = Generator[Step, Any, T]
 JobsRead = dict[str, TuningJob | TuningJobError]
 
@@ -99,6 +110,8 @@ def run_flow(
             return dict(zip(step.job_ids, map_calls(read, step.job_ids), strict=True))
         if isinstance(step, CancelJob):
             return hook.cancel_job(step.job_id, deadline=deadline)
+        if isinstance(step, Count):
+            return _count(hook, step)
         if isinstance(step, ListUntil):
             seeker = _Seeker(hook.prepare().dialect, step)
             for job in hook.list_jobs(step.page_size, deadline=deadline, urgent=step.urgent):
@@ -113,6 +126,12 @@ def run_flow(
 
 class AsyncJobs(Protocol):
     """What the async driver calls: a hook, or a trigger's view of one (``triggers.watcher``)."""
+
+    @property
+    def platform(self) -> str: ...
+
+    @property
+    def conn_id(self) -> str: ...
 
     async def aget_job(self, job_id: str, *, deadline: float | None = ..., urgent: bool = ...) -> TuningJob: ...
 
@@ -143,6 +162,8 @@ async def arun_flow(hook: AsyncJobs, flow: Flow[T], *, deadline: float | None = 
                 result = dict(zip(step.job_ids, await asyncio.gather(*reads), strict=True))
             elif isinstance(step, CancelJob):
                 result = await hook.acancel_job(step.job_id, deadline=deadline)
+            elif isinstance(step, Count):
+                _count(hook, step)
             elif isinstance(step, ListUntil):
                 seeker = _Seeker((await hook.aprepare()).dialect, step)
                 jobs = hook.alist_jobs(step.page_size, deadline=deadline, urgent=step.urgent)
@@ -153,7 +174,7 @@ async def arun_flow(hook: AsyncJobs, flow: Flow[T], *, deadline: float | None = 
                 result = seeker.listed()
             else:
                 await asyncio.sleep(step.seconds)
-        except TuningJobError as exc:
+        except Exception as exc:  # the flow decides: it may count it (a failed cancel) before it goes on up
             error = exc
 
 
@@ -162,6 +183,13 @@ async def _aread(hook: AsyncJobs, job_id: str, deadline: float | None, urgent: b
         return await hook.aget_job(job_id, deadline=deadline, urgent=urgent)
     except TuningJobError as exc:
         return exc
+
+
+def _count(hook: TuningJobHook | AsyncJobs, step: Count) -> None:
+    if step.outcome is None:
+        metrics.count_confirmed(hook.platform, hook.conn_id, step.seconds)
+    else:
+        metrics.count_cancel(step.outcome, hook.platform, hook.conn_id)
 
 
 class _Seeker:
@@ -199,5 +227,5 @@ def _drive(flow: Flow[T], do: Callable[[Step], Any]) -> T:
         result, error = None, None
         try:
             result = do(step)
-        except TuningJobError as exc:
+        except Exception as exc:  # the flow decides: it may count it (a failed cancel) before it goes on up
             error = exc

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from airflow_ft_provider.errors import TuningJobError
-from airflow_ft_provider.flows.steps import Flow, GetJob, Sleep
+from airflow_ft_provider.flows.steps import Count, Flow, GetJob, Sleep
 from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ def wait_flow(
     schedule: PollSchedule = PollSchedule(),
     max_transient_errors: int = MAX_TRANSIENT_ERRORS,
     urgent: bool = True,
+    confirming_since: float | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Flow[WaitResult]:
     """Poll until the job is in a target or failure state, the deadline passes, or errors win.
@@ -76,6 +77,8 @@ def wait_flow(
     the triggerer nor a framework timeout can lose it (the driver also bounds every request by it).
     Transient errors (after the transport's own retries) are tolerated ``max_transient_errors``
     times in a row. State changes are logged, and a heartbeat while nothing changes.
+    ``confirming_since``: the wait confirms a cancel acknowledged (or a job seen cancelling) at this
+    Unix time; seeing the job CANCELLED counts ``metrics.CONFIRMED`` and the time it took.
     """
     started = last_log = clock()
     polls = transient = 0
@@ -102,6 +105,8 @@ def wait_flow(
             if job.state in failure_states:
                 return WaitResult(WaitStatus.FAILED, job, describe(job), polls)
             if job.state in target_states:
+                if confirming_since is not None and job.state is TuningJobState.CANCELLED:
+                    yield Count(None, seconds=clock() - confirming_since)
                 return WaitResult(WaitStatus.REACHED, job, describe(job), polls)
         now = clock()
         if now - last_log >= HEARTBEAT_SECONDS:

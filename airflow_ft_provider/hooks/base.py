@@ -231,9 +231,7 @@ class TuningJobHook(BaseHook):
         return await asyncio.shield(entry[0])
 
     async def _aread_setup(self) -> PlatformSetup:
-        from airflow.providers.common.compat.connection import get_async_connection
-
-        conn = await get_async_connection(self.conn_id, hook=self)
+        conn = await version_compat.aget_connection(self)
         # The key holds a digest of the connection, never a secret.
         key = ("setup", type(self), self.conn_id, _fingerprint(conn))
         setup = process_cache.peek(key)

@@ -3,8 +3,9 @@
 A failed or overdue run must not leave a job spending compute. Use :class:`CancelTuningJobNotifier`
 (or :func:`cancel_tuning_job_on_failure`) as ``on_failure_callback`` of a task or DAG, or as a
 Deadline Alert's ``AsyncCallback``. It cancels "as a user means it" (read first, cancel only an
-active job, tolerate "already cancelling"), is bounded in time, and never raises: a callback error
-must not hide what triggered it, so every problem is logged instead.
+active job, tolerate "already cancelling"), is bounded in time, counts every cancel in Airflow's
+metrics, and by default never raises: a callback error must not hide what triggered it, so every
+problem is logged instead (``on_cancel_failure`` makes a failed cancel fail the callback or call back).
 
 Where it runs: a task's callback in the task process on the worker; a DAG's callback in the
 dag-processor (in ``dag.test()``, the test's own process); a Deadline Alert's in the triggerer.
@@ -22,6 +23,14 @@ from airflow.providers.common.compat.sdk import BaseNotifier
 
 from airflow_ft_provider import version_compat
 from airflow_ft_provider.arguments import seconds
+from airflow_ft_provider.metrics import failing_before_flow
+from airflow_ft_provider.notifications.cancel_failure import (
+    CancelFailure,
+    CancelOnFailureError,
+    OnCancelFailure,
+    checked,
+    settle,
+)
 from airflow_ft_provider.notifications.job_refs import (
     TUNING_JOB_ID_XCOM_KEY,
     JobRef,
@@ -38,7 +47,13 @@ if TYPE_CHECKING:
 
     from airflow_ft_provider.hooks.base import TuningJobHook
 
-__all__ = ["TUNING_JOB_ID_XCOM_KEY", "CancelTuningJobNotifier", "cancel_tuning_job_on_failure"]
+__all__ = [
+    "TUNING_JOB_ID_XCOM_KEY",
+    "CancelFailure",
+    "CancelOnFailureError",
+    "CancelTuningJobNotifier",
+    "cancel_tuning_job_on_failure",
+]
 
 
 class CancelTuningJobNotifier(BaseNotifier):
@@ -66,6 +81,10 @@ class CancelTuningJobNotifier(BaseNotifier):
     :param labels: also cancel every active job of the connection carrying all these labels
         (templated; Vertex AI labels, OpenAI metadata...: the bulk filter's ``labels``), e.g.
         ``{"airflow-run-id": "{{ run_id }}"}``; found by listing the connection's jobs.
+    :param on_cancel_failure: when a job could not be cancelled (or the notifier could not find out
+        which): ``"log"`` (default) logs and never raises; ``"raise"`` also fails the callback with
+        ``CancelOnFailureError``; a callable is called with a ``CancelFailure`` (its errors propagate).
+        The ``ft_provider.cancel.failed`` metric counts such cancels whatever the choice.
     :param context: given by Airflow when the notifier is a Deadline Alert's ``AsyncCallback``
         (see :meth:`async_notify`); never set it yourself.
     """
@@ -84,6 +103,7 @@ class CancelTuningJobNotifier(BaseNotifier):
         timeout: Any = 60.0,
         wait_for_cancelled: bool = False,
         labels: dict[str, str] | None = None,
+        on_cancel_failure: OnCancelFailure = "log",
         context: Context | None = None,
     ) -> None:
         super().__init__(context)
@@ -96,24 +116,38 @@ class CancelTuningJobNotifier(BaseNotifier):
         self.labels = labels
         if labels and "{{" not in repr(labels):
             label_filter(labels)  # a bad literal fails the DAG import, not the callback
+        self.on_cancel_failure = checked(on_cancel_failure)
+        self._failure: CancelFailure | None = None
 
     def __call__(self, *args: Any) -> None:
-        """Render and notify on a copy; never raises.
+        """Render and notify on a copy; raises only as ``on_cancel_failure`` asks.
 
         Rendering replaces the template in place, so the instance Airflow holds would keep the
         first run's job id: one notifier shared by several tasks (``default_args``), or a DAG's
         callback run for several runs by one dag-processor, would cancel the wrong job.
         """
+        run = copy.copy(self)
         try:
-            BaseNotifier.__call__(copy.copy(self), *args)
-        except Exception:
-            self._render_failed()
+            with failing_before_flow(self.conn_id):
+                BaseNotifier.__call__(run, *args)
+        except Exception as exc:
+            run._render_failed(exc)
+        run._settle()
 
-    def _render_failed(self) -> None:
-        self.log.exception(
-            "%s (connection %r, job_id %r): could not render the notifier; nothing was cancelled.",
-            *(self._cause, self.conn_id, self.job_id),
-        )
+    def _render_failed(self, exc: Exception) -> None:
+        what = "could not render the notifier; nothing was cancelled"
+        self.log.exception("%s (connection %r, job_id %r): %s.", self._cause, self.conn_id, self.job_id, what)
+        self._failed((), f"{what}: {type(exc).__name__}")
+
+    def _failed(self, job_ids: Sequence[str], problem: str) -> None:
+        """Note that ``job_ids`` (or, empty, whatever was to be cancelled) could not be cancelled."""
+        before = self._failure or CancelFailure(str(self.conn_id), (), ())
+        self._failure = CancelFailure(before.conn_id, (*before.job_ids, *job_ids), (*before.problems, problem))
+
+    def _settle(self) -> None:
+        """Act on what could not be cancelled (logged already) as ``on_cancel_failure`` says."""
+        if self._failure is not None:
+            settle(self.on_cancel_failure, self._failure)
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         """Render; also when ``dag.test()`` hands a DAG callback a DAG that cannot template.
@@ -131,9 +165,11 @@ class CancelTuningJobNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         deadline = time.time() + self.timeout
         try:
-            refs = self._find_jobs(context)
+            with failing_before_flow(self.conn_id):
+                refs = self._find_jobs(context)
         except Exception as exc:
-            log_error(self.log, exc, f"{self._cause}: could not read the run's XComs to find the job id(s)")
+            what = f"{self._cause}: could not read the run's XComs to find the job id(s)"
+            self._failed((), log_error(self.log, exc, what))
             if not self.labels:
                 return
             refs = []  # the labels may still find them
@@ -145,8 +181,9 @@ class CancelTuningJobNotifier(BaseNotifier):
         try:
             from airflow_ft_provider.hooks.registry import get_hook
 
-            hook = get_hook(self.conn_id)
-            hook.prepare()  # reads the connection (and masks its secrets) in this thread
+            with failing_before_flow(self.conn_id, jobs=max(1, len(refs))):
+                hook = get_hook(self.conn_id)
+                hook.prepare()  # reads the connection (and masks its secrets) in this thread
         except Exception as exc:
             self._unusable(exc, refs)
             return
@@ -210,8 +247,10 @@ class CancelTuningJobNotifier(BaseNotifier):
         return unique(refs + found)
 
     def _unusable(self, exc: Exception, refs: list[JobRef]) -> None:
-        ids = ", ".join(ref.job_id for ref in refs) or "(jobs by labels)"
-        log_error(self.log, exc, f"{self._cause}: cannot use connection {self.conn_id!r}; NOT cancelled: {ids}")
+        ids = [ref.job_id for ref in refs]
+        named = ", ".join(ids) or "(jobs by labels)"
+        what = f"{self._cause}: cannot use connection {self.conn_id!r}; NOT cancelled: {named}"
+        self._failed(ids, log_error(self.log, exc, what))
 
     def _xcom_scope(self, context: Context) -> tuple[Sequence[str], int | None]:
         """The task ids whose XComs to read, and the map index to read (None: all of them)."""
@@ -251,7 +290,9 @@ class CancelTuningJobNotifier(BaseNotifier):
 
     def _report(self, hook: TuningJobHook, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
-            report(self.log, self._cause, hook.platform, outcome, self.timeout, self.wait_for_cancelled)
+            problem = report(self.log, self._cause, hook.platform, outcome, self.timeout, self.wait_for_cancelled)
+            if problem is not None:
+                self._failed([outcome.job_id], problem)
 
 
 def cancel_tuning_job_on_failure(
@@ -262,6 +303,7 @@ def cancel_tuning_job_on_failure(
     xcom_key: str = TUNING_JOB_ID_XCOM_KEY,
     timeout: float = 60.0,
     wait_for_cancelled: bool = False,
+    on_cancel_failure: OnCancelFailure = "log",
 ) -> Callable[[Context], None]:
     """An ``on_failure_callback`` function for those who prefer functions to notifier objects.
 
@@ -275,6 +317,7 @@ def cancel_tuning_job_on_failure(
         xcom_key=xcom_key,
         timeout=timeout,
         wait_for_cancelled=wait_for_cancelled,
+        on_cancel_failure=on_cancel_failure,
     )
 
     def cancel_tuning_job(context: Context) -> None:

@@ -40,7 +40,10 @@ def cancel_jobs_flow(outcomes: list[Outcome], *, wait_for_cancelled: bool, deadl
         if outcome.cancel is not None and not outcome.cancel.after.is_terminal:
             try:
                 job_id = outcome.cancel.after.job_id
-                outcome.wait = yield from wait_flow(job_id, deadline=deadline, schedule=_SCHEDULE)
+                since = time.time()  # the confirmation's time is a metric (ft_provider.cancel.confirm_time)
+                outcome.wait = yield from wait_flow(
+                    job_id, deadline=deadline, schedule=_SCHEDULE, confirming_since=since
+                )
             except TuningJobError as exc:
                 outcome.error = exc
 

@@ -13,6 +13,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, cast
 
+from airflow_ft_provider.metrics import failing_before_flow
 from airflow_ft_provider.notifications.cancelling import acancel
 from airflow_ft_provider.notifications.job_refs import JobRef, aread_run_xcoms, job_refs, unique
 from airflow_ft_provider.notifications.labelled import alabelled
@@ -35,23 +36,27 @@ async def arender_and_notify(notifier: CancelTuningJobNotifier) -> None:
     try:
         notifier._update_context(notifier.context)
         notifier.render_template_fields(notifier.context)
-    except Exception:
-        notifier._render_failed()
-        return
-    await notifier.async_notify(notifier.context)
+    except Exception as exc:
+        notifier._render_failed(exc)
+    else:
+        await notifier.async_notify(notifier.context)
+    notifier._settle()
 
 
 async def anotify(notifier: CancelTuningJobNotifier, context: Context) -> None:
-    """Find the jobs, cancel them (and wait, if asked) within the notifier's ``timeout``; never raises."""
+    """Find the jobs, cancel them (and wait, if asked) within the notifier's ``timeout``; never raises
+    (what could not be cancelled is left for ``on_cancel_failure``)."""
     notifier._cause = CAUSE
     deadline = time.time() + notifier.timeout
     run = cast("dict[str, Any]", context.get("dag_run") or {})  # the DAG run as Airflow's API shows it
     dag_id, run_id = run.get("dag_id"), run.get("dag_run_id") or run.get("run_id")
     try:
-        async with asyncio.timeout(notifier.timeout):
-            refs = await _afind_jobs(notifier, dag_id, run_id)
+        with failing_before_flow(notifier.conn_id):
+            async with asyncio.timeout(notifier.timeout):
+                refs = await _afind_jobs(notifier, dag_id, run_id)
     except Exception as exc:
-        log_error(notifier.log, exc, f"{CAUSE}: could not read the XComs of run {run_id!r} to find the job id(s)")
+        what = f"{CAUSE}: could not read the XComs of run {run_id!r} to find the job id(s)"
+        notifier._failed((), log_error(notifier.log, exc, what))
         if not notifier.labels:
             return
         refs = []  # the labels may still find them
@@ -62,9 +67,10 @@ async def anotify(notifier: CancelTuningJobNotifier, context: Context) -> None:
     try:
         from airflow_ft_provider.hooks.registry import get_hook
 
-        hook = get_hook(notifier.conn_id)
-        async with asyncio.timeout(max(0.0, deadline - time.time())):
-            await hook.aprepare()
+        with failing_before_flow(notifier.conn_id, jobs=max(1, len(refs))):
+            hook = get_hook(notifier.conn_id)
+            async with asyncio.timeout(max(0.0, deadline - time.time())):
+                await hook.aprepare()
     except Exception as exc:
         notifier._unusable(exc, refs)
         return

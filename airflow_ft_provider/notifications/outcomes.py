@@ -38,34 +38,35 @@ class Outcome:
         return wait_for_cancelled and self.wait is None and not self.cancel.after.is_terminal
 
 
-def report(log: Any, cause: str, platform: str, outcome: Outcome, timeout: float, wait_for_cancelled: bool) -> None:
-    """Log how one job's cancel (and wait) ended; ``cause`` begins each line ("Cancel on failure")."""
+def report(
+    log: Any, cause: str, platform: str, outcome: Outcome, timeout: float, wait_for_cancelled: bool
+) -> str | None:
+    """Log how one job's cancel (and wait) ended; ``cause`` begins each line ("Cancel on failure").
+    The line logged when the job may still be training (its cancel failed or was not done in time),
+    else None: the cancel was sent, or not needed."""
     from airflow_ft_provider.flows import CancelAction, WaitStatus
     from airflow_ft_provider.jobs import TuningJobState
 
     name = f"{platform} job {outcome.job_id}"
     cancel, wait = outcome.cancel, outcome.wait
     if cancel is None and outcome.error is not None:
-        log_error(log, outcome.error, f"{cause}: {name} was NOT cancelled")
-        return
+        return log_error(log, outcome.error, f"{cause}: {name} was NOT cancelled")
     if cancel is None:
-        log.error(
-            "%s: %s: not done within timeout=%g s (the platform did not answer in time); "
-            "the job may still be running: cancel it by hand, or raise the notifier's timeout.",
-            cause,
-            name,
-            timeout,
+        problem = (
+            f"{cause}: {name}: not done within timeout={timeout:g} s (the platform did not answer in time); "
+            "the job may still be running: cancel it by hand, or raise the notifier's timeout."
         )
-        return
+        log.error("%s", problem)
+        return problem
     before, after = cancel.before, cancel.after
     if cancel.action is CancelAction.ALREADY_ENDED:
         log.info("%s: %s had already ended %s; no cancel sent.", cause, name, before.state)
-        return
+        return None
     did = "cancel sent" if cancel.action is CancelAction.SENT else "already cancelling, no cancel sent"
     now = "" if after is before else f"; now {after.state}"  # some platforms answer a cancel without the job
     log.info("%s: %s was %s: %s%s.", cause, name, before.state, did, now)
     if not wait_for_cancelled or after.is_terminal:
-        return
+        return None
     if outcome.error is not None:
         log_error(log, outcome.error, f"{cause}: waiting for {name} to end failed")
     elif wait is None:  # the worker is still waiting
@@ -78,11 +79,15 @@ def report(log: Any, cause: str, platform: str, outcome: Outcome, timeout: float
             log.warning("%s: %s ended %s before the cancel took effect.", cause, name, ended)
     else:
         log.warning("%s: %s not confirmed terminal: %s.", cause, name, wait.message)
+    return None
 
 
-def log_error(log: Any, exc: Exception, what: str) -> None:
-    """Log ``what`` failed: an expected error by its message, anything else with its traceback."""
+def log_error(log: Any, exc: Exception, what: str) -> str:
+    """Log ``what`` failed: an expected error by its message, anything else with its traceback; the
+    line logged (without the traceback)."""
     if isinstance(exc, _EXPECTED_ERRORS):
-        log.error("%s: %s: %s", what, type(exc).__name__, exc)
-    else:
-        log.error("%s: unexpected %s.", what, type(exc).__name__, exc_info=exc)
+        line = f"{what}: {type(exc).__name__}: {exc}"
+        log.error("%s", line)
+        return line
+    log.error("%s: unexpected %s.", what, type(exc).__name__, exc_info=exc)
+    return f"{what}: unexpected {type(exc).__name__}"

@@ -238,11 +238,13 @@ class BulkCancelTuningJobsOperator(BaseOperator):
         self, hook: TuningJobHook, jobs: list[TuningJob], pool: ThreadPoolExecutor, deadline: float
     ) -> list[JobOutcome]:
         from airflow_ft_provider.flows import cancel_flow, run_flow
+        from airflow_ft_provider.metrics import CancelOutcome, count_cancel
 
         unsupported: list[OperationNotSupportedError] = []
 
         def one(job: TuningJob) -> JobOutcome:
             if unsupported:  # the platform has no cancel: asking again per job cannot help
+                count_cancel(CancelOutcome.REFUSED, hook.platform, hook.conn_id)
                 return JobOutcome(job, BulkAction.FAILED, error=str(unsupported[0]))
             try:
                 return JobOutcome.of(run_flow(hook, cancel_flow(job.job_id, listed=job), deadline=deadline))

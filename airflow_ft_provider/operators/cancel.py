@@ -119,11 +119,13 @@ class CancelTuningJobOperator(BaseOperator):
         self.min_poll_interval = min(seconds(min_poll_interval, "min_poll_interval"), self.poll_interval)
         self._hook: TuningJobHook | None = None
         self._cancel_sent = False
+        self._confirming_since: float | None = None
 
     # -- execution ---------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any] | None:
         from airflow_ft_provider.flows import CancelAction, cancel_flow, run_flow
         from airflow_ft_provider.hooks.registry import get_hook
+        from airflow_ft_provider.metrics import failing_before_flow
         from airflow_ft_provider.task_errors import task_failure
         from airflow_ft_provider.version_compat import encryption_broken
 
@@ -134,8 +136,9 @@ class CancelTuningJobOperator(BaseOperator):
         context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value="")
         deadline = time.time() + self.timeout
         try:
-            job_id = rendered_job_id(self.job_id, self.conn_id)
-            hook = self._hook = get_hook(self.conn_id)
+            with failing_before_flow(self.conn_id):
+                job_id = rendered_job_id(self.job_id, self.conn_id)
+                hook = self._hook = get_hook(self.conn_id)
             result = run_flow(hook, cancel_flow(job_id), deadline=deadline)
         except JobNotFoundError as exc:
             self._not_found(exc)
@@ -143,6 +146,7 @@ class CancelTuningJobOperator(BaseOperator):
         except (TuningJobError, ValueError) as exc:
             raise task_failure(exc, self.conn_id) from exc
         self._cancel_sent = result.action is CancelAction.SENT
+        self._confirming_since = time.time()
         job = result.after
         if job.console_url:
             context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url)
@@ -161,7 +165,8 @@ class CancelTuningJobOperator(BaseOperator):
         from airflow_ft_provider.flows import PollSchedule, run_flow, wait_flow
 
         schedule = PollSchedule(minimum=self.min_poll_interval, maximum=self.poll_interval)
-        return run_flow(hook, wait_flow(job_id, deadline=deadline, schedule=schedule), deadline=deadline)
+        flow = wait_flow(job_id, deadline=deadline, schedule=schedule, confirming_since=self._confirming_since)
+        return run_flow(hook, flow, deadline=deadline)
 
     def _defer(self, job: TuningJob, deadline: float, done: dict[str, str]) -> None:
         from airflow_ft_provider.triggers.job_state import TuningJobStateTrigger
@@ -176,6 +181,7 @@ class CancelTuningJobOperator(BaseOperator):
                 poll_interval=self.poll_interval,
                 # Confirming a cancel sent just now: it goes before background watching.
                 urgent=done["action"] == "cancel_sent",
+                confirming_since=self._confirming_since,
             ),
             method_name="execute_complete",
             # What was done before deferring, for the result (ids and states only, no secret).

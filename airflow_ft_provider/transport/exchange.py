@@ -7,6 +7,7 @@ a network failure is reported. The transports only send, read and sleep.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from airflow_ft_provider.errors import (
+    ConnectionConfigError,
     InvalidRequestError,
     PlatformUnavailableError,
     RateLimitedError,
@@ -126,7 +128,8 @@ def _unexpected(dialect: Dialect, request: ApiRequest, response: httpx.Response)
 def network_error(
     exc: httpx.HTTPError, platform: str, what: str, where: str, seconds: float, job_id: str | None = None
 ) -> Exception:
-    """A transport failure as a typed, retryable error that never quotes a header.
+    """A transport failure as a typed error that never quotes a header: retryable, unless it is a TLS
+    failure that no retry can mend (:func:`lasting_tls_failure`), which is refused at once with the fix.
 
     ``what``: the call ("openai get ftjob-1"); ``where``: the method and URL (no query secrets)."""
     if isinstance(exc, httpx.TimeoutException):
@@ -138,14 +141,59 @@ def network_error(
     # A LocalProtocolError is about what we were about to send and may quote a header (the
     # credential): only its type is shown. Other httpx errors name the failure, never headers.
     reason = "the request could not be encoded" if isinstance(exc, httpx.LocalProtocolError) else str(exc)
-    if "SSL" in reason or "CERTIFICATE" in reason.upper():
-        reason += (
-            ". TLS failed: if this host speaks plain HTTP (an emulator, a local proxy), write the connection's "
-            "host with http://; if it uses a private CA, install that CA (verify_tls=false turns checks off)"
+    tls = lasting_tls_failure(exc)
+    if tls is not None:
+        return ConnectionConfigError(
+            f"{type(exc).__name__} talking to {platform} ({where}): {reason}. {tls} Not retried: the same "
+            "handshake fails every time.",
+            platform=platform,
+            job_id=job_id,
         )
+    if "SSL" in reason or "CERTIFICATE" in reason.upper():
+        reason += f". {PLAIN_HTTP_HINT} {PRIVATE_CA_HINT}"
     return PlatformUnavailableError(
         f"{type(exc).__name__} talking to {platform} ({where}): {reason}", platform=platform, job_id=job_id
     )
+
+
+#: How a plain-HTTP server (an emulator, a local gateway) is written: a host without a scheme is https.
+PLAIN_HTTP_HINT = (
+    "TLS failed: if this host speaks plain HTTP (an emulator, a local gateway), write the connection's host as "
+    "http://host:port (a host written without http:// is taken as https://)."
+)
+PRIVATE_CA_HINT = "If it uses a private CA, install that CA (verify_tls=false turns checks off)."
+#: OpenSSL's reasons for a handshake with a server that does not speak TLS (plain HTTP answering the
+#: client's hello) or not a version or cipher this client offers: the same server answers the same way.
+_NOT_TLS_REASONS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "UNKNOWN_PROTOCOL",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_LAYER_FAILURE",
+        "UNSUPPORTED_PROTOCOL",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+        "NO_PROTOCOLS_AVAILABLE",
+    }
+)
+
+
+def lasting_tls_failure(exc: BaseException) -> str | None:
+    """The fix, when ``exc`` (or what caused it) is a TLS failure that a retry cannot mend; else None.
+
+    A server that does not speak TLS, and a certificate this client does not trust, fail every
+    handshake alike; a connection reset or an EOF during the handshake may pass, and stays retryable.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS failed: the server's certificate is not trusted. {PRIVATE_CA_HINT}"
+        if isinstance(cause, ssl.SSLError) and cause.reason in _NOT_TLS_REASONS:
+            return PLAIN_HTTP_HINT
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def log_answer(request: ApiRequest, status: int, took: float, **extra: Any) -> None:

@@ -75,6 +75,8 @@ class TuningJobStateTrigger(BaseTrigger):
     :param cancel_on_kill: cancel the job if a user kills the deferred task.
     :param urgent: the wait confirms a cancel this provider just sent: its reads go before background
         watching in the connection's request budget.
+    :param confirming_since: the wait confirms a cancel acknowledged (or a job seen cancelling) at
+        this Unix time: seeing the job CANCELLED counts the ``confirmed`` metric and its time.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class TuningJobStateTrigger(BaseTrigger):
         max_transient_errors: int = MAX_TRANSIENT_ERRORS,
         cancel_on_kill: bool = False,
         urgent: bool = False,
+        confirming_since: float | None = None,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
@@ -105,6 +108,7 @@ class TuningJobStateTrigger(BaseTrigger):
         self.max_transient_errors = max_transient_errors
         self.cancel_on_kill = cancel_on_kill
         self.urgent = urgent
+        self.confirming_since = confirming_since
         self._finished = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -122,6 +126,7 @@ class TuningJobStateTrigger(BaseTrigger):
                 "max_transient_errors": self.max_transient_errors,
                 "cancel_on_kill": self.cancel_on_kill,
                 "urgent": self.urgent,
+                "confirming_since": self.confirming_since,
             },
         )
 
@@ -147,6 +152,7 @@ class TuningJobStateTrigger(BaseTrigger):
             schedule=PollSchedule(minimum=self.min_poll_interval, maximum=self.poll_interval),
             max_transient_errors=self.max_transient_errors,
             urgent=self.urgent,
+            confirming_since=self.confirming_since,
         )
         try:
             result = await arun_flow(self._reads(), flow, deadline=self.deadline)

@@ -304,6 +304,8 @@ class WatchedJobs:
 
     def __init__(self, hook: TuningJobHook) -> None:
         self.hook = hook
+        self.platform = hook.platform
+        self.conn_id = hook.conn_id
         self.watcher = JobWatcher.of(hook)
 
     async def aget_job(self, job_id: str, *, deadline: float | None = None, urgent: bool = True) -> TuningJob:

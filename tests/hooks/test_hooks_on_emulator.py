@@ -13,6 +13,7 @@ import pytest
 
 from airflow_ft_provider.errors import (
     AuthenticationError,
+    ConnectionConfigError,
     JobNotCancellableError,
     JobNotFoundError,
     OperationNotSupportedError,
@@ -245,13 +246,14 @@ def test_list_all_jobs_fetches_numbered_pages_side_by_side(emu, connections, pla
 
 
 def test_a_host_without_its_scheme_fails_with_a_hint(emu, set_connection):
-    """The emulator speaks plain HTTP; a host written without http:// is taken as https://."""
+    """The emulator speaks plain HTTP; a host written without http:// is taken as https://, and the
+    handshake's failure, which no retry can mend, is a configuration error at once."""
     platform = Platform.OPENAI
-    conn = connection_dict(emu, platform, max_retries=0)
+    conn = connection_dict(emu, platform, max_retries=5)
     conn["host"] = conn["host"].removeprefix("http://")
     set_connection("ft_openai_noscheme", conn)
     hook = hook_class_for_platform(platform)(conn_id="ft_openai_noscheme")
-    with pytest.raises(PlatformUnavailableError, match="write the connection's host with http://"):
+    with pytest.raises(ConnectionConfigError, match="write the connection's host as http://host:port"):
         hook.get_job("ftjob-abc")
 
 

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from airflow.sdk import Connection
 
-from airflow_ft_provider.errors import ConnectionConfigError, PlatformUnavailableError
+from airflow_ft_provider.errors import ConnectionConfigError
 from airflow_ft_provider.hooks.base import TuningJobHook
 from airflow_ft_provider.hooks.registry import hook_class_for_platform
 from airflow_ft_provider.jobs import Platform
@@ -242,10 +242,11 @@ def list_async(hook: TuningJobHook) -> list[Any]:
 
 
 def test_untrusted_certificate_is_refused_sync_and_async(tls_server):
-    hook = hook_on(Platform.OPENAI, make_conn(Platform.OPENAI, tls_server.url))
-    with pytest.raises(PlatformUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
+    # With retries allowed: a certificate that is not trusted fails every handshake, so none is retried.
+    hook = hook_on(Platform.OPENAI, make_conn(Platform.OPENAI, tls_server.url, max_retries=3, backoff_max=0.05))
+    with pytest.raises(ConnectionConfigError, match=r"CERTIFICATE_VERIFY_FAILED.*install that CA"):
         list(hook.list_jobs(1))
-    with pytest.raises(PlatformUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(ConnectionConfigError, match="CERTIFICATE_VERIFY_FAILED"):
         list_async(hook)
     ok, message = hook.test_connection()
     assert not ok
@@ -255,7 +256,58 @@ def test_untrusted_certificate_is_refused_sync_and_async(tls_server):
     deadline = time.monotonic() + 5
     while len(tls_server.handshake_failures) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(tls_server.handshake_failures) >= 3
+    assert len(tls_server.handshake_failures) == 3, "a handshake that cannot succeed was retried"
+    assert KEY not in message
+
+
+@pytest.fixture
+def plain_http_server() -> Iterator[PlainServer]:
+    """A plain-HTTP server (Python's own, answering 400 to a TLS hello) counting its connections."""
+    state = PlainServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def get_request(self) -> Any:
+            state.connections += 1
+            return super().get_request()
+
+    server = Server(("127.0.0.1", 0), Handler)
+    state.hostport = f"127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@dataclass
+class PlainServer:
+    hostport: str = ""
+    connections: int = 0
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_host_without_scheme_on_a_plain_http_server_fails_at_once(plain_http_server, mode):
+    """A host written without http:// is https: a plain-HTTP server's answer to the TLS hello cannot
+    change on retry, so the first handshake ends the call with the fix (the host as http://host:port)."""
+    conn = make_conn(Platform.OPENAI, f"{plain_http_server.hostport}/v1", max_retries=5, backoff_max=0.05)
+    hook = hook_on(Platform.OPENAI, conn)
+    with pytest.raises(ConnectionConfigError) as info:
+        list(hook.list_jobs(1)) if mode == "sync" else list_async(hook)
+    message = str(info.value)
+    assert f"https://{plain_http_server.hostport}/v1" in message
+    assert "WRONG_VERSION_NUMBER" in message or "wrong version number" in message.lower()
+    assert "write the connection's host as http://host:port" in message
+    assert "taken as https://" in message
+    assert plain_http_server.connections == 1, f"{plain_http_server.connections} handshakes: retried"
     assert KEY not in message
 
 
