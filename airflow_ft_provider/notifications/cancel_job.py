@@ -25,6 +25,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseNo
 from airflow_ft_provider import version_compat
 from airflow_ft_provider.arguments import seconds
 from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.job_display import outcome_line
 from airflow_ft_provider.notifications.job_refs import (
     TUNING_JOB_ID_XCOM_KEY,
     JobRef,
@@ -137,12 +138,10 @@ class CancelTuningJobNotifier(BaseNotifier):
         try:
             refs = self._find_jobs(context)
         except Exception as exc:
-            self._log_error(exc, "Cancel on failure: could not read the run's XComs to find the job id(s)")
+            self._log_error(exc, "on failure: NOT cancelled: could not read the run's XComs to find the job id(s)")
             return
         if not refs:
-            self.log.warning(
-                "Cancel on failure: no tuning job id found (%s); nothing to cancel.", self._looked_at(context)
-            )
+            self.log.warning("on failure: nothing to cancel: no tuning job id found (%s).", self._looked_at(context))
             return
         try:
             from airflow_ft_provider.hooks.registry import get_hook
@@ -151,7 +150,7 @@ class CancelTuningJobNotifier(BaseNotifier):
             hook.prepare()  # reads the connection (and masks its secrets) in this thread
         except Exception as exc:
             ids = ", ".join(ref.job_id for ref in refs)
-            self._log_error(exc, f"Cancel on failure: cannot use connection {self.conn_id!r}; NOT cancelled: {ids}")
+            self._log_error(exc, f"on failure: NOT cancelled: cannot use connection {self.conn_id!r} · job(s) {ids}")
             return
         job_ids = self._for_platform(refs, hook)
         if job_ids:
@@ -195,16 +194,12 @@ class CancelTuningJobNotifier(BaseNotifier):
         keep = []
         for ref in refs:
             if ref.platform is not None and ref.platform != hook.platform:
-                self.log.info(
-                    "Cancel on failure: skipped %s job %s (from %s): connection %r is for %s.",
-                    ref.platform,
-                    ref.job_id,
-                    ref.source,
-                    self.conn_id,
-                    hook.platform,
-                )
+                other = f"connection {self.conn_id!r} is for {hook.platform}"
+                skipped = outcome_line("on failure: skipped", ref.platform, ref.job_id, other, f"from {ref.source}")
+                self.log.info("%s", skipped)
             else:
-                self.log.info("Cancel on failure: %s job %s (from %s).", hook.platform, ref.job_id, ref.source)
+                cancelling = outcome_line("on failure: cancelling", hook.platform, ref.job_id, f"from {ref.source}")
+                self.log.info("%s", cancelling)
                 keep.append(ref.job_id)
         return keep
 
@@ -243,43 +238,41 @@ class CancelTuningJobNotifier(BaseNotifier):
             hook.close()
 
     def _report(self, hook: TuningJobHook, outcome: _Outcome) -> None:
-        from airflow_ft_provider.flows import CancelAction, WaitStatus
+        from airflow_ft_provider.flows import WaitStatus
         from airflow_ft_provider.jobs import TuningJobState
 
-        name = f"{hook.platform} job {outcome.job_id}"
+        def line(what: str, *details: str | None) -> str:
+            return outcome_line(f"on failure: {what}", hook.platform, outcome.job_id, *details)
+
         cancel, wait = outcome.cancel, outcome.wait
         if cancel is None and outcome.error is not None:
-            self._log_error(outcome.error, f"Cancel on failure: {name} was NOT cancelled")
+            self._log_error(outcome.error, line("NOT cancelled"))
             return
         if cancel is None:
             self.log.error(
-                "Cancel on failure: %s: not done within timeout=%g s (the platform did not answer in time); "
-                "the job may still be running: cancel it by hand, or raise the notifier's timeout.",
-                name,
-                self.timeout,
+                "%s",
+                line(
+                    f"NOT cancelled: no answer within timeout={self.timeout:g} s",
+                    "the job may still be running: cancel it by hand, or raise the notifier's timeout",
+                ),
             )
             return
-        before, after = cancel.before, cancel.after
-        if cancel.action is CancelAction.ALREADY_ENDED:
-            self.log.info("Cancel on failure: %s had already ended %s; no cancel sent.", name, before.state)
-            return
-        did = "cancel sent" if cancel.action is CancelAction.SENT else "already cancelling, no cancel sent"
-        now = "" if after is before else f"; now {after.state}"  # some platforms answer a cancel without the job
-        self.log.info("Cancel on failure: %s was %s: %s%s.", name, before.state, did, now)
-        if not self.wait_for_cancelled or after.is_terminal:
+        waiting = self.wait_for_cancelled and not cancel.after.is_terminal
+        self.log.info("%s", line(cancel.summary(confirming=waiting), f"was {cancel.before.state}"))
+        if not waiting:
             return
         if outcome.error is not None:
-            self._log_error(outcome.error, f"Cancel on failure: waiting for {name} to end failed")
+            self._log_error(outcome.error, line("waiting for the end FAILED"))
         elif wait is None:  # the worker is still waiting
-            self.log.warning("Cancel on failure: %s not confirmed terminal within timeout=%g s.", name, self.timeout)
+            self.log.warning("%s", line(f"not confirmed ended within timeout={self.timeout:g} s"))
         elif wait.status is WaitStatus.REACHED and wait.job is not None:
             ended = wait.job.state
             if ended is TuningJobState.CANCELLED:
-                self.log.info("Cancel on failure: confirmed: %s is CANCELLED.", name)
+                self.log.info("%s", line("CANCELLED (confirmed)"))
             else:
-                self.log.warning("Cancel on failure: %s ended %s before the cancel took effect.", name, ended)
+                self.log.warning("%s", line(f"{ended}, not CANCELLED: it finished before the cancel took effect"))
         else:
-            self.log.warning("Cancel on failure: %s not confirmed terminal: %s.", name, wait.message)
+            self.log.warning("%s", line("not confirmed ended", wait.message))
 
     def _log_error(self, exc: Exception, what: str) -> None:
         if isinstance(exc, _EXPECTED_ERRORS):

@@ -172,7 +172,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             job_filter = self.job_filter()
             hook = get_hook(self.conn_id)
         except ValueError as exc:
-            raise task_failure(exc, self.conn_id) from exc
+            raise task_failure(exc, self.conn_id) from None
         if job_filter.labels and not hook.record.has_labels:
             raise AirflowFailException(
                 f"Connection {self.conn_id!r} is for {hook.record.title}, whose jobs carry no labels: the "
@@ -201,7 +201,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             self.log.error("Matching jobs (first %d of %d):\n%s", _SAMPLE_ROWS, len(exc.matched), sample)
             raise AirflowFailException(str(exc)) from None
         except (TuningJobError, ValueError) as exc:
-            raise task_failure(exc, self.conn_id) from exc
+            raise task_failure(exc, self.conn_id) from None
         self.log.info(
             "%s: %d of %d listed jobs match %s.", hook.platform, len(selected), len(listed), job_filter.describe()
         )
@@ -296,8 +296,9 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             unknown_included=job_filter.include_unknown_states,
         )
         result = report.to_xcom()
+        self.log.info("%s", report.headline())
         if outcomes:
-            self.log.info("%s jobs matching %s:\n%s", hook.platform, report.filter, table(outcomes))
+            self.log.info("%s", table(outcomes))
         unknown_warning = report.unknown_message()
         if unknown_warning:
             self.log.warning("%s", unknown_warning)

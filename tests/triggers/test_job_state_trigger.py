@@ -49,6 +49,7 @@ def test_serialization_round_trip_carries_no_secret(emu, connections):
     assert set(kwargs) == {
         "conn_id", "platform", "job_id", "target_states", "failure_states", "deadline",
         "min_poll_interval", "poll_interval", "max_transient_errors", "cancel_on_kill", "urgent",
+        "done_before",
     }  # fmt: skip
 
 
