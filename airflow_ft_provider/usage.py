@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from airflow_ft_provider.jobs import JobUsage
 
@@ -18,7 +18,7 @@ NO_CURRENCY = "(currency not stated)"
 
 
 def usage_text(usage: JobUsage | None) -> str | None:
-    """``USD 12.40 (estimated), 1.3 M tokens, 1 h 58 min billable``; None when nothing was reported."""
+    """``USD 12.4 (estimated), 1.3 M tokens, 1 h 58 min billable``; None when nothing was reported."""
     if usage is None:
         return None
     parts = []
@@ -59,7 +59,7 @@ class UsageTotals:
         return totals
 
     def text(self) -> str:
-        """``9 reported usage: 3.1 M tokens, USD 412.00 (estimated) so far``."""
+        """``9 reported usage: 3.1 M tokens, USD 412 (estimated) so far``."""
         if not self.jobs:
             return "none reported usage"
         parts = [f"{_tokens(self.tokens)} tokens"] if self.tokens else []
@@ -85,14 +85,14 @@ def _by_currency(item: tuple[str | None, Decimal]) -> str:
 
 
 def _money(currency: str | None, amount: Decimal, estimated: bool) -> str:
-    shown = f"{amount:,.2f}" if amount >= 1 or amount == 0 else f"{amount:f}"
+    shown = f"{amount:,f}"  # exact, as reported: no rounding of a platform's figure
     return f"{currency or NO_CURRENCY} {shown}" + (" (estimated)" if estimated else "")
 
 
 def _tokens(count: int) -> str:
     for size, unit in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
         if count >= size:
-            return f"{count / size:.1f} {unit}"
+            return f"{(Decimal(count) / size).quantize(Decimal('0.1'), ROUND_HALF_UP)} {unit}"
     return str(count)
 
 
