@@ -163,7 +163,11 @@ def test_event_validation_names_the_problem():
     [
         # The operator's wait: its cancel went out before it deferred, and the kill log says so.
         ("cancel_sent", False, "task killed while confirming; the cancel had already been sent before the wait · "),
-        ("already_cancelling", False, "task killed while confirming; no cancel sent: the job was already CANCELLING · "),
+        (
+            "already_cancelling",
+            False,
+            "task killed while confirming; no cancel sent: the job was already CANCELLING · ",
+        ),
         # The sensor's cancel_on_kill: the kill sends it, and says what it did.
         (None, True, "task killed; cancel sent; job still CANCELLING · "),
     ],
