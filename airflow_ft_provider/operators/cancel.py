@@ -252,7 +252,8 @@ class CancelTuningJobOperator(BaseOperator):
         return {**job.to_xcom(), **done}
 
     def _not_found(self, exc: JobNotFoundError) -> None:
-        message = outcome_line("not found", None, str(self.job_id), f"connection {self.conn_id!r}: {exc}")
+        platform = self._hook.platform if self._hook is not None else None
+        message = outcome_line("not found", platform, str(self.job_id), f"connection {self.conn_id!r}: {exc}")
         if self.if_not_found is IfNotFound.SUCCEED:
             self.log.warning("%s; treating it as done (if_not_found='succeed').", message)
             return None
@@ -266,7 +267,8 @@ class CancelTuningJobOperator(BaseOperator):
             return
         platform = self._hook.platform
         if self._cancel_sent:
-            self.log.info("%s", outcome_line("task killed; cancel already sent before", platform, str(self.job_id)))
+            killed = "task killed while confirming; the cancel had already been sent"
+            self.log.info("%s", outcome_line(killed, platform, str(self.job_id)))
             return
         from airflow_ft_provider.flows import cancel_flow, run_flow
 
