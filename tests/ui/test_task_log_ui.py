@@ -18,14 +18,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import airflow
 import pytest
+from packaging.version import Version
 
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import Emulator, JobScript
 from tests.conftest import conn_id_for, connection_dict
 from tests.ui.conftest import ApiServer, Browser, _server_env, _stop, api_json
 
-pytestmark = pytest.mark.ui
+pytestmark = [
+    pytest.mark.ui,
+    # Seen on 3.1.8, with this provider's code before and after the log change alike: the triggerer's
+    # runner dies on its first deferred trigger ("Response read out of order!" in its supervisor
+    # channel), so the task never resumes. The e2e suite targets 3.3+ for the same reason of scope.
+    pytest.mark.skipif(
+        Version(airflow.__version__) < Version("3.3"),
+        reason="a real triggerer on Airflow < 3.3 dies with 'Response read out of order!' (see the module)",
+    ),
+]
 
 DAG_ID = "ui_deferred_vertex_cancel"
 RUN_SECONDS = 240.0
