@@ -35,6 +35,23 @@ class CancelResult:
     after: TuningJob
     action: CancelAction
 
+    def summary(self, confirming: bool = False) -> str:
+        """What was done, as the first words of a log line (``confirming``: a wait for the end follows).
+
+        "cancel sent" never stands beside an active state as if the two disagreed: the line says the
+        job is still in it (a platform acknowledges a cancel before the job stops).
+        """
+        if self.action is CancelAction.ALREADY_ENDED:
+            return f"already {self.after.state}; no cancel sent"
+        done = "cancel sent" if self.action is CancelAction.SENT else "already CANCELLING; no cancel sent"
+        if self.after.is_terminal:
+            return f"{self.after.state} ← {done}"
+        # No state to add when the job is known to be cancelling, or the answer came without the job.
+        quiet = self.action is CancelAction.ALREADY_CANCELLING or self.after is self.before
+        now = "" if quiet else f"job still {self.after.state}"
+        line = f"{done}; {now}" if now else done
+        return f"{line}, confirming..." if confirming else line
+
 
 def cancel_flow(job_id: str, listed: TuningJob | None = None) -> Flow[CancelResult]:
     """Read the job (or take ``listed``, a record from a listing), cancel it only if still active.

@@ -17,6 +17,7 @@ from airflow_ft_provider.errors import JobNotFoundError, TuningJobError
 from airflow_ft_provider.flows.steps import Count, Flow, Sleep
 from airflow_ft_provider.flows.wait import MAX_TRANSIENT_ERRORS, PollSchedule, WaitStatus
 from airflow_ft_provider.flows.watch import read_round
+from airflow_ft_provider.job_display import outcome_line
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def confirm_flow(
                 result.status, result.retryable = WaitStatus.ERROR, exc.retryable
                 result.message = f"confirmation stopped after {rounds} round(s): {exc}"
                 return result
-            log.warning("Listing to confirm failed (%d in a row): %s", transient, exc)
+            log.warning("listing to confirm failed (%d in a row), will retry: %s", transient, exc)
             continue
         transient = 0
         pages_per_listing = done.pages or pages_per_listing
@@ -81,8 +82,8 @@ def confirm_flow(
             elif isinstance(read, JobNotFoundError):
                 result.gone.add(job_id)
             else:  # read again next round
-                log.warning("Reading %s to confirm failed: %s", job_id, read)
-        log.info("Confirmation round %d: %s", rounds, state_counts(result, list(result.latest)))
+                log.warning("%s", outcome_line("read to confirm failed, will retry", None, job_id, str(read)))
+        log.info("confirmation round %d: %s", rounds, state_counts(result, list(result.latest)))
     return result
 
 

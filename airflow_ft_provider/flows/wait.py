@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from airflow_ft_provider.errors import TuningJobError
 from airflow_ft_provider.flows.steps import Count, Flow, GetJob, Sleep
+from airflow_ft_provider.job_display import outcome_line, state_line
 from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def wait_flow(
             polls += 1
             transient = 0
             if job is None or read.state is not job.state:
-                log.info("%s job %s is %s (platform state %r)", read.platform, job_id, read.state, read.native_state)
+                log.info("%s", state_line(read))
                 last_log = clock()
             job = read
         except TuningJobError as exc:
@@ -100,7 +101,8 @@ def wait_flow(
             if transient > max_transient_errors:
                 message = f"{transient} transient errors in a row; last: {exc}"
                 return WaitResult(WaitStatus.ERROR, job, message, polls, retryable=True)
-            log.warning("Transient error while waiting for %s (%d in a row): %s", job_id, transient, exc)
+            failed = f"read failed ({transient} in a row), will retry"
+            log.warning("%s", outcome_line(failed, _platform(job), job_id, str(exc)))
         if job is not None and transient == 0:
             if job.state in failure_states:
                 return WaitResult(WaitStatus.FAILED, job, describe(job), polls)
@@ -110,21 +112,26 @@ def wait_flow(
                 return WaitResult(WaitStatus.REACHED, job, describe(job), polls)
         now = clock()
         if now - last_log >= HEARTBEAT_SECONDS:
-            log.info("Still waiting for job %s: %s after %.0f s, %d reads", job_id, _state(job), now - started, polls)
+            waited = f"still {_state(job)} after {now - started:.0f} s, {polls} reads"
+            log.info("%s", outcome_line(waited, _platform(job), job_id))
             last_log = now
         pause = schedule.interval(now - started)
         if deadline is not None:
             if now >= deadline:
-                message = f"Job {job_id} was still {_state(job)} when the deadline passed"
+                message = outcome_line(f"still {_state(job)} at the deadline", _platform(job), job_id)
                 return WaitResult(WaitStatus.TIMEOUT, job, message, polls)
             pause = min(pause, deadline - now)
         yield Sleep(pause)
 
 
 def describe(job: TuningJob) -> str:
-    message = f"Job {job.job_id} is {job.state} (platform state {job.native_state!r})"
-    return f"{message}: {job.error_message}" if job.error_message else message
+    """``FAILED · <job> · platform state 'x' · <the platform's error>``: the state first."""
+    return state_line(job, job.error_message)
 
 
 def _state(job: TuningJob | None) -> str:
     return job.state.value if job is not None else "unread"
+
+
+def _platform(job: TuningJob | None) -> str | None:
+    return job.platform if job is not None else None

@@ -23,6 +23,7 @@ from airflow.providers.common.compat.sdk import BaseNotifier
 
 from airflow_ft_provider import version_compat
 from airflow_ft_provider.arguments import seconds
+from airflow_ft_provider.job_display import outcome_line
 from airflow_ft_provider.metrics import failing_before_flow
 from airflow_ft_provider.notifications.cancel_failure import (
     CancelFailure,
@@ -91,7 +92,7 @@ class CancelTuningJobNotifier(BaseNotifier):
 
     template_fields: Sequence[str] = ("conn_id", "job_id", "labels")
     #: How the log lines begin: what made the notifier cancel.
-    _cause = "Cancel on failure"
+    _cause = "on failure"
 
     def __init__(
         self,
@@ -135,8 +136,8 @@ class CancelTuningJobNotifier(BaseNotifier):
         run._settle()
 
     def _render_failed(self, exc: Exception) -> None:
-        what = "could not render the notifier; nothing was cancelled"
-        self.log.exception("%s (connection %r, job_id %r): %s.", self._cause, self.conn_id, self.job_id, what)
+        what = f"{self._cause}: nothing was cancelled: could not render the notifier"
+        self.log.exception("%s (connection %r, job_id %r).", what, self.conn_id, self.job_id)
         self._failed((), f"{what}: {type(exc).__name__}")
 
     def _failed(self, job_ids: Sequence[str], problem: str) -> None:
@@ -168,14 +169,14 @@ class CancelTuningJobNotifier(BaseNotifier):
             with failing_before_flow(self.conn_id):
                 refs = self._find_jobs(context)
         except Exception as exc:
-            what = f"{self._cause}: could not read the run's XComs to find the job id(s)"
+            what = f"{self._cause}: NOT cancelled: could not read the run's XComs to find the job id(s)"
             self._failed((), log_error(self.log, exc, what))
             if not self.labels:
                 return
             refs = []  # the labels may still find them
         if not refs and not self.labels:
             self.log.warning(
-                "%s: no tuning job id found (%s); nothing to cancel.", self._cause, self._looked_at(context)
+                "%s: nothing to cancel: no tuning job id found (%s).", self._cause, self._looked_at(context)
             )
             return
         try:
@@ -249,7 +250,7 @@ class CancelTuningJobNotifier(BaseNotifier):
     def _unusable(self, exc: Exception, refs: list[JobRef]) -> None:
         ids = [ref.job_id for ref in refs]
         named = ", ".join(ids) or "(jobs by labels)"
-        what = f"{self._cause}: cannot use connection {self.conn_id!r}; NOT cancelled: {named}"
+        what = f"{self._cause}: NOT cancelled: cannot use connection {self.conn_id!r} · job(s) {named}"
         self._failed(ids, log_error(self.log, exc, what))
 
     def _xcom_scope(self, context: Context) -> tuple[Sequence[str], int | None]:
@@ -274,17 +275,12 @@ class CancelTuningJobNotifier(BaseNotifier):
         keep = []
         for ref in refs:
             if ref.platform is not None and ref.platform != hook.platform:
-                self.log.info(
-                    "%s: skipped %s job %s (from %s): connection %r is for %s.",
-                    self._cause,
-                    ref.platform,
-                    ref.job_id,
-                    ref.source,
-                    self.conn_id,
-                    hook.platform,
-                )
+                other = f"connection {self.conn_id!r} is for {hook.platform}"
+                skipped = outcome_line(f"{self._cause}: skipped", ref.platform, ref.job_id, other, f"from {ref.source}")
+                self.log.info("%s", skipped)
             else:
-                self.log.info("%s: %s job %s (from %s).", self._cause, hook.platform, ref.job_id, ref.source)
+                cancelling = outcome_line(f"{self._cause}: cancelling", hook.platform, ref.job_id, f"from {ref.source}")
+                self.log.info("%s", cancelling)
                 keep.append(ref.job_id)
         return keep
 

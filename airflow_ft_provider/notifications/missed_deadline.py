@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from airflow_ft_provider.notifications.cancel_job import CancelTuningJobNotifier
 
-CAUSE = "Cancel on missed deadline"
+CAUSE = "on missed deadline"
 
 
 async def arender_and_notify(notifier: CancelTuningJobNotifier) -> None:
@@ -55,14 +55,14 @@ async def anotify(notifier: CancelTuningJobNotifier, context: Context) -> None:
             async with asyncio.timeout(notifier.timeout):
                 refs = await _afind_jobs(notifier, dag_id, run_id)
     except Exception as exc:
-        what = f"{CAUSE}: could not read the XComs of run {run_id!r} to find the job id(s)"
+        what = f"{CAUSE}: NOT cancelled: could not read the XComs of run {run_id!r} to find the job id(s)"
         notifier._failed((), log_error(notifier.log, exc, what))
         if not notifier.labels:
             return
         refs = []  # the labels may still find them
     if not refs and not notifier.labels:
         where = f"task(s) {', '.join(notifier.xcom_task_ids) or '(every one)'} of run {run_id!r}"
-        notifier.log.warning("%s: no tuning job id found (%s); nothing to cancel.", CAUSE, notifier._looked(where))
+        notifier.log.warning("%s: nothing to cancel: no tuning job id found (%s).", CAUSE, notifier._looked(where))
         return
     try:
         from airflow_ft_provider.hooks.registry import get_hook

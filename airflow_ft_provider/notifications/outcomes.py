@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.job_display import outcome_line
 
 if TYPE_CHECKING:
     from airflow_ft_provider.flows import CancelResult, WaitResult
@@ -41,44 +42,41 @@ class Outcome:
 def report(
     log: Any, cause: str, platform: str, outcome: Outcome, timeout: float, wait_for_cancelled: bool
 ) -> str | None:
-    """Log how one job's cancel (and wait) ended; ``cause`` begins each line ("Cancel on failure").
-    The line logged when the job may still be training (its cancel failed or was not done in time),
-    else None: the cancel was sent, or not needed."""
-    from airflow_ft_provider.flows import CancelAction, WaitStatus
+    """Log how one job's cancel (and wait) ended, outcome first; ``cause`` begins each line ("on
+    failure"). The line logged when the job may still be training (its cancel failed or was not done
+    in time), else None: the cancel was sent, or not needed."""
+    from airflow_ft_provider.flows import WaitStatus
     from airflow_ft_provider.jobs import TuningJobState
 
-    name = f"{platform} job {outcome.job_id}"
+    def line(what: str, *details: str | None) -> str:
+        return outcome_line(f"{cause}: {what}", platform, outcome.job_id, *details)
+
     cancel, wait = outcome.cancel, outcome.wait
     if cancel is None and outcome.error is not None:
-        return log_error(log, outcome.error, f"{cause}: {name} was NOT cancelled")
+        return log_error(log, outcome.error, line("NOT cancelled"))
     if cancel is None:
-        problem = (
-            f"{cause}: {name}: not done within timeout={timeout:g} s (the platform did not answer in time); "
-            "the job may still be running: cancel it by hand, or raise the notifier's timeout."
+        problem = line(
+            f"NOT cancelled: no answer within timeout={timeout:g} s",
+            "the job may still be running: cancel it by hand, or raise the notifier's timeout",
         )
         log.error("%s", problem)
         return problem
-    before, after = cancel.before, cancel.after
-    if cancel.action is CancelAction.ALREADY_ENDED:
-        log.info("%s: %s had already ended %s; no cancel sent.", cause, name, before.state)
-        return None
-    did = "cancel sent" if cancel.action is CancelAction.SENT else "already cancelling, no cancel sent"
-    now = "" if after is before else f"; now {after.state}"  # some platforms answer a cancel without the job
-    log.info("%s: %s was %s: %s%s.", cause, name, before.state, did, now)
-    if not wait_for_cancelled or after.is_terminal:
+    waiting = wait_for_cancelled and not cancel.after.is_terminal
+    log.info("%s", line(cancel.summary(confirming=waiting), f"was {cancel.before.state}"))
+    if not waiting:
         return None
     if outcome.error is not None:
-        log_error(log, outcome.error, f"{cause}: waiting for {name} to end failed")
+        log_error(log, outcome.error, line("waiting for the end FAILED"))
     elif wait is None:  # the worker is still waiting
-        log.warning("%s: %s not confirmed terminal within timeout=%g s.", cause, name, timeout)
+        log.warning("%s", line(f"not confirmed ended within timeout={timeout:g} s"))
     elif wait.status is WaitStatus.REACHED and wait.job is not None:
         ended = wait.job.state
         if ended is TuningJobState.CANCELLED:
-            log.info("%s: confirmed: %s is CANCELLED.", cause, name)
+            log.info("%s", line("CANCELLED (confirmed)"))
         else:
-            log.warning("%s: %s ended %s before the cancel took effect.", cause, name, ended)
+            log.warning("%s", line(f"{ended}, not CANCELLED: it finished before the cancel took effect"))
     else:
-        log.warning("%s: %s not confirmed terminal: %s.", cause, name, wait.message)
+        log.warning("%s", line("not confirmed ended", wait.message))
     return None
 
 

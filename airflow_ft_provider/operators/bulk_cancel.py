@@ -22,6 +22,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 
 from airflow_ft_provider.arguments import flag, seconds
 from airflow_ft_provider.errors import MAX_MESSAGE, OperationNotSupportedError, TuningJobError
+from airflow_ft_provider.job_display import outcome_line
 from airflow_ft_provider.job_filter import DEFAULT_MAX_JOBS, JobFilter, TooManyJobsError
 from airflow_ft_provider.jobs import TuningJob
 from airflow_ft_provider.operators.bulk_report import BulkAction, BulkReport, JobOutcome, Problem, table
@@ -182,7 +183,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             job_filter = self.job_filter()
             hook = get_hook(self.conn_id)
         except ValueError as exc:
-            raise task_failure(exc, self.conn_id) from exc
+            raise task_failure(exc, self.conn_id) from None
         if job_filter.labels and not hook.record.has_labels:
             raise AirflowFailException(
                 f"Connection {self.conn_id!r} is for {hook.record.title}, whose jobs carry no labels: the "
@@ -211,9 +212,9 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             self.log.error("Matching jobs (first %d of %d):\n%s", _SAMPLE_ROWS, len(exc.matched), sample)
             raise AirflowFailException(str(exc)) from None
         except (TuningJobError, ValueError) as exc:
-            raise task_failure(exc, self.conn_id) from exc
+            raise task_failure(exc, self.conn_id) from None
         self.log.info(
-            "%s: %d of %d listed jobs match %s.", hook.platform, len(selected), len(listed), job_filter.describe()
+            "%d of %d listed jobs match · %s · %s", len(selected), len(listed), hook.platform, job_filter.describe()
         )
         if self.is_dry_run is True:
             outcomes = [JobOutcome(job, BulkAction.DRY_RUN) for job in selected]
@@ -221,7 +222,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
 
         started = time.monotonic()
         outcomes = self._cancel_all(hook, selected, pool, deadline)
-        self.log.info("Cancel phase: %d jobs in %.2f s.", len(outcomes), time.monotonic() - started)
+        self.log.info("cancel phase done: %d jobs in %.2f s", len(outcomes), time.monotonic() - started)
         problems: list[Problem] = []
         if self.wait_for_completion:
             pages = 1 if page_size is None else max(1, math.ceil(len(listed) / page_size))
@@ -254,7 +255,7 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             except TuningJobError as exc:
                 return JobOutcome(job, BulkAction.FAILED, error=str(exc), retryable=exc.retryable)
             except Exception as exc:  # a bug must not leave the other jobs running
-                self.log.exception("Cancelling %s failed unexpectedly", job.job_id)
+                self.log.exception("%s", outcome_line("cancel FAILED unexpectedly", job.platform, job.job_id))
                 return JobOutcome(job, BulkAction.FAILED, error=clean(f"{type(exc).__name__}: {exc}", MAX_MESSAGE))
 
         return list(pool.map(one, jobs))
@@ -314,8 +315,9 @@ class BulkCancelTuningJobsOperator(BaseOperator):
             unknown_included=job_filter.include_unknown_states,
         )
         result = report.to_xcom()
+        self.log.info("%s", report.headline())
         if outcomes:
-            self.log.info("%s jobs matching %s:\n%s", hook.platform, report.filter, table(outcomes))
+            self.log.info("%s", table(outcomes))
         unknown_warning = report.unknown_message()
         if unknown_warning:
             self.log.warning("%s", unknown_warning)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from airflow_ft_provider.job_display import short_id
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.usage import UsageTotals, usage_text
 
 if TYPE_CHECKING:
     from airflow_ft_provider.flows import CancelResult
@@ -55,6 +57,11 @@ class JobOutcome:
         return self.before.job_id
 
     @property
+    def latest(self) -> TuningJob:
+        """The latest record read of the job (its usage is the latest reported)."""
+        return self.after or self.before
+
+    @property
     def ended_otherwise(self) -> bool:
         """Ended, but not CANCELLED: it finished before (or despite) the cancel."""
         return (
@@ -64,7 +71,8 @@ class JobOutcome:
             and self.after.state is not TuningJobState.CANCELLED
         )
 
-    def to_xcom(self) -> dict[str, str | None]:
+    def to_xcom(self) -> dict[str, object]:
+        usage = self.latest.usage
         return {
             "job_id": self.job_id,
             "display_name": self.before.display_name,
@@ -72,6 +80,7 @@ class JobOutcome:
             "state_after": self.after.state.value if self.after is not None else None,
             "action": self.action.value,
             "error": self.error,
+            "usage": None if usage is None else usage.model_dump(mode="json"),
         }
 
 
@@ -116,8 +125,33 @@ class BulkReport:
                 "native_states": dict(Counter(job.native_state for job in self.unknown)),
                 "job_ids": [job.job_id for job in self.unknown[:MAX_UNKNOWN_IDS]],
             },
+            "usage": self.usage().to_xcom(),
             "jobs": [o.to_xcom() for o in self.outcomes],
         }
+
+    def usage(self) -> UsageTotals:
+        """What the selected jobs reported they cost, as last read (so far, for jobs just stopped)."""
+        return UsageTotals.of(o.latest.usage for o in self.outcomes)
+
+    def headline(self) -> str:
+        """The log's first line: what was done, then how the jobs ended and what they reported."""
+        n = len(self.outcomes)
+        if self.dry_run:
+            done = f"dry run: {n} job(s) would be cancelled"
+        else:
+            actions = Counter(o.action for o in self.outcomes)
+            phrases = {
+                BulkAction.CANCEL_SENT: "cancel sent to {} job(s)",
+                BulkAction.ALREADY_CANCELLING: "{} already cancelling",
+                BulkAction.ALREADY_ENDED: "{} already ended",
+                BulkAction.FAILED: "{} cancel(s) FAILED",
+            }
+            done = ", ".join(p.format(actions[a]) for a, p in phrases.items() if actions[a]) or "nothing to cancel"
+            ended = Counter(o.after.state.value for o in self.outcomes if o.after is not None and o.after.is_terminal)
+            if ended:
+                done += "; now " + ", ".join(f"{count} {state}" for state, count in sorted(ended.items()))
+        spent = f"; {self.usage().text()}" if self.outcomes else ""
+        return f"{done}{spent} · {self.platform}: {n} of {self.listed} listed job(s) match {self.filter}"
 
     def unknown_message(self) -> str | None:
         """The log's warning about unknown-state jobs, or None when there are none."""
@@ -164,15 +198,20 @@ class BulkReport:
 
 
 def table(outcomes: Sequence[JobOutcome]) -> str:
-    """A fixed-width table for the task log; the error column is last and unpadded."""
-    lines = [("job_id", "display_name", "before", "after", "action", "error")]
+    """A fixed-width table for the task log: what happened first, the full id and the error last
+    (Vertex AI resource names and ARNs are long), the error unpadded."""
+    lines = [("action", "after", "before", "job", "display_name", "usage", "job_id", "error")]
     for o in outcomes:
         after = o.after.state.value if o.after is not None else "-"
         name = _clip(o.before.display_name or "-")
-        lines.append((_clip(o.job_id), name, o.before.state.value, after, o.action.value, o.error or ""))
-    widths = [max(len(line[i]) for line in lines) for i in range(5)]
+        usage = usage_text(o.latest.usage) or "-"
+        full = o.job_id if short_id(o.job_id) != o.job_id else "-"
+        lines.append(
+            (o.action.value, after, o.before.state.value, short_id(o.job_id), name, usage, full, o.error or "")
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(7)]
     return "\n".join(
-        "  ".join([*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[5]]).rstrip()
+        "  ".join([*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[7]]).rstrip()
         for line in lines
     )
 

@@ -22,6 +22,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_ft_provider.arguments import rendered_job_id, seconds
 from airflow_ft_provider.errors import JobNotFoundError, TuningJobError
+from airflow_ft_provider.job_display import job_line, outcome_line
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.links import CONSOLE_URL_XCOM_KEY, TuningJobConsoleLink
 
@@ -73,7 +74,8 @@ class CancelTuningJobOperator(BaseOperator):
     ``timeout`` is one absolute deadline for the whole task (read, cancel and wait, across deferral):
     no request or wait outlives it. Returns the final job record (JSON, no secrets) to XCom, with
     ``state_before`` (the state first read) and ``action`` (``cancel_sent``, ``already_cancelling`` or
-    ``already_ended``) added.
+    ``already_ended``) added; its ``usage`` holds the cost and usage the platform reports (the
+    amount as a decimal string), also shown in the task log's last line.
 
     :param conn_id: connection of one of the provider's types; it decides the platform.
     :param job_id: job id or resource name (templated).
@@ -144,18 +146,22 @@ class CancelTuningJobOperator(BaseOperator):
             self._not_found(exc)
             return None
         except (TuningJobError, ValueError) as exc:
-            raise task_failure(exc, self.conn_id) from exc
+            # Expected and explained in full by the message: our internals' traceback adds nothing.
+            raise task_failure(exc, self.conn_id) from None
         self._cancel_sent = result.action is CancelAction.SENT
         self._confirming_since = time.time()
         job = result.after
         if job.console_url:
             context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=job.console_url)
-        self.log.info("%s job %s was %s: %s", job.platform, job.job_id, result.before.state, result.action.value)
         done = {"state_before": result.before.state.value, "action": result.action.value}
         if result.action is CancelAction.ALREADY_ENDED:
             return self._already_ended(job, done)
-        if not self.wait_for_completion or job.is_terminal:
-            return self._finish(job, done) if job.is_terminal else {**job.to_xcom(), **done}
+        if job.is_terminal:
+            return self._finish(job, done, result.summary())
+        waiting = self.wait_for_completion
+        self.log.info("%s", job_line(result.summary(confirming=waiting), job, f"was {result.before.state}", usage=True))
+        if not waiting:
+            return {**job.to_xcom(), **done}
 
         if self.deferrable:
             self._defer(job, deadline, done)
@@ -182,6 +188,8 @@ class CancelTuningJobOperator(BaseOperator):
                 # Confirming a cancel sent just now: it goes before background watching.
                 urgent=done["action"] == "cancel_sent",
                 confirming_since=self._confirming_since,
+                # So the log of a user's kill during the wait says whether the cancel had been sent.
+                done_before=done["action"],
             ),
             method_name="execute_complete",
             # What was done before deferring, for the result (ids and states only, no secret).
@@ -212,21 +220,28 @@ class CancelTuningJobOperator(BaseOperator):
             return self._finish(result.job, done)
         if result.status is WaitStatus.TIMEOUT:
             raise AirflowException(
-                f"{result.message}: no confirmation within timeout={self.timeout:g} s. The cancel was "
-                f"{'sent' if self._cancel_sent else 'not needed'}; raise timeout if the platform is slow."
+                f"not confirmed within timeout={self.timeout:g} s (cancel "
+                f"{'sent' if self._cancel_sent else 'not needed'}): {result.message}. "
+                "Raise timeout if the platform is slow."
             )
-        failure = f"Waiting for job {self.job_id} (connection {self.conn_id!r}) failed: {result.message}"
+        platform = result.job.platform if result.job is not None else None
+        why = f"connection {self.conn_id!r}: {result.message}"
+        failure = outcome_line("wait FAILED", platform, str(self.job_id), why)
         if result.retryable:
             raise AirflowException(failure)
         raise AirflowFailException(failure)
 
-    def _finish(self, job: TuningJob, done: dict[str, str]) -> dict[str, Any]:
+    def _finish(self, job: TuningJob, done: dict[str, str], outcome: str | None = None) -> dict[str, Any]:
+        """The last line: how the job ended, with what it reported it cost."""
+        before = f"was {done.get('state_before')}" if done.get("state_before") else None
         if job.state is TuningJobState.CANCELLED:
-            self.log.info("Confirmed: %s job %s is CANCELLED.", job.platform, job.job_id)
+            self.log.info("%s", job_line(outcome or "CANCELLED (confirmed)", job, before, usage=True))
             return {**job.to_xcom(), **done}
-        message = (
-            f"{job.platform} job {job.job_id} ended {job.state} (platform state {job.native_state!r}), "
-            "not CANCELLED: it finished before the cancellation took effect."
+        message = job_line(
+            f"{job.state}, not CANCELLED: it finished before the cancel took effect",
+            job,
+            f"platform state {job.native_state!r}",
+            usage=True,
         )
         if self.fail_if_not_cancelled:
             raise AirflowFailException(message)
@@ -234,7 +249,7 @@ class CancelTuningJobOperator(BaseOperator):
         return {**job.to_xcom(), **done}
 
     def _already_ended(self, job: TuningJob, done: dict[str, str]) -> dict[str, Any]:
-        message = f"{job.platform} job {job.job_id} had already ended {job.state}; no cancel was sent."
+        message = job_line(f"already {job.state}; no cancel sent", job, usage=True)
         if self.if_ended is IfEnded.FAIL:
             raise AirflowFailException(message)
         if self.if_ended is IfEnded.SKIP:
@@ -243,7 +258,8 @@ class CancelTuningJobOperator(BaseOperator):
         return {**job.to_xcom(), **done}
 
     def _not_found(self, exc: JobNotFoundError) -> None:
-        message = f"Job {self.job_id} not found with connection {self.conn_id!r}: {exc}"
+        platform = self._hook.platform if self._hook is not None else None
+        message = outcome_line("not found", platform, str(self.job_id), f"connection {self.conn_id!r}: {exc}")
         if self.if_not_found is IfNotFound.SUCCEED:
             self.log.warning("%s; treating it as done (if_not_found='succeed').", message)
             return None
@@ -253,13 +269,18 @@ class CancelTuningJobOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Killed while reading or waiting on the worker: make sure the cancel was sent."""
-        if self._hook is None or self._cancel_sent:
+        if self._hook is None:
+            return
+        platform = self._hook.platform
+        if self._cancel_sent:
+            killed = "task killed while confirming; the cancel had already been sent"
+            self.log.info("%s", outcome_line(killed, platform, str(self.job_id)))
             return
         from airflow_ft_provider.flows import cancel_flow, run_flow
 
         try:
             # The worker gives on_kill a few seconds only: bounded, it cannot hang the kill.
-            run_flow(self._hook, cancel_flow(self.job_id), deadline=time.time() + ON_KILL_SECONDS)
-            self.log.info("Task killed: cancel sent for job %s.", self.job_id)
+            result = run_flow(self._hook, cancel_flow(self.job_id), deadline=time.time() + ON_KILL_SECONDS)
+            self.log.info("%s", job_line(f"task killed; {result.summary()}", result.after))
         except Exception:
-            self.log.exception("Task killed: cancelling job %s failed.", self.job_id)
+            self.log.exception("%s", outcome_line("task killed; cancel FAILED", platform, str(self.job_id)))

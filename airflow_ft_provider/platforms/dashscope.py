@@ -19,11 +19,11 @@ from typing import Any, Self
 
 from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
 from airflow_ft_provider.errors import TuningJobError
-from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.jobs import JobUsage, TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import Ack, AckKind
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import Extras
-from airflow_ft_provider.platforms.fields import CHINA_STANDARD_TIME, parse_time, text
+from airflow_ft_provider.platforms.fields import CHINA_STANDARD_TIME, count, parse_time, text
 from airflow_ft_provider.platforms.http_errors import error_by_status
 from airflow_ft_provider.platforms.paging import NumberedPages, PageSize
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
@@ -143,6 +143,8 @@ class DashScopeDialect(Dialect):
             created_at=parse_time(item.get("create_time"), self.naive_tz),
             ended_at=parse_time(item.get("end_time"), self.naive_tz),
             error_message=text(item.get("message")) if state is TuningJobState.FAILED else None,
+            # ``usage``: the tokens the job trained on, which are what a fine-tune is billed by.
+            usage=None if (tokens := count(item.get("usage"))) is None else JobUsage(billable_tokens=tokens),
         )
 
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:

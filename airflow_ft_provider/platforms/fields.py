@@ -24,6 +24,12 @@ def mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def count(value: object) -> int | None:
+    """A reported count (tokens, seconds): a JSON integer of at least zero, else None (unreadable
+    usage must not fail a cancel)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def parse_time(value: object, naive_tz: timezone = UTC) -> datetime | None:
     """RFC 3339 / ISO 8601 string or Unix seconds -> aware datetime; garbage -> None.
 

@@ -7,11 +7,11 @@ from typing import Any, Self
 
 from airflow_ft_provider.connection_fields import COMMON_FIELDS, ConnectionForm, ConnField
 from airflow_ft_provider.errors import TuningJobError
-from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.jobs import JobUsage, TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import JOB_RECORD
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import Extras
-from airflow_ft_provider.platforms.fields import mapping, parse_time, string_labels, text
+from airflow_ft_provider.platforms.fields import count, mapping, parse_time, string_labels, text
 from airflow_ft_provider.platforms.http_errors import openai_style_error
 from airflow_ft_provider.platforms.labels import LabelRules
 from airflow_ft_provider.platforms.paging import AfterIds, PageSize
@@ -106,6 +106,7 @@ class OpenAIDialect(Dialect):
             error_message=text(error.get("message")),
             console_url=self.console_url(job_id) if job_id else None,
             labels=labels,
+            usage=trained_tokens(item),
         )
 
     def console_url(self, job_id: str) -> str | None:
@@ -115,6 +116,12 @@ class OpenAIDialect(Dialect):
 
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
         return openai_style_error(response, request, self.platform, "OpenAI")
+
+
+def trained_tokens(item: dict[str, Any]) -> JobUsage | None:
+    """``trained_tokens``: the billable tokens the job processed (null until it ends, also on Azure)."""
+    tokens = count(item.get("trained_tokens"))
+    return None if tokens is None else JobUsage(billable_tokens=tokens)
 
 
 RECORD = PlatformRecord(

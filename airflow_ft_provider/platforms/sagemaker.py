@@ -23,11 +23,10 @@ from airflow_ft_provider.jobs import JobUsage, TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import EMPTY_OBJECT_OR_NO_BODY
 from airflow_ft_provider.platforms.aws import AwsDialect, aws_form
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Operation
-from airflow_ft_provider.platforms.fields import mapping, parse_time, text
+from airflow_ft_provider.platforms.fields import count, mapping, parse_time, text
 from airflow_ft_provider.platforms.ids import check_id_text, invalid_id
 from airflow_ft_provider.platforms.labels import LabelRules
 from airflow_ft_provider.platforms.paging import PageSize, PageTokens
-from airflow_ft_provider.platforms.paging_base import is_int
 from airflow_ft_provider.platforms.record import PlatformRecord
 from airflow_ft_provider.platforms.states import Phase, StateTable
 
@@ -187,9 +186,7 @@ class SageMakerDialect(AwsDialect):
 
 def usage(item: dict[str, Any]) -> JobUsage | None:
     """``BillableTimeInSeconds`` and ``BillableTokenCount`` (serverless jobs), where the record has them."""
-    seconds, tokens = item.get("BillableTimeInSeconds"), item.get("BillableTokenCount")
-    seconds = seconds if is_int(seconds) and seconds >= 0 else None
-    tokens = tokens if is_int(tokens) and tokens >= 0 else None
+    seconds, tokens = count(item.get("BillableTimeInSeconds")), count(item.get("BillableTokenCount"))
     if seconds is None and tokens is None:
         return None
     return JobUsage(billable_seconds=seconds, billable_tokens=tokens)

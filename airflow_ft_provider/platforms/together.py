@@ -8,15 +8,16 @@ cancel answer is the truncated job, usually in ``cancel_requested``. ``compressi
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any, Self
 
 from airflow_ft_provider.connection_fields import ConnectionForm
 from airflow_ft_provider.errors import TuningJobError
-from airflow_ft_provider.jobs import TuningJob, TuningJobState
+from airflow_ft_provider.jobs import JobUsage, TuningJob, TuningJobState
 from airflow_ft_provider.platforms.acks import JOB_RECORD
 from airflow_ft_provider.platforms.base import ApiRequest, ApiResponse, Dialect, Operation
 from airflow_ft_provider.platforms.extras import Extras
-from airflow_ft_provider.platforms.fields import parse_time, text
+from airflow_ft_provider.platforms.fields import count, parse_time, text
 from airflow_ft_provider.platforms.http_errors import openai_style_error
 from airflow_ft_provider.platforms.paging import Unpaged
 from airflow_ft_provider.platforms.record import ApiKeyAuth, PlatformRecord
@@ -101,6 +102,7 @@ class TogetherDialect(Dialect):
             updated_at=parse_time(item.get("updated_at")),
             error_message=_failure_reason(item) if state is TuningJobState.FAILED else None,
             console_url=self.console_url(job_id) if job_id else None,
+            usage=price_and_tokens(item),
         )
 
     def console_url(self, job_id: str) -> str | None:
@@ -111,6 +113,23 @@ class TogetherDialect(Dialect):
 
     def parse_error(self, response: ApiResponse, request: ApiRequest) -> TuningJobError:
         return openai_style_error(response, request, self.platform, "Together AI")
+
+
+#: Together states ``total_price`` in nano-dollars (its SDK's ``finetune_price_to_dollars``).
+NANODOLLARS = Decimal(1_000_000_000)
+
+
+def price_and_tokens(item: dict[str, Any]) -> JobUsage | None:
+    """``total_price`` (USD) and ``token_count``, known once the training data is tokenized (both
+    0 before). The price is the whole job's, quoted then: a cancel refunds the steps not run, so it
+    is an estimate of what is billed."""
+    price, tokens = count(item.get("total_price")), count(item.get("token_count"))
+    if not price and not tokens:
+        return None
+    cost = None if price is None else (Decimal(price) / NANODOLLARS).normalize()
+    if cost is not None and cost == cost.to_integral_value():
+        cost = cost.quantize(Decimal(1))  # 412, not 4.12E+2
+    return JobUsage(cost=cost, currency="USD" if cost is not None else None, estimated=True, billable_tokens=tokens)
 
 
 def _failure_reason(item: dict[str, Any]) -> str | None:

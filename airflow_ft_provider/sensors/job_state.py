@@ -17,6 +17,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_ft_provider.arguments import rendered_job_id, seconds, states
 from airflow_ft_provider.errors import TuningJobError
+from airflow_ft_provider.job_display import job_line, outcome_line, state_line
 from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob
 from airflow_ft_provider.links import CONSOLE_URL_XCOM_KEY, TuningJobConsoleLink
 
@@ -95,15 +96,12 @@ class TuningJobStateSensor(BaseSensorOperator):
             job = self._get_hook().get_job(rendered_job_id(self.job_id, self.conn_id), urgent=False)
         except (TuningJobError, ValueError) as exc:
             if isinstance(exc, TuningJobError) and exc.retryable:
-                self.log.warning(
-                    "Could not read job %s on connection %r this time (%s); will try again.",
-                    self.job_id,
-                    self.conn_id,
-                    exc,
-                )
+                read_failed = outcome_line("read failed, will try again", exc.platform, str(self.job_id), str(exc))
+                self.log.warning("%s", read_failed)
                 return False
-            raise task_failure(exc, self.conn_id) from exc
-        self.log.info("%s job %s is %s (%s)", job.platform, job.job_id, job.state, job.native_state)
+            # Expected and explained in full by the message: our internals' traceback adds nothing.
+            raise task_failure(exc, self.conn_id) from None
+        self.log.info("%s", state_line(job))
         return self._judge(job, context)
 
     def _judge(self, job: TuningJob, context: Context) -> bool | PokeReturnValue:
@@ -155,7 +153,9 @@ class TuningJobStateSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(f"{parsed.message} (timeout={self.timeout} s, connection {self.conn_id!r}).")
         if status is WaitStatus.ERROR:
             error = AirflowException if parsed.retryable else AirflowFailException
-            raise error(f"Waiting for job {self.job_id} on connection {self.conn_id!r} failed: {parsed.message}")
+            platform = parsed.job.platform if parsed.job is not None else None
+            why = f"connection {self.conn_id!r}: {parsed.message}"
+            raise error(outcome_line("wait FAILED", platform, parsed.job_id, why))
         if parsed.job is None:
             raise AirflowException(f"Trigger reported {status} without the job record: {event!r}")
         context["ti"].xcom_push(key=CONSOLE_URL_XCOM_KEY, value=parsed.job.console_url or "")
@@ -172,14 +172,11 @@ class TuningJobStateSensor(BaseSensorOperator):
         try:
             deadline = time.time() + ON_KILL_SECONDS
             result = run_flow(self._hook, cancel_flow(self.job_id), deadline=deadline)
-            self.log.info("Task killed: job %s %s.", self.job_id, result.action.value)
+            self.log.info("%s", job_line(f"task killed; {result.summary()}", result.after))
         except Exception:
-            self.log.exception("Task killed: cancelling job %s failed.", self.job_id)
+            self.log.exception("%s", outcome_line("task killed; cancel FAILED", self._hook.platform, str(self.job_id)))
 
 
 def _failure_message(job: TuningJob, conn_id: str) -> str:
-    message = (
-        f"{job.platform} job {job.job_id} (connection {conn_id!r}) reached {job.state} "
-        f"(platform state {job.native_state!r})"
-    )
-    return f"{message}: {job.error_message}" if job.error_message else message
+    native = f"platform state {job.native_state!r}"
+    return job_line(f"reached {job.state}", job, f"connection {conn_id!r}", native, job.error_message)

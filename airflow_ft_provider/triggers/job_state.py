@@ -18,8 +18,9 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pydantic import BaseModel, ValidationError
 
 from airflow_ft_provider import version_compat
-from airflow_ft_provider.errors import MAX_MESSAGE
+from airflow_ft_provider.errors import MAX_MESSAGE, TuningJobError
 from airflow_ft_provider.flows.wait import MAX_TRANSIENT_ERRORS
+from airflow_ft_provider.job_display import outcome_line
 from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob, TuningJobState
 from airflow_ft_provider.server_text import clean
 
@@ -77,6 +78,8 @@ class TuningJobStateTrigger(BaseTrigger):
         watching in the connection's request budget.
     :param confirming_since: the wait confirms a cancel acknowledged (or a job seen cancelling) at
         this Unix time: seeing the job CANCELLED counts the ``confirmed`` metric and its time.
+    :param done_before: what the deferring task did before the wait (a ``CancelAction`` value, e.g.
+        ``cancel_sent``), so a kill-time log can say whether the cancel had already been sent.
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class TuningJobStateTrigger(BaseTrigger):
         cancel_on_kill: bool = False,
         urgent: bool = False,
         confirming_since: float | None = None,
+        done_before: str | None = None,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
@@ -109,6 +113,7 @@ class TuningJobStateTrigger(BaseTrigger):
         self.cancel_on_kill = cancel_on_kill
         self.urgent = urgent
         self.confirming_since = confirming_since
+        self.done_before = done_before
         self._finished = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -127,6 +132,7 @@ class TuningJobStateTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "urgent": self.urgent,
                 "confirming_since": self.confirming_since,
+                "done_before": self.done_before,
             },
         )
 
@@ -165,7 +171,10 @@ class TuningJobStateTrigger(BaseTrigger):
                 retryable=result.retryable,
             )
         except Exception as exc:  # configuration or unexpected errors end the wait with an error event
-            log.exception("Waiting for %s job %s failed", self.platform, self.job_id)
+            failed = outcome_line("wait FAILED", self.platform, self.job_id, f"connection {self.conn_id!r}")
+            # An expected error (auth, not found, configuration) says it all; anything else keeps its traceback.
+            expected = isinstance(exc, TuningJobError | ValueError)
+            log.error("%s: %s: %s", failed, type(exc).__name__, exc, exc_info=None if expected else exc)
             message = clean(f"{type(exc).__name__}: {exc}", MAX_MESSAGE)  # may quote a server, as any error
             event = JobStateEvent(status="error", job_id=self.job_id, message=message)
         self._finished = True
@@ -178,21 +187,39 @@ class TuningJobStateTrigger(BaseTrigger):
         heartbeat (apache/airflow#73454), while the task is still deferred and watched there: so the
         task's state is checked first, and only a state a user's action leaves cancels the job.
         """
-        if self.cancel_on_kill and await self._task_was_killed():
+        if not (self.cancel_on_kill or self.done_before) or not await self._task_was_killed():
+            return
+        if self.cancel_on_kill:
             # Shielded: the triggerer cancels a killed trigger again while on_kill still runs (its
             # next sync), which would end a cancel that waits in the budget before it is sent.
             await asyncio.shield(self._cancel_job())
+        else:
+            log.info("%s", self._killed_note())
 
     async def cleanup(self) -> None:
         """Before 3.3 there is no ``on_kill``: cancel only if the task is no longer deferred,
         so a triggerer restart or redistribution never cancels a job."""
         if (
-            self.cancel_on_kill
+            (self.cancel_on_kill or self.done_before)
             and not version_compat.trigger_on_kill_supported()
             and not self._finished
             and await self._task_was_killed()
         ):
-            await self._cancel_job()
+            if self.cancel_on_kill:
+                await self._cancel_job()
+            else:
+                log.info("%s", self._killed_note())
+
+    def _killed_note(self) -> str:
+        """What a killed task had done before this wait (its cancel, sent or not needed), so its log says it."""
+        from airflow_ft_provider.flows import CancelAction
+
+        done: dict[str, str] = {
+            CancelAction.SENT.value: "the cancel had already been sent before the wait",
+            CancelAction.ALREADY_CANCELLING.value: "no cancel sent: the job was already CANCELLING",
+        }
+        note = done.get(str(self.done_before), f"done before the wait: {self.done_before}")
+        return outcome_line(f"task killed while confirming; {note}", self.platform, self.job_id, "no longer watched")
 
     async def _cancel_job(self) -> None:
         from airflow_ft_provider.flows import arun_flow, cancel_flow
@@ -200,10 +227,9 @@ class TuningJobStateTrigger(BaseTrigger):
         try:
             deadline = time.time() + CANCEL_ON_KILL_TIMEOUT
             result = await arun_flow(self._hook(), cancel_flow(self.job_id), deadline=deadline)
-            after = result.after
-            log.info("Task killed: %s job %s %s (now %s)", self.platform, self.job_id, result.action, after.state)
+            log.info("%s", outcome_line(f"task killed; {result.summary()}", self.platform, self.job_id))
         except Exception:
-            log.exception("Task killed, but cancelling %s job %s failed", self.platform, self.job_id)
+            log.exception("%s", outcome_line("task killed; cancel FAILED", self.platform, self.job_id))
 
     async def _task_was_killed(self) -> bool:
         ti = self.task_instance
@@ -215,6 +241,7 @@ class TuningJobStateTrigger(BaseTrigger):
             log.warning("Could not read the state of task %s; not cancelling", ti.task_id, exc_info=True)
             return False
         if state not in _KILLED_STATES:
-            log.info("Task %s is %s, not killed: job %s is left running.", ti.task_id, state, self.job_id)
+            left = f"left running: task {ti.task_id} is {state}, not killed"
+            log.info("%s", outcome_line(left, self.platform, self.job_id))
             return False
         return True

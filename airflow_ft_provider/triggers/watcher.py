@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_ft_provider.errors import RequestTimeoutError, TuningJobError
 from airflow_ft_provider.flows.steps import GetJobs, Listed, ListUntil
 from airflow_ft_provider.flows.watch import cheaper_to_list, read_round
+from airflow_ft_provider.job_display import outcome_line
 from airflow_ft_provider.platforms.record_ids import RecordIds
 from airflow_ft_provider.process_cache import process_cache
 from airflow_ft_provider.triggers.watch_stats import WatchStats
@@ -272,7 +273,7 @@ class JobWatcher:
         except TuningJobError as exc:
             outcome = exc
         except Exception as exc:  # reported to the waiting triggers, which end with an error event
-            log.exception("Reading job %s failed", job_id)
+            log.exception("%s", outcome_line("read FAILED", self.hook.platform, job_id))
             outcome = exc
         self._settle(waiters, outcome)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from airflow_ft_provider.job_display import job_ref
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import Emulator, Fault, JobScript
 from airflow_ft_provider.testing.dags import RunResult, run_dag_source
@@ -58,6 +59,14 @@ def callback_log(capfd: pytest.CaptureFixture[str]) -> str:
     for marker in CALLBACK_RAISED:
         assert marker not in text
     return text
+
+
+def outcome_of(log: str, platform: Platform, job_id: str, detail: str = "was RUNNING") -> str:
+    """The notifier's log line about ``job_id`` that carries ``detail``, from its outcome on: the
+    outcome leads, then the short job reference (the full id comes last, where it is longer)."""
+    ref = f" · {job_ref(platform, job_id)} · {detail}"
+    line = next(line for line in log.splitlines() if ref in line and "on failure: " in line)
+    return line[line.index("on failure: ") : line.index(ref)]
 
 
 def cancelled_or_cancelling(emu: Emulator, platform: Platform, job_id: str) -> bool:
@@ -107,8 +116,14 @@ def test_task_callback_cancels_the_job_its_template_names(emu, connections, capf
     assert cancelled_or_cancelling(emu, platform, job_id)
     assert len(cancel_posts(emu, platform)) == 1
     log = callback_log(capfd)
-    assert f"{platform} job {job_id} (from job_id)" in log
-    assert f"{platform} job {job_id} was RUNNING: cancel sent" in log
+    assert outcome_of(log, platform, job_id, "from job_id") == "on failure: cancelling"
+    # The cancel answer may say the job is cancelled, still running, or nothing about it.
+    assert outcome_of(log, platform, job_id) in {
+        "on failure: CANCELLED ← cancel sent",
+        "on failure: cancel sent; job still RUNNING",
+        "on failure: cancel sent; job still CANCELLING",
+        "on failure: cancel sent",
+    }
 
 
 @pytest.mark.parametrize("style", ["notifier", "function", "named_task"])
@@ -129,7 +144,7 @@ def test_failing_task_that_started_the_job_is_found_by_xcom_key(emu, connections
     assert (result.state, result.task_states) == ("failed", {"train": "failed"})
     assert cancelled_or_cancelling(emu, platform, job_id)
     assert len(cancel_posts(emu, platform)) == 1
-    assert "(from XCom 'tuning_job_id' of task 'train')" in callback_log(capfd)
+    assert "from XCom 'tuning_job_id' of task 'train'" in callback_log(capfd)
 
 
 def test_mapped_task_cancels_only_the_job_of_its_failed_index(emu, connections):
@@ -195,7 +210,9 @@ def test_job_that_already_ended_gets_no_cancel(emu, connections, capfd, platform
     run(f"cancel_ended_{platform}", one_failing_task(callback), job_id=job_id, conn_id=conn_id_for(platform))
     assert cancel_posts(emu, platform) == []
     assert {r.method for r in emu.requests(platform) if r.path != "/token"} == {"GET"}
-    assert f"{platform} job {job_id} had already ended SUCCEEDED; no cancel sent." in callback_log(capfd)
+    assert outcome_of(callback_log(capfd), platform, job_id, "was SUCCEEDED") == (
+        "on failure: already SUCCEEDED; no cancel sent"
+    )
 
 
 def test_wait_for_cancelled_confirms_the_end(emu, connections, capfd):
@@ -205,8 +222,9 @@ def test_wait_for_cancelled_confirms_the_end(emu, connections, capfd):
     run("cancel_and_wait", one_failing_task(callback), job_id=job_id, conn_id=conn_id_for(platform))
     assert emu.job_phase(platform, job_id) == "cancelled"
     log = callback_log(capfd)
-    assert f"{platform} job {job_id} was RUNNING: cancel sent." in log
-    assert f"confirmed: {platform} job {job_id} is CANCELLED." in log
+    assert outcome_of(log, platform, job_id) == "on failure: cancel sent, confirming..."
+    confirmed = f"on failure: CANCELLED (confirmed) · {job_ref(platform, job_id)} · id {job_id}"
+    assert confirmed in log
 
 
 def test_nothing_to_cancel_sends_nothing(emu, connections, capfd):
@@ -269,17 +287,20 @@ def test_callback_never_raises_and_leaves_the_run_as_it_was(emu, connections, se
     assert (result.state, result.task_states) == ("failed", {"train": "failed"})
     log = callback_log(capfd)
     expected = {
-        "wrong_credentials": f"{platform} job {job_id} was NOT cancelled: AuthenticationError",
-        "missing_job": f"{platform} job {job_id} was NOT cancelled: JobNotFoundError",
-        "unreachable": f"{platform} job {job_id} was NOT cancelled: PlatformUnavailableError",
-        "no_connection": f"cannot use connection 'ft_nowhere'; NOT cancelled: {job_id}: AirflowNotFoundException",
-        "cannot_cancel": f"{platform} job {job_id} was NOT cancelled: OperationNotSupportedError",
-        "timeout": f"{platform} job {job_id} was NOT cancelled: RequestTimeoutError",
+        "wrong_credentials": f"on failure: NOT cancelled · {job_ref(platform, job_id)}: AuthenticationError",
+        "missing_job": f"on failure: NOT cancelled · {job_ref(platform, job_id)}: JobNotFoundError",
+        "unreachable": f"on failure: NOT cancelled · {job_ref(platform, job_id)}: PlatformUnavailableError",
+        "no_connection": f"on failure: NOT cancelled: cannot use connection 'ft_nowhere' · job(s) {job_id}: "
+        "AirflowNotFoundException",
+        # A Gemini id (tunedModels/...) is shortened in the reference, so the full one follows.
+        "cannot_cancel": f"on failure: NOT cancelled · {job_ref(platform, job_id)} · id {job_id}: "
+        "OperationNotSupportedError",
+        "timeout": f"on failure: NOT cancelled · {job_ref(platform, job_id)}: RequestTimeoutError",
     }[problem]
     assert expected in log
     assert "wrong-key-4242" not in log
     if problem == "timeout":
-        took = _log_time(log, expected) - _log_time(log, f"{platform} job {job_id} (from XCom")
+        took = _log_time(log, expected) - _log_time(log, f"{job_ref(platform, job_id)} · from XCom")
         assert took.total_seconds() < 3.5  # the 1 s deadline ended the read, and the report followed
         # The timeout bounds every request too: nothing is left running after it, nothing is sent late.
         time.sleep(5)
@@ -330,12 +351,11 @@ def test_dag_callback_in_dag_test_cancels_every_job_of_the_run(emu, connections,
     assert len(cancel_posts(emu, platform)) == 2
     assert emu.requests(Platform.TOGETHER) == []
     log = callback_log(capfd)
-    assert f"skipped together job {elsewhere}" in log
+    assert f"on failure: skipped · {job_ref(Platform.TOGETHER, elsewhere)} · connection" in log
     for job_id in (first, second):
         # OpenAI's cancel answer already says cancelled; Vertex AI's says nothing, so the wait confirms it.
-        assert (
-            f"{platform} job {job_id} was RUNNING: cancel sent; now CANCELLED." in log
-            or f"confirmed: {platform} job {job_id} is CANCELLED." in log
+        assert outcome_of(log, platform, job_id) == "on failure: CANCELLED ← cancel sent" or (
+            f"on failure: CANCELLED (confirmed) · {job_ref(platform, job_id)}" in log
         )
 
 
@@ -371,7 +391,7 @@ def test_dag_callback_in_the_dag_processor(emu, connections, monkeypatch, tmp_pa
     assert cancelled_or_cancelling(emu, platform, second)
     assert len(cancel_posts(emu, platform)) == 2
     assert emu.requests(Platform.TOGETHER) == []
-    assert "(from XCom 'tuning_job_id' of task 'start_jobs')" in log
+    assert "from XCom 'tuning_job_id' of task 'start_jobs'" in log
     assert "Callback failed" not in log
 
 

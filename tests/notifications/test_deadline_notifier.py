@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import re
 import string
 import textwrap
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from airflow_ft_provider.job_display import outcome_line
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import Fault, JobScript
 from airflow_ft_provider.testing.dags import run_dag_source
@@ -28,6 +30,18 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "example_dags" / "example_cancel
 
 NOTIFIER = "airflow_ft_provider.notifications.cancel_job.CancelTuningJobNotifier"
 NEVER_ENDS = JobScript(running_s=None, cancel_s=0.3)
+CANCELLING = "on missed deadline: cancelling"
+
+
+def said(log: str, cause: str, summary: str, platform: str, job_id: str, *details: str) -> bool:
+    """Whether ``log`` has the notifier's line for a job's cancel: ``<cause>:``, then what was done
+    with ``summary`` in it (``CANCELLED ← cancel sent``, ``cancel sent; job still RUNNING``), then
+    the job and ``details``."""
+    rest = outcome_line("", platform, job_id, *details)  # " · <job> · <details>..."
+    line = re.escape(f"{cause}: ") + r"[^·\n]*" + re.escape(summary) + r"[^·\n]*" + re.escape(rest)
+    return re.search(line, log) is not None
+
+
 #: Runs Airflow's callback trigger as the triggerer would: the task returns the states it reported.
 HEADER = """
 import asyncio
@@ -111,9 +125,9 @@ def test_missed_deadline_cancels_and_confirms_every_job_the_run_pushed(emu, conn
     assert len(cancels(emu, Platform.OPENAI)) == 3
     log = capfd.readouterr().out
     for job in jobs:
-        assert f"Cancel on missed deadline: openai job {job} was RUNNING: cancel sent" in log
-    assert f"openai job {jobs[0]} (from XCom 'tuning_job_id' of task 'shard')" in log
-    assert f"openai job {jobs[2]} (from XCom 'tuning_job_id' of task 'train_3')" in log
+        assert said(log, "on missed deadline", "cancel sent", "openai", job, "was RUNNING")
+    assert outcome_line(CANCELLING, "openai", jobs[0], "from XCom 'tuning_job_id' of task 'shard'") in log
+    assert outcome_line(CANCELLING, "openai", jobs[2], "from XCom 'tuning_job_id' of task 'train_3'") in log
     # Only the instances that exist were read: the mapped task by index, the task named train_3 as is.
     reads = [line for line in log.splitlines() if "XCom not found" in line]
     assert not [line for line in reads if "'shard'" in line or "'train'" in line], reads
@@ -166,7 +180,7 @@ def test_a_run_without_job_ids_cancels_nothing_and_says_where_it_looked(emu, con
     )
     assert result.state == "success", result.task_states
     assert cancels(emu, Platform.OPENAI) == []
-    assert "Cancel on missed deadline: no tuning job id found (job_id was None; looked under XCom key" in (
+    assert "on missed deadline: nothing to cancel: no tuning job id found (job_id was None; looked under XCom key" in (
         capfd.readouterr().out
     )
 
@@ -180,8 +194,8 @@ def test_a_given_job_id_is_cancelled_and_confirmed_without_reading_airflow(emu, 
     assert emu.job_phase(platform, job_id) == "cancelled"
     assert len(cancels(emu, platform)) == 1
     log = capfd.readouterr().out
-    assert f"Cancel on missed deadline: {platform} job {job_id} was RUNNING: cancel sent" in log
-    assert f"Cancel on missed deadline: confirmed: {platform} job {job_id} is CANCELLED." in log
+    assert said(log, "on missed deadline", "cancel sent", platform, job_id, "was RUNNING")
+    assert outcome_line("on missed deadline: CANCELLED (confirmed)", platform, job_id) in log
 
 
 def test_the_timeout_bounds_the_callback_and_it_says_the_job_may_still_run(emu, connections, capfd):
@@ -190,8 +204,7 @@ def test_the_timeout_bounds_the_callback_and_it_says_the_job_may_still_run(emu, 
     kwargs = {"conn_id": conn_id_for(Platform.OPENAI), "job_id": job_id, "timeout": 2}
     assert callback_trigger(kwargs, {"dag_id": "d", "dag_run_id": "r"}) == ["running", "success"]
     log = capfd.readouterr().out
-    assert f"Cancel on missed deadline: openai job {job_id}" in log
-    assert "not done within timeout=2 s" in log or "was NOT cancelled" in log
+    assert outcome_line("on missed deadline: NOT cancelled", "openai", job_id) in log
 
 
 def test_problems_are_logged_never_raised(emu, connections, capfd):
@@ -199,7 +212,7 @@ def test_problems_are_logged_never_raised(emu, connections, capfd):
     assert callback_trigger({"conn_id": "no_such_connection", "job_id": "ftjob-1"}, {}) == ["running", "success"]
     assert callback_trigger({"conn_id": conn_id_for(Platform.OPENAI)}, {}) == ["running", "success"]
     log = capfd.readouterr().out
-    assert "Cancel on missed deadline: cannot use connection 'no_such_connection'; NOT cancelled: ftjob-1" in log
+    assert "on missed deadline: NOT cancelled: cannot use connection 'no_such_connection' · job(s) ftjob-1" in log
     assert "the callback's context names no DAG run; give the notifier a job_id" in log
 
 
@@ -256,10 +269,10 @@ def test_labels_find_the_runs_jobs_when_no_task_recorded_them(emu, connections, 
     assert cancels(emu, Platform.OPENAI) == [f"/v1/fine_tuning/jobs/{ours}/cancel"]
     assert emu.job_phase(Platform.OPENAI, others) == "running"
     log = capfd.readouterr().out
-    assert f"openai job {ours} (from labels {{'batch': 'b7'}})" in log
+    assert outcome_line(CANCELLING, "openai", ours, "from labels {'batch': 'b7'}") in log
     assert ended not in log
     # Outside the triggerer there is no channel to read XComs with: said, and the labels still worked.
-    assert "Cancel on missed deadline: could not read the XComs of run 'r'" in log
+    assert "on missed deadline: NOT cancelled: could not read the XComs of run 'r'" in log
 
 
 def test_labels_on_a_platform_without_labels_are_refused_by_name(emu, connections, capfd):
@@ -290,7 +303,7 @@ def test_labels_work_on_failure_too(emu, connections, capfd):
     )
     assert result.state == "failed"
     assert cancels(emu, Platform.OPENAI) == [f"/v1/fine_tuning/jobs/{job_id}/cancel"]
-    assert f"Cancel on failure: openai job {job_id} was RUNNING: cancel sent" in capfd.readouterr().out
+    assert said(capfd.readouterr().out, "on failure", "cancel sent", "openai", job_id, "was RUNNING")
 
 
 def test_bad_literal_labels_fail_at_dag_parse_time():

@@ -51,6 +51,7 @@ def test_serialization_round_trip_carries_no_secret(emu, connections):
         "conn_id", "platform", "job_id", "target_states", "failure_states", "deadline",
         "min_poll_interval", "poll_interval", "max_transient_errors", "cancel_on_kill", "urgent",
         "confirming_since",
+        "done_before",
     }  # fmt: skip
 
 
@@ -186,3 +187,36 @@ def test_event_validation_names_the_problem():
         JobStateEvent.parse({"status": "weird", "job_id": "x", "message": ""})
     with pytest.raises(ValueError, match="Unexpected event"):
         JobStateEvent.parse(None)
+
+
+@pytest.mark.parametrize(
+    ("done_before", "cancel_on_kill", "says"),
+    [
+        # The operator's wait: its cancel went out before it deferred, and the kill log says so.
+        ("cancel_sent", False, "task killed while confirming; the cancel had already been sent before the wait · "),
+        (
+            "already_cancelling",
+            False,
+            "task killed while confirming; no cancel sent: the job was already CANCELLING · ",
+        ),
+        # The sensor's cancel_on_kill: the kill sends it, and says what it did.
+        (None, True, "task killed; cancel sent; job still CANCELLING · "),
+    ],
+)
+def test_the_kill_time_log_says_whether_the_cancel_was_already_sent(
+    emu, connections, monkeypatch, caplog, done_before, cancel_on_kill, says
+):
+    job_id = emu.seed(Platform.TOGETHER, script=JobScript(running_s=None, cancel_s=5.0))
+
+    async def marked_failed(dag_id: str, task_id: str, run_id: str) -> str | None:
+        return "failed"
+
+    monkeypatch.setattr(version_compat, "atask_state", marked_failed)
+    trigger = trigger_for(Platform.TOGETHER, job_id, cancel_on_kill=cancel_on_kill, done_before=done_before)
+    trigger.task_instance = SimpleNamespace(dag_id="dag", task_id="wait", run_id="run")
+    with caplog.at_level("INFO", logger="airflow_ft_provider.triggers.job_state"):
+        run(trigger.on_kill())
+    lines = [r.getMessage() for r in caplog.records if r.name == "airflow_ft_provider.triggers.job_state"]
+    assert lines == [lines[0]] and lines[0].startswith(says + f"Together AI job {job_id}"), lines
+    sent = [r for r in emu.requests(Platform.TOGETHER) if r.is_cancel]
+    assert len(sent) == (1 if cancel_on_kill else 0)  # a kill never sends a second cancel

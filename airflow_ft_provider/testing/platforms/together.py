@@ -47,6 +47,9 @@ _ERRORS = {
     503: ("service_unavailable", "The server is overloaded or not ready yet."),
 }
 USER_ID = "emulator-user-0001"
+#: What a job reports once it started (its data tokenized): tokens, and the quoted price in nano-dollars.
+TOKEN_COUNT = 850_000
+TOTAL_PRICE = 2_125_000_000
 
 
 def events(view: JobView) -> list[dict[str, Any]]:
@@ -144,8 +147,9 @@ class TogetherSpec(PlatformSpec):
             "batch_size": 16,
             "learning_rate": 1e-05,
             "training_file": "file-emulator-train",
-            "total_price": 0,
-            "token_count": 0,
+            # Both 0 until the training data is tokenized, which happens before the job starts.
+            "total_price": TOTAL_PRICE if view.started_at is not None else 0,
+            "token_count": TOKEN_COUNT if view.started_at is not None else 0,
             "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16},
             "training_method": {"method": "sft", "train_on_inputs": "auto"},
         }
