@@ -50,9 +50,15 @@ def job_line(outcome: str, job: TuningJob, *details: str | None, usage: bool = F
     return outcome_line(outcome, job.platform, job.job_id, *details)
 
 
+def native_state(job: TuningJob) -> str:
+    """``platform state 'JOB_STATE_RUNNING'``: the record's text is escaped already (``server_text``),
+    so it is quoted as it is: a repr would escape its escapes a second time."""
+    return f"platform state '{job.native_state}'"
+
+
 def state_line(job: TuningJob, *details: str | None) -> str:
     """``RUNNING · <job> · platform state 'JOB_STATE_RUNNING'``: a state as read."""
-    return job_line(str(job.state), job, f"platform state {job.native_state!r}", *details)
+    return job_line(str(job.state), job, native_state(job), *details)
 
 
 def _title(platform: str) -> str:

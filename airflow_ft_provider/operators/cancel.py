@@ -22,7 +22,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_ft_provider.arguments import rendered_job_id, seconds
 from airflow_ft_provider.errors import JobNotFoundError, TuningJobError
-from airflow_ft_provider.job_display import job_line, outcome_line
+from airflow_ft_provider.job_display import job_line, native_state, outcome_line
 from airflow_ft_provider.jobs import TuningJob, TuningJobState
 from airflow_ft_provider.links import CONSOLE_URL_XCOM_KEY, TuningJobConsoleLink
 
@@ -240,7 +240,7 @@ class CancelTuningJobOperator(BaseOperator):
         message = job_line(
             f"{job.state}, not CANCELLED: it finished before the cancel took effect",
             job,
-            f"platform state {job.native_state!r}",
+            native_state(job),
             usage=True,
         )
         if self.fail_if_not_cancelled:

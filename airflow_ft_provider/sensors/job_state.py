@@ -17,7 +17,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_ft_provider.arguments import rendered_job_id, seconds, states
 from airflow_ft_provider.errors import TuningJobError
-from airflow_ft_provider.job_display import job_line, outcome_line, state_line
+from airflow_ft_provider.job_display import job_line, native_state, outcome_line, state_line
 from airflow_ft_provider.jobs import TERMINAL_STATES, TuningJob
 from airflow_ft_provider.links import CONSOLE_URL_XCOM_KEY, TuningJobConsoleLink
 
@@ -178,5 +178,4 @@ class TuningJobStateSensor(BaseSensorOperator):
 
 
 def _failure_message(job: TuningJob, conn_id: str) -> str:
-    native = f"platform state {job.native_state!r}"
-    return job_line(f"reached {job.state}", job, f"connection {conn_id!r}", native, job.error_message)
+    return job_line(f"reached {job.state}", job, f"connection {conn_id!r}", native_state(job), job.error_message)

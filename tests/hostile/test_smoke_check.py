@@ -58,8 +58,8 @@ def test_tls_to_a_plain_http_server_fails_with_the_hint(emu, set_connection, pla
 
     report = json.loads(capsys.readouterr().out)
     assert status == FAILED
-    assert report["failure"]["type"] == "PlatformUnavailableError"
-    assert "write the connection's host with http://" in report["failure"]["hint"]
+    assert report["failure"]["type"] == "ConnectionConfigError"  # no retry can fix it: at once
+    assert "http://host:port" in report["failure"]["message"] + report["failure"]["hint"]
     platform_calls = [x for x in report["exchanges"] if x["purpose"] == "list"]
     assert platform_calls and all(x["url"].startswith("https://127.0.0.1:") for x in platform_calls)
     assert all(x["status"] is None for x in platform_calls)

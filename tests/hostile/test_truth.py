@@ -212,6 +212,6 @@ with DAG("truth_notifier", schedule=None, default_args={{"retries": 0}}) as dag:
     run_dag_timed("truth_notifier", source)
     out, err = capfd.readouterr()
     log = out + err
-    assert f"{job_id} was NOT cancelled" in log and "MalformedResponseError" in log
+    assert "on failure: NOT cancelled · " in log and f"id {job_id}" in log and "MalformedResponseError" in log
     assert "cancel sent" not in log
     assert target.server.count("cancel") == 1 and target.server.count("get") == 2
