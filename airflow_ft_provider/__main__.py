@@ -7,4 +7,5 @@ import sys
 
 from airflow_ft_provider.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (as a release check does) runs nothing
+    sys.exit(main())
