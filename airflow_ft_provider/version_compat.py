@@ -169,10 +169,13 @@ def mask_secrets(secrets: Sequence[str]) -> None:
 
 
 async def amask_secrets(secrets: Sequence[str]) -> None:
-    """Register secrets from the triggerer's event loop without a blocking supervisor call on it.
+    """Register secrets from an event loop (the triggerer's) without a blocking supervisor call.
 
-    Airflow 3.3 has ``amask_secret``; before, the blocking call runs in a thread (a sync call on the
-    loop deadlocks the supervisor channel: apache/airflow#65286).
+    Airflow 3.3 has ``amask_secret``. Before it, the same is done here: mask in this process, then tell
+    the supervisor over its channel's async call. Neither blocking way works in a triggerer: on the
+    loop it deadlocks the channel (apache/airflow#65286); in a thread, ``send`` runs the request on an
+    event loop of its own, and the supervisor's answer is read by the triggerer's next request, which
+    kills the trigger runner ("Response read out of order", Airflow 3.1.8, on the first deferral).
     """
     from airflow.sdk import log as sdk_log
 
@@ -181,7 +184,13 @@ async def amask_secrets(secrets: Sequence[str]) -> None:
     for secret in secrets:
         if send_mask is not None:
             await send_mask(secret)
-        else:
+        elif has_async_supervisor():
+            from airflow.sdk._shared.secrets_masker import _secrets_masker  # where 3.1's mask_secret finds it
+            from airflow.sdk.execution_time.comms import MaskSecret
+
+            _secrets_masker().add_mask(secret, None)
+            await asend_to_supervisor(MaskSecret(value=secret, name=None))
+        else:  # a worker's channel: its blocking send, off the loop
             await asyncio.to_thread(sdk_log.mask_secret, secret)
 
 
@@ -229,6 +238,13 @@ async def asend_to_supervisor(message: Any) -> Any:
             return blocking.send(message)
 
     return await asyncio.to_thread(send)
+
+
+def has_async_supervisor() -> bool:
+    """Whether this process's channel to Airflow has an async call (every 3.x triggerer's has)."""
+    from airflow.sdk.execution_time import task_runner
+
+    return hasattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "asend")
 
 
 def has_supervisor() -> bool:

@@ -8,6 +8,8 @@ does when the rule says the environment cannot encrypt.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from airflow_ft_provider import version_compat
@@ -128,3 +130,28 @@ def test_deferred_sensor_refuses(emu, connections, cannot_encrypt):
     result = run_dag_source("sensor_cannot_defer", source)
     assert result.task_states == {"wait": "failed"}
     assert emu.requests(Platform.OPENAI) == []
+
+
+class TriggererChannel:
+    """A triggerer's channel to its supervisor as the trigger runner has it: ``asend`` on the loop.
+    A blocking ``send`` there runs on an event loop of its own, and the supervisor's answer is read
+    by the runner's next request (3.1.8: "Response read out of order"), so it must never be used."""
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    async def asend(self, message: object) -> None:
+        self.sent.append(message)
+
+    def send(self, message: object) -> None:
+        raise AssertionError(f"blocking send of {type(message).__name__} in a triggerer")
+
+
+def test_secrets_are_masked_over_the_triggerers_async_call(monkeypatch: pytest.MonkeyPatch):
+    from airflow.sdk.execution_time import task_runner
+
+    channel = TriggererChannel()
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", channel, raising=False)
+    asyncio.run(version_compat.amask_secrets(["sk-masked-over-asend-1234"]))
+    assert [type(m).__name__ for m in channel.sent] == ["MaskSecret"]
+    assert channel.sent[0].value == "sk-masked-over-asend-1234"  # type: ignore[attr-defined]
