@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_ft_provider.job_display import outcome_line
 from airflow_ft_provider.jobs import Platform
 from airflow_ft_provider.testing import JobScript
 from tests.e2e.deployment import conn_id, wait_for
@@ -32,9 +33,10 @@ def test_missed_deadline_cancels_and_confirms_the_runs_job(deployment, api, emu)
 
     # The callback ran in the triggerer and said what it did: cancel sent, then confirmed.
     triggerer_log = deployment.processes["triggerer"].log_path
-    confirmed = f"Cancel on missed deadline: confirmed: together job {job_id} is CANCELLED."
+    confirmed = outcome_line("on missed deadline: CANCELLED (confirmed)", "together", job_id)
     wait_for("the callback's confirmation in the triggerer's log", lambda: confirmed in triggerer_log.read_text(), 60)
     lines = [line for line in triggerer_log.read_text().splitlines() if job_id in line]
     print("\n".join(lines))
-    assert any(f"together job {job_id} was " in line and ": cancel sent" in line for line in lines), lines
+    sent = outcome_line("", "together", job_id, "was RUNNING")  # " · <job> · was RUNNING"
+    assert any("on missed deadline: cancel sent" in line and sent in line for line in lines), lines
     assert api.wait_run("e2e_missed_deadline", run, timeout=180)["state"] == "success"
